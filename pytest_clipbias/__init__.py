@@ -1,0 +1,23 @@
+"""pytest-clipbias: bias and fairness regression tests for CLIP-style models.
+
+The public names below are the stable API (see docs and DESIGN.md); modules
+not re-exported here are internal.
+"""
+
+from .cache import CacheStats, CacheWarning, EmbeddingCache
+from .errors import ClipBiasError, ConfigurationError, ImageLoadError, ModelUnavailableError
+from .model import ClipModel, Encoder, encode_labels
+
+__all__ = [
+    "CacheStats",
+    "CacheWarning",
+    "ClipBiasError",
+    "ClipModel",
+    "ConfigurationError",
+    "EmbeddingCache",
+    "Encoder",
+    "ImageLoadError",
+    "ModelUnavailableError",
+    "encode_labels",
+]
+__version__ = "0.1.0"

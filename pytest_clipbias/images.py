@@ -1,0 +1,150 @@
+"""Reading image-likes (paths, PIL images, uint8 arrays) into RGB PIL images.
+
+Each input gets a content key (SHA-256 of the file bytes, or of the pixels for
+in-memory images) before it is decoded, so a cached embedding can be found
+without decoding the image at all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import ImageLoadError
+
+ImageLike = str | os.PathLike | Image.Image | np.ndarray
+
+#: Version of this module's decoding rules; part of every model fingerprint, so
+#: a change in how pixels are produced never serves an embedding made the old way.
+DECODE_VERSION = "rgb-white-alpha-exif-v1"
+
+
+@dataclass(frozen=True)
+class PreparedImage:
+    """An image-like with its content key; ``load()`` decodes it to RGB on demand."""
+
+    key: str
+    source: str
+    load: Callable[[], Image.Image]
+
+
+def describe(image: object, index: int) -> str:
+    """Name an input in error messages: its path, or its position and type."""
+    if isinstance(image, (str, os.PathLike)):
+        return os.fspath(image)
+    return f"item {index} ({type(image).__name__})"
+
+
+def read_image_bytes(path: str | os.PathLike) -> bytes:
+    """Read an image file's bytes, raising ImageLoadError that names the file."""
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except FileNotFoundError:
+        raise ImageLoadError(
+            f"image file not found: {p} (check the path, or the manifest row that lists it)"
+        ) from None
+    except IsADirectoryError:
+        raise ImageLoadError(f"expected an image file but found a directory: {p}") from None
+    except PermissionError:
+        raise ImageLoadError(f"image file is not readable (permission denied): {p}") from None
+    except OSError as exc:
+        raise ImageLoadError(f"cannot read image file {p}: {exc}") from exc
+    if not data:
+        raise ImageLoadError(f"image file is empty (0 bytes): {p}; re-export or remove it")
+    return data
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Convert any PIL mode to RGB.
+
+    Grayscale is replicated to three channels, CMYK is converted by PIL's
+    profile-free formula, and transparency (RGBA, LA, palette with a
+    transparent index) is composited onto white so transparent pixels do not
+    turn black.
+    """
+    if img.mode == "RGB":
+        return img
+    if img.mode == "P":
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if img.mode.startswith("I;16") else max(float(arr.max()), 1.0)
+        img = Image.fromarray(np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+    return img.convert("RGB")
+
+
+def decode_image(data: bytes, source: str) -> Image.Image:
+    """Decode encoded image bytes fully (so truncation is detected) into RGB."""
+    try:
+        img = Image.open(io.BytesIO(data))
+        img.load()
+    except UnidentifiedImageError:
+        raise ImageLoadError(f"not a recognised image format: {source}") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageLoadError(
+            f"image is corrupt or truncated: {source} ({exc}); re-export or remove it"
+        ) from exc
+    with contextlib.suppress(OSError, SyntaxError, ValueError):
+        img = ImageOps.exif_transpose(img)  # a broken EXIF block leaves pixels as stored
+    return to_rgb(img)
+
+
+def array_to_image(arr: np.ndarray, source: str) -> Image.Image:
+    """Wrap an HxWx3 (or HxW, HxWx4) uint8 array as an RGB PIL image."""
+    if arr.dtype != np.uint8:
+        raise ImageLoadError(
+            f"{source}: image arrays must be uint8 (0-255), got dtype {arr.dtype}; "
+            "convert with (x * 255).round().astype(np.uint8) for floats in [0, 1]"
+        )
+    if arr.ndim == 2:
+        return Image.fromarray(np.ascontiguousarray(arr), "L").convert("RGB")
+    if arr.ndim == 3 and arr.shape[2] in (3, 4) and arr.shape[0] > 0 and arr.shape[1] > 0:
+        mode = "RGB" if arr.shape[2] == 3 else "RGBA"
+        return to_rgb(Image.fromarray(np.ascontiguousarray(arr), mode))
+    raise ImageLoadError(
+        f"{source}: image arrays must have shape HxWx3 (or HxW, HxWx4), got {arr.shape}"
+    )
+
+
+def _pixels_key(img: Image.Image) -> str:
+    h = hashlib.sha256()
+    h.update(f"rgb|{img.size}|".encode())
+    h.update(img.tobytes())
+    return h.hexdigest()
+
+
+def prepare(image: ImageLike, index: int) -> PreparedImage:
+    """Compute the content key of one image-like.
+
+    Files are keyed by their bytes and decoded only when ``load`` is called
+    (a cache hit never decodes); in-memory images are converted to RGB first
+    and keyed by their pixels.
+    """
+    source = describe(image, index)
+    if isinstance(image, (str, os.PathLike)):
+        data = read_image_bytes(image)
+        key = hashlib.sha256(b"bytes|" + data).hexdigest()
+        return PreparedImage(key, source, lambda: decode_image(data, source))
+    if isinstance(image, Image.Image):
+        rgb = to_rgb(image)
+    elif isinstance(image, np.ndarray):
+        rgb = array_to_image(image, source)
+    else:
+        raise ImageLoadError(
+            f"{source}: unsupported image type {type(image).__name__}; pass a path (str or "
+            "Path), a PIL image or an HxWx3 uint8 numpy array"
+        )
+    return PreparedImage(_pixels_key(rgb), source, lambda: rgb)

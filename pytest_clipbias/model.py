@@ -1,0 +1,473 @@
+"""ClipModel: an open_clip model behind the encoder protocol, with batching and caching.
+
+The encoder protocol that every assertion helper relies on:
+
+* ``encode_images(images) -> np.ndarray`` of shape (n, d), float32, rows L2-normalised;
+  ``images`` is a sequence of paths, PIL images or HxWx3 uint8 arrays.
+* ``encode_texts(texts) -> np.ndarray`` of shape (m, d), float32, L2-normalised.
+
+Only this module imports torch and open_clip.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import functools
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from . import images as _images
+from .cache import EmbeddingCache
+from .errors import ConfigurationError, ModelUnavailableError
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("fp32", "fp16", "bf16")
+RANDOM_INIT = ("none", "random", "")
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt")
+DEFAULT_TEMPLATES = ("a photo of a {}.",)
+_CONFIG_DIR = Path(__file__).parent / "model_configs"
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """Anything that turns images and texts into L2-normalised float32 rows."""
+
+    def encode_images(self, images: Sequence[Any]) -> np.ndarray: ...
+
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class WeightsSpec:
+    """Where a model's weights come from: random init, an open_clip tag, a file or the hub."""
+
+    kind: str  # "random", "tag", "file", "hf-hub"
+    value: str | None = None
+
+    def describe(self) -> str:
+        """Human-readable form for summaries and errors."""
+        return {
+            "random": "random initialisation",
+            "tag": f"pretrained tag {self.value!r}",
+            "file": f"checkpoint file {self.value}",
+            "hf-hub": f"Hugging Face Hub model {self.value!r}",
+        }[self.kind]
+
+
+def _register_configs() -> None:
+    import open_clip
+
+    if "clipbias-tiny" not in open_clip.list_models():
+        open_clip.add_model_config(_CONFIG_DIR)
+
+
+def resolve_weights(model_name: str, pretrained: str | os.PathLike | None) -> WeightsSpec:
+    """Classify ``pretrained`` and check what can be checked without loading.
+
+    ``None``, "none" or "random" mean random initialisation; "hf-hub:org/repo"
+    is a Hugging Face Hub model; a string naming an existing file, or one that
+    looks like a path, is a local checkpoint; anything else must be an
+    open_clip tag known for ``model_name``.
+    """
+    import open_clip
+
+    if pretrained is None or str(pretrained).strip().lower() in RANDOM_INIT:
+        return WeightsSpec("random")
+    text = os.fspath(pretrained).strip()
+    if text.startswith("hf-hub:"):
+        return WeightsSpec("hf-hub", text)
+    path = Path(text).expanduser()
+    looks_like_path = (
+        os.sep in text or "/" in text or text.startswith(".") or path.suffix in CHECKPOINT_SUFFIXES
+    )
+    if path.is_file():
+        return WeightsSpec("file", str(path.resolve()))
+    if looks_like_path:
+        problem = "is a directory, not a file" if path.is_dir() else "does not exist"
+        raise ModelUnavailableError(
+            f"checkpoint for model {model_name!r} {problem}: {path}. Pass the path of an "
+            "open_clip checkpoint file (.pt, .bin or .safetensors) to --clip-pretrained."
+        )
+    if open_clip.get_pretrained_cfg(model_name, text):
+        return WeightsSpec("tag", text)
+    tags = open_clip.list_pretrained_tags_by_model(model_name)
+    known = ", ".join(tags) if tags else "none: this architecture has no published weights"
+    raise ModelUnavailableError(
+        f"unknown pretrained tag {text!r} for model {model_name!r}. Known tags: {known}. "
+        "Use one of them, a local checkpoint path, an hf-hub: id, or 'none' for random init."
+    )
+
+
+def _offline_help(model_name: str, spec: WeightsSpec, exc: BaseException) -> str:
+    return (
+        f"cannot load CLIP model {model_name!r} with {spec.describe()}: {exc}\n"
+        "Weights could not be downloaded or found locally (this machine may be offline). Fixes:\n"
+        "  * point --clip-pretrained at a local open_clip checkpoint file "
+        "(e.g. open_clip_pytorch_model.bin or .safetensors);\n"
+        "  * pre-fill the Hugging Face cache on a machine with network access, copy it here "
+        "(HF_HOME or ~/.cache/huggingface) and set HF_HUB_OFFLINE=1;\n"
+        "  * or use --clip-pretrained none for a randomly initialised model (smoke tests only)."
+    )
+
+
+class _DropRandomInitWarning(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "initialized randomly" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _quiet_random_init_warning() -> Iterator[None]:
+    """Silence open_clip's root-logger warning about random init: here it is intended."""
+    root, flt = logging.getLogger(), _DropRandomInitWarning()
+    root.addFilter(flt)
+    try:
+        yield
+    finally:
+        root.removeFilter(flt)
+
+
+def _check_model_name(model_name: str) -> None:
+    import open_clip
+
+    if model_name.startswith(("hf-hub:", "local-dir:")):
+        return
+    known = open_clip.list_models()
+    if model_name.replace("/", "-") in known:
+        return
+    close = difflib.get_close_matches(model_name, known, n=3, cutoff=0.6)
+    hint = f" Did you mean {', '.join(close)}?" if close else ""
+    raise ModelUnavailableError(
+        f"unknown open_clip architecture {model_name!r}.{hint} "
+        "See open_clip.list_models() for the names (e.g. ViT-B-32, ViT-L-14), or pass an "
+        "hf-hub: id."
+    )
+
+
+def resolve_device(device: str) -> str:
+    """Map "auto" to cuda, then mps, then cpu; reject a requested device that is absent."""
+    import torch
+
+    if device not in DEVICES:
+        raise ConfigurationError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
+    has_mps = bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "mps" if has_mps else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigurationError(
+            "--clip-device cuda was requested but torch sees no CUDA GPU "
+            f"(torch {torch.__version__}); use --clip-device auto or cpu"
+        )
+    if device == "mps" and not has_mps:
+        raise ConfigurationError("--clip-device mps was requested but MPS is not available")
+    return device
+
+
+def state_dict_digest(module: Any) -> str:
+    """BLAKE2b over every tensor of a module's state dict (name, dtype, shape, bytes)."""
+    import torch
+
+    h = hashlib.blake2b(digest_size=20)
+    for name, tensor in sorted(module.state_dict().items()):
+        t = tensor.detach().to("cpu").contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        if t.dtype == torch.bfloat16:
+            t = t.view(torch.int16)
+        h.update(t.numpy().tobytes())
+    return h.hexdigest()
+
+
+class ClipModel:
+    """An open_clip model with batched, cached encoding behind the encoder protocol.
+
+    Build one with :meth:`load` (from an architecture name and weights) or
+    :meth:`from_open_clip` (from an already constructed model, e.g. one you
+    trained). Embeddings are computed in batches of ``batch_size``, returned
+    as float32 rows of unit L2 norm, and stored in ``cache`` when one is set.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        preprocess: Any,
+        tokenizer: Any,
+        *,
+        name: str,
+        weights: WeightsSpec,
+        device: str = "cpu",
+        precision: str = "fp32",
+        batch_size: int = 64,
+        cache: EmbeddingCache | None = None,
+        seed: int | None = None,
+    ) -> None:
+        import torch
+
+        if precision not in PRECISIONS:
+            raise ConfigurationError(
+                f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}"
+            )
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ConfigurationError(f"batch_size must be a positive integer, got {batch_size!r}")
+        self.model = model.eval()
+        self.preprocess = preprocess
+        self.tokenizer = tokenizer
+        self.name = name
+        self.weights = weights
+        self.device = device
+        self.precision = precision
+        self.batch_size = batch_size
+        self.cache = cache
+        self.seed = seed
+        self._dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[
+            precision
+        ]
+        self.fingerprint = self._compute_fingerprint()
+
+    # -- construction --------------------------------------------------------------
+
+    @classmethod
+    def load(
+        cls,
+        model_name: str,
+        pretrained: str | os.PathLike | None = None,
+        *,
+        device: str = "auto",
+        precision: str = "fp32",
+        batch_size: int = 64,
+        cache_dir: str | os.PathLike | None = None,
+        seed: int = 0,
+    ) -> ClipModel:
+        """Build a model from an open_clip architecture name and a weights source.
+
+        ``pretrained`` is an open_clip tag ("openai", "laion2b_s34b_b79k"), an
+        "hf-hub:org/repo" id, a local checkpoint path, or None/"none" for a
+        random initialisation seeded by ``seed`` (reproducible across runs).
+        ``cache_dir`` enables the persistent embedding cache. Raises
+        ModelUnavailableError with the fixes when weights cannot be had.
+        """
+        import open_clip
+        import torch
+
+        _register_configs()
+        if precision not in PRECISIONS:
+            raise ConfigurationError(
+                f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}"
+            )
+        resolved_device = resolve_device(device)
+        spec = resolve_weights(model_name, pretrained)
+        arch = spec.value if spec.kind == "hf-hub" else model_name
+        _check_model_name(arch)
+        kwargs: dict[str, Any] = {"precision": precision, "device": "cpu"}
+        if spec.kind == "random":
+            kwargs.update(pretrained=None, pretrained_text=False, load_weights=False)
+        elif spec.kind in ("tag", "file"):
+            kwargs.update(pretrained=spec.value)
+        with torch.random.fork_rng(devices=[]), _quiet_random_init_warning():
+            torch.manual_seed(seed)
+            try:
+                model, _, preprocess = open_clip.create_model_and_transforms(arch, **kwargs)
+                tokenizer = open_clip.get_tokenizer(arch)
+            except ModelUnavailableError:
+                raise
+            except (RuntimeError, OSError, ValueError, KeyError) as exc:
+                raise ModelUnavailableError(_offline_help(model_name, spec, exc)) from exc
+        model = model.to(resolved_device)
+        cache = EmbeddingCache(cache_dir) if cache_dir is not None else None
+        return cls(
+            model,
+            preprocess,
+            tokenizer,
+            name=model_name,
+            weights=spec,
+            device=resolved_device,
+            precision=precision,
+            batch_size=batch_size,
+            cache=cache,
+            seed=seed if spec.kind == "random" else None,
+        )
+
+    @classmethod
+    def from_open_clip(
+        cls,
+        model: Any,
+        preprocess: Any,
+        tokenizer: Any,
+        *,
+        name: str,
+        batch_size: int = 64,
+        cache_dir: str | os.PathLike | None = None,
+    ) -> ClipModel:
+        """Wrap a constructed open_clip model (e.g. locally trained); weights are hashed."""
+        device = str(next(model.parameters()).device.type)
+        dtype = str(next(model.parameters()).dtype)
+        precision = {"torch.float16": "fp16", "torch.bfloat16": "bf16"}.get(dtype, "fp32")
+        cache = EmbeddingCache(cache_dir) if cache_dir is not None else None
+        return cls(
+            model, preprocess, tokenizer, name=name, weights=WeightsSpec("file", "<in memory>"),
+            device=device, precision=precision, batch_size=batch_size, cache=cache,
+        )
+
+    def _compute_fingerprint(self) -> str:
+        """Hash of everything that determines an embedding.
+
+        Covers the weights themselves (a digest of the state dict, so a
+        re-trained checkpoint under the same name never reuses vectors), the
+        preprocessing transform, this package's decoding rules, the tokenizer
+        and the precision. The device is left out: the same weights give the
+        same vectors up to float rounding on any device.
+        """
+        parts = {
+            "weights": state_dict_digest(self.model),
+            "preprocess": repr(self.preprocess),
+            "decode": _images.DECODE_VERSION,
+            "tokenizer": f"{type(self.tokenizer).__name__}:"
+            f"{getattr(self.tokenizer, 'context_length', None)}",
+            "precision": self.precision,
+        }
+        blob = json.dumps(parts, sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:32]
+
+    # -- properties ------------------------------------------------------------------
+
+    @functools.cached_property
+    def dim(self) -> int:
+        """Embedding dimension (measured once by encoding one token)."""
+        import torch
+
+        with torch.inference_mode():
+            return int(self._encode_text_tokens(self.tokenizer(["x"])).shape[1])
+
+    def describe(self) -> str:
+        """One line for terminal summaries: name, weights, device, precision, fingerprint."""
+        seed = f" seed {self.seed}" if self.seed is not None else ""
+        return (
+            f"{self.name} ({self.weights.describe()}{seed}) on {self.device} {self.precision}, "
+            f"fingerprint {self.fingerprint[:12]}"
+        )
+
+    def __repr__(self) -> str:
+        return f"ClipModel({self.describe()})"
+
+    # -- encoding --------------------------------------------------------------------
+
+    def _normalise(self, x: Any) -> np.ndarray:
+        import torch
+
+        out = torch.nn.functional.normalize(x.float(), dim=-1)
+        return out.cpu().numpy().astype(np.float32, copy=False)
+
+    def _encode_text_tokens(self, tokens: Any) -> np.ndarray:
+        return self._normalise(self.model.encode_text(tokens.to(self.device)))
+
+    def _encode_pixels(self, pil_images: list) -> np.ndarray:
+        import torch
+
+        batch = torch.stack([self.preprocess(img) for img in pil_images])
+        batch = batch.to(self.device, dtype=self._dtype)
+        with torch.inference_mode():
+            return self._normalise(self.model.encode_image(batch))
+
+    def encode_images(
+        self, images: Iterable[_images.ImageLike], *, batch_size: int | None = None
+    ) -> np.ndarray:
+        """Embed images; returns an (n, d) float32 array of unit-norm rows.
+
+        Images are streamed: only one batch is decoded and held at a time,
+        and files found in the cache are never decoded. Raises ImageLoadError
+        naming the file for a missing, empty, truncated or unreadable image.
+        """
+        size = batch_size or self.batch_size
+        chunks: list[np.ndarray] = []
+        pending: list[_images.PreparedImage] = []
+        for index, image in enumerate(images):
+            pending.append(_images.prepare(image, index))
+            if len(pending) == size:
+                chunks.append(self._encode_prepared(pending))
+                pending = []
+        if pending or not chunks:
+            chunks.append(self._encode_prepared(pending))
+        return np.concatenate(chunks, axis=0) if len(chunks) > 1 else chunks[0]
+
+    def _encode_prepared(self, prepared: list[_images.PreparedImage]) -> np.ndarray:
+        if not prepared:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        keys = [p.key for p in prepared]
+        found = self.cache.get_many(self.fingerprint, "image", keys) if self.cache else {}
+        todo = {p.key: p for p in prepared if p.key not in found}
+        if todo:
+            fresh = self._encode_pixels([p.load() for p in todo.values()])
+            computed = dict(zip(todo, fresh, strict=True))
+            if self.cache is not None:
+                self.cache.put_many(self.fingerprint, "image", list(computed.items()))
+            found = {**found, **computed}
+        return np.stack([found[k] for k in keys]).astype(np.float32, copy=False)
+
+    def encode_texts(self, texts: Sequence[str], *, batch_size: int | None = None) -> np.ndarray:
+        """Embed texts; returns an (m, d) float32 array of unit-norm rows."""
+        import torch
+
+        texts = list(texts)
+        for i, t in enumerate(texts):
+            if not isinstance(t, str):
+                raise TypeError(f"texts[{i}] must be a str, got {type(t).__name__}")
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        keys = [hashlib.sha256(t.encode("utf-8")).hexdigest() for t in texts]
+        found = self.cache.get_many(self.fingerprint, "text", keys) if self.cache else {}
+        todo = list(dict.fromkeys(k for k in keys if k not in found))
+        if todo:
+            by_key = dict(zip(keys, texts, strict=True))
+            size = batch_size or self.batch_size
+            computed: dict[str, np.ndarray] = {}
+            with torch.inference_mode():
+                for start in range(0, len(todo), size):
+                    part = todo[start : start + size]
+                    vecs = self._encode_text_tokens(self.tokenizer([by_key[k] for k in part]))
+                    computed.update(zip(part, vecs, strict=True))
+            if self.cache is not None:
+                self.cache.put_many(self.fingerprint, "text", list(computed.items()))
+            found = {**found, **computed}
+        return np.stack([found[k] for k in keys]).astype(np.float32, copy=False)
+
+    def encode_labels(
+        self, labels: Sequence[str], templates: Sequence[str] = DEFAULT_TEMPLATES
+    ) -> np.ndarray:
+        """Label embeddings: the L2-normalised mean over prompt templates.
+
+        Each template must contain one "{}" where the label goes, e.g.
+        "a photo of a {} person.". Returns (len(labels), d) float32.
+        """
+        return encode_labels(self, labels, templates)
+
+
+def encode_labels(
+    encoder: Encoder, labels: Sequence[str], templates: Sequence[str] = DEFAULT_TEMPLATES
+) -> np.ndarray:
+    """Label embeddings for any encoder: normalised mean of the template prompts.
+
+    e(l) = normalise( (1/T) * sum_t normalise(encode(template_t.format(l))) ),
+    the prompt-ensembling of Radford et al. 2021 (CLIP), section 3.1.4.
+    """
+    labels, templates = list(labels), list(templates)
+    if not templates:
+        raise ValueError("templates must contain at least one prompt template")
+    for t in templates:
+        if t.count("{}") != 1:
+            raise ValueError(f"prompt template {t!r} must contain exactly one '{{}}' placeholder")
+    if not labels:
+        raise ValueError("labels must contain at least one label")
+    prompts = [t.format(label) for label in labels for t in templates]
+    emb = np.asarray(encoder.encode_texts(prompts), dtype=np.float64)
+    emb = emb.reshape(len(labels), len(templates), -1).mean(axis=1)
+    norms = np.linalg.norm(emb, axis=1, keepdims=True)
+    return (emb / np.where(norms == 0, 1.0, norms)).astype(np.float32)
+
+

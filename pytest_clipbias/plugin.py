@@ -1,0 +1,151 @@
+"""The pytest plugin: options, session state, fixtures and the terminal summary.
+
+Hooks stay thin; the state of a session lives in one ``ClipBiasState`` object
+on ``config.stash``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from .cache import CacheStats
+from .errors import ClipBiasError
+from .settings import Settings, add_options
+
+_SKIP_NO_MODEL = (
+    "no CLIP model chosen: pass --clip-model (e.g. --clip-model ViT-B-32 --clip-pretrained "
+    "openai), set the ini key clip_model, or the environment variable CLIPBIAS_MODEL"
+)
+_WORKER_KEY = "clipbias_cache_stats"
+
+
+@dataclass
+class ClipBiasState:
+    """Per-session state: settings, loaded models (or their load errors), cache counters."""
+
+    settings: Settings
+    models: dict[str, object] = field(default_factory=dict)
+    worker_stats: CacheStats = field(default_factory=CacheStats)
+
+    def cache_stats(self) -> CacheStats:
+        """Hits and misses of this process's models plus those reported by xdist workers."""
+        total = CacheStats()
+        total.add(self.worker_stats)
+        for model in self.models.values():
+            cache = getattr(model, "cache", None)
+            if cache is not None:
+                total.add(cache.stats)
+        return total
+
+    def get_model(self, name: str):
+        """Load ``name`` once per session; a load error is kept and re-raised, not retried.
+
+        The memo matters beyond pytest's own fixture cache: when the fixture is
+        parametrized over several models pytest may tear it down and set it up
+        again, and a slow failing download must not be retried per test.
+        """
+        if name not in self.models:
+            from .model import ClipModel
+
+            s = self.settings
+            try:
+                self.models[name] = ClipModel.load(
+                    name,
+                    s.pretrained.get(name),
+                    device=s.device,
+                    precision=s.precision,
+                    batch_size=s.batch_size,
+                    cache_dir=s.cache_dir,
+                    seed=s.seed,
+                )
+            except ClipBiasError as exc:
+                self.models[name] = exc
+        result = self.models[name]
+        if isinstance(result, ClipBiasError):
+            pytest.fail(str(result), pytrace=False)
+        return result
+
+
+state_key = pytest.StashKey[ClipBiasState]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_options(parser)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    cache = getattr(config, "cache", None)
+    default_dir = cache.mkdir("clipbias") if cache is not None else None
+    config.stash[state_key] = ClipBiasState(Settings.from_config(config, default_dir))
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    models = metafunc.config.stash[state_key].settings.models
+    if "clip_model" in metafunc.fixturenames and len(models) > 1:
+        metafunc.parametrize("clip_model", models, indirect=True, ids=models, scope="session")
+
+
+@pytest.fixture(scope="session")
+def clip_settings(pytestconfig: pytest.Config) -> Settings:
+    """The resolved ``--clip-*`` options of this session."""
+    return pytestconfig.stash[state_key].settings
+
+
+@pytest.fixture(scope="session")
+def clip_model(request: pytest.FixtureRequest):
+    """The CLIP model under test, loaded once per session from the ``--clip-*`` options.
+
+    Skips the test when no model is chosen (an error with --clip-require-model).
+    With several models in --clip-model the fixture is parametrized over them.
+    """
+    state = request.config.stash[state_key]
+    name = getattr(request, "param", None)
+    if name is None:
+        if not state.settings.models:
+            if state.settings.require_model:
+                pytest.fail(f"--clip-require-model is set but {_SKIP_NO_MODEL}", pytrace=False)
+            pytest.skip(_SKIP_NO_MODEL)
+        name = state.settings.models[0]
+    return state.get_model(name)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    workeroutput = getattr(config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput[_WORKER_KEY] = config.stash[state_key].cache_stats().to_dict()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    """Under pytest-xdist, add each worker's cache counters to the controller's."""
+    data = getattr(node, "workeroutput", {}).get(_WORKER_KEY)
+    if data is not None:
+        node.config.stash[state_key].worker_stats.add(CacheStats.from_dict(data))
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    state = config.stash.get(state_key, None)
+    if state is None:
+        return
+    stats = state.cache_stats()
+    lookups = sum(stats.hits.values()) + sum(stats.misses.values())
+    if not state.models and not lookups:
+        return
+    tr = terminalreporter
+    tr.write_sep("=", "clipbias")
+    for name, model in state.models.items():
+        if isinstance(model, ClipBiasError):
+            tr.write_line(f"model {name}: unavailable: {str(model).splitlines()[0]}")
+        else:
+            tr.write_line(f"model {model.describe()}")
+    where = state.settings.cache_dir or "disabled (--clip-no-cache)"
+    parts = ", ".join(
+        f"{kind}s {stats.hits.get(kind, 0)} hits / {stats.misses.get(kind, 0)} misses"
+        for kind in ("image", "text")
+    )
+    dropped = f", {stats.dropped} damaged entries recomputed" if stats.dropped else ""
+    tr.write_line(f"embedding cache {where}: {parts}{dropped}")

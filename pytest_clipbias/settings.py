@@ -1,0 +1,210 @@
+"""Options of the ``clipbias`` group and the Settings they resolve to.
+
+Each option is declared once in ``OPTIONS`` and exposed three ways: a command
+line flag, an ini key of the same name as its dest (``clip_model = ViT-B-32``
+in pytest.ini / pyproject.toml / tox.ini) and, where CI users want one, an
+environment variable. Precedence: command line, then environment, then ini,
+then the built-in default.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .model import DEVICES, PRECISIONS
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting: its flag, ini key (= dest), environment variable, parser and help."""
+
+    flag: str
+    dest: str
+    env: str | None
+    parse: Callable[[str, str], Any]
+    default: Any
+    help: str
+    is_flag: bool = False
+    metavar: str | None = None
+
+
+def _positive_int(value: str, source: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise pytest.UsageError(f"{source}: expected a positive integer, got {value!r}")
+    return number
+
+
+def _int(value: str, source: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise pytest.UsageError(f"{source}: expected an integer, got {value!r}") from None
+
+
+def _bool(value: str, source: str) -> bool:
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise pytest.UsageError(f"{source}: expected true/false (1/0, yes/no), got {value!r}")
+
+
+def _choice(*choices: str) -> Callable[[str, str], str]:
+    def parse(value: str, source: str) -> str:
+        text = value.strip().lower()
+        if text not in choices:
+            raise pytest.UsageError(
+                f"{source}: expected one of {', '.join(choices)}, got {value!r}"
+            )
+        return text
+
+    return parse
+
+
+def _str(value: str, source: str) -> str:
+    return value.strip()
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "--clip-model", "clip_model", "CLIPBIAS_MODEL", _str, None,
+        "open_clip architecture to test, e.g. ViT-B-32; a comma-separated list "
+        "(ViT-B-32,ViT-L-14) parametrizes the clip_model fixture over the models.",
+        metavar="NAME[,NAME...]",
+    ),
+    Option(
+        "--clip-pretrained", "clip_pretrained", "CLIPBIAS_PRETRAINED", _str, None,
+        "weights: an open_clip tag (openai, laion2b_s34b_b79k), an hf-hub:org/repo id, a "
+        "local checkpoint path, or 'none' for random initialisation (the default). With "
+        "several models: one value for all, or a comma-separated list, one per model.",
+        metavar="TAG|PATH|hf-hub:ID|none",
+    ),
+    Option(
+        "--clip-device", "clip_device", "CLIPBIAS_DEVICE", _choice(*DEVICES), "auto",
+        "device for the model: auto (cuda, then mps, then cpu), cpu, cuda or mps.",
+        metavar="|".join(DEVICES),
+    ),
+    Option(
+        "--clip-precision", "clip_precision", "CLIPBIAS_PRECISION", _choice(*PRECISIONS),
+        "fp32", "numeric precision of the model: fp32 (default), fp16 or bf16.",
+        metavar="|".join(PRECISIONS),
+    ),
+    Option(
+        "--clip-batch-size", "clip_batch_size", "CLIPBIAS_BATCH_SIZE", _positive_int, 64,
+        "images or texts per forward pass (default 64).", metavar="N",
+    ),
+    Option(
+        "--clip-cache-dir", "clip_cache_dir", "CLIPBIAS_CACHE_DIR", _str, None,
+        "directory of the persistent embedding cache (default: clipbias/ inside pytest's "
+        "cache directory, .pytest_cache/d/clipbias).", metavar="DIR",
+    ),
+    Option(
+        "--clip-no-cache", "clip_no_cache", "CLIPBIAS_NO_CACHE", _bool, False,
+        "do not read or write the embedding cache.", is_flag=True,
+    ),
+    Option(
+        "--clip-seed", "clip_seed", "CLIPBIAS_SEED", _int, 0,
+        "seed for random initialisation and for the statistics' resampling (default 0).",
+        metavar="N",
+    ),
+    Option(
+        "--clip-require-model", "clip_require_model", "CLIPBIAS_REQUIRE_MODEL", _bool, False,
+        "make tests that need a model error, instead of skip, when no --clip-model is "
+        "given, so a misconfigured CI job cannot pass by skipping.", is_flag=True,
+    ),
+)
+
+
+def add_options(parser: pytest.Parser, options: tuple[Option, ...] = OPTIONS) -> None:
+    """Register flags and ini keys in the ``clipbias`` group."""
+    group = parser.getgroup("clipbias", "CLIP bias testing (pytest-clipbias)")
+    for opt in options:
+        env = f" [env {opt.env}]" if opt.env else ""
+        if opt.is_flag:
+            group.addoption(
+                opt.flag, action="store_true", dest=opt.dest, default=None, help=opt.help + env
+            )
+        else:
+            group.addoption(
+                opt.flag, dest=opt.dest, default=None, metavar=opt.metavar, help=opt.help + env
+            )
+        parser.addini(opt.dest, help=f"default for {opt.flag}", type="string", default="")
+
+
+def resolve(config: pytest.Config, opt: Option) -> Any:
+    """Value of one option by precedence: command line, environment, ini, default."""
+    value = config.getoption(opt.dest, default=None)
+    if value is not None:
+        return opt.parse(str(value), opt.flag) if not opt.is_flag else bool(value)
+    if opt.env and os.environ.get(opt.env, "") != "":
+        return opt.parse(os.environ[opt.env], f"environment variable {opt.env}")
+    ini = config.getini(opt.dest)
+    if isinstance(ini, str) and ini.strip() != "":
+        return opt.parse(ini, f"ini key {opt.dest}")
+    return opt.default
+
+
+def _split(value: str | None) -> tuple[str, ...]:
+    if not value:
+        return ()
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The resolved ``clipbias`` options of one pytest session."""
+
+    models: tuple[str, ...]
+    pretrained: dict[str, str | None]
+    device: str
+    precision: str
+    batch_size: int
+    cache_dir: Path | None
+    seed: int
+    require_model: bool
+
+    @classmethod
+    def from_config(cls, config: pytest.Config, default_cache_dir: Path | None) -> Settings:
+        """Resolve every option; raises pytest.UsageError naming the bad option."""
+        values = {opt.dest: resolve(config, opt) for opt in OPTIONS}
+        models = _split(values["clip_model"])
+        weights = _split(values["clip_pretrained"])
+        if len(weights) > 1 and len(weights) != len(models):
+            raise pytest.UsageError(
+                f"--clip-pretrained: got {len(weights)} comma-separated values for "
+                f"{len(models)} model(s); give one value for all models or one per model"
+            )
+        if len(weights) <= 1:
+            weights = (weights[0] if weights else None,) * len(models)
+        if values["clip_no_cache"]:
+            cache_dir = None
+        elif values["clip_cache_dir"]:
+            cache_dir = Path(values["clip_cache_dir"]).expanduser()
+            if not cache_dir.is_absolute():
+                cache_dir = config.invocation_params.dir / cache_dir
+        else:
+            cache_dir = default_cache_dir
+        return cls(
+            models=models,
+            pretrained=dict(zip(models, weights, strict=True)),
+            device=values["clip_device"],
+            precision=values["clip_precision"],
+            batch_size=values["clip_batch_size"],
+            cache_dir=cache_dir,
+            seed=values["clip_seed"],
+            require_model=values["clip_require_model"],
+        )

@@ -1,0 +1,35 @@
+"""Shared fixtures: a tiny random-init open_clip model and generated image files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pytest_clipbias import ClipModel
+
+
+def write_images(folder: Path, n: int, *, seed: int = 0, size=(48, 40), fmt="JPEG") -> list[Path]:
+    """Write ``n`` random RGB images and return their paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    paths = []
+    for i in range(n):
+        arr = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+        path = folder / f"img_{seed}_{i:04d}.{'jpg' if fmt == 'JPEG' else fmt.lower()}"
+        Image.fromarray(arr).save(path, fmt)
+        paths.append(path)
+    return paths
+
+
+@pytest.fixture(scope="session")
+def tiny_model() -> ClipModel:
+    """The registered 'clipbias-tiny' config, randomly initialised, no cache."""
+    return ClipModel.load("clipbias-tiny", None, device="cpu", seed=0)
+
+
+@pytest.fixture
+def images(tmp_path: Path) -> list[Path]:
+    return write_images(tmp_path / "imgs", 6)

@@ -1,0 +1,149 @@
+"""ClipModel: the encoder protocol on a real (tiny, random-init) open_clip model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from pytest_clipbias import ClipModel, ConfigurationError, Encoder, ModelUnavailableError
+from pytest_clipbias.model import encode_labels, resolve_weights
+
+
+def test_encoder_protocol_shapes_and_norms(tiny_model, images):
+    arr = np.asarray(Image.open(images[0]))
+    pil = Image.open(images[1])
+    out = tiny_model.encode_images([images[0], str(images[1]), pil, arr])
+    assert isinstance(tiny_model, Encoder)
+    assert out.shape == (4, tiny_model.dim) and out.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
+    # the same pixels through any input type give the same vector
+    np.testing.assert_allclose(out[0], out[3], atol=1e-6)
+    texts = tiny_model.encode_texts(["a photo of a person", "a photo of a dog"])
+    assert texts.shape == (2, tiny_model.dim) and texts.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(texts, axis=1), 1.0, atol=1e-5)
+
+
+def test_batching_does_not_change_vectors(tiny_model, images):
+    whole = tiny_model.encode_images(images, batch_size=64)
+    pieces = tiny_model.encode_images(images, batch_size=4)
+    single = np.stack([tiny_model.encode_images([p])[0] for p in images])
+    np.testing.assert_allclose(whole, pieces, atol=1e-5)
+    np.testing.assert_allclose(whole, single, atol=1e-5)
+
+
+def test_empty_inputs_give_empty_arrays(tiny_model):
+    assert tiny_model.encode_images([]).shape == (0, tiny_model.dim)
+    assert tiny_model.encode_texts([]).shape == (0, tiny_model.dim)
+
+
+def test_generator_input_is_streamed(tiny_model, images):
+    out = tiny_model.encode_images(p for p in images)
+    assert out.shape == (len(images), tiny_model.dim)
+
+
+def test_encode_labels_is_normalised_template_mean(tiny_model):
+    templates = ["a photo of a {}.", "a {} person", "an image of a {}"]
+    got = tiny_model.encode_labels(["Black", "White"], templates)
+    for row, label in zip(got, ["Black", "White"], strict=True):
+        prompts = tiny_model.encode_texts([t.format(label) for t in templates]).astype(np.float64)
+        mean = prompts.mean(axis=0)
+        np.testing.assert_allclose(row, mean / np.linalg.norm(mean), atol=1e-5)
+
+
+def test_encode_labels_rejects_bad_templates(tiny_model):
+    with pytest.raises(ValueError, match="exactly one '\\{\\}'"):
+        encode_labels(tiny_model, ["x"], ["no placeholder"])
+    with pytest.raises(ValueError, match="at least one prompt template"):
+        encode_labels(tiny_model, ["x"], [])
+
+
+def test_seeded_random_init_is_reproducible(tiny_model, images):
+    again = ClipModel.load("clipbias-tiny", "none", device="cpu", seed=0)
+    other = ClipModel.load("clipbias-tiny", None, device="cpu", seed=1)
+    assert again.fingerprint == tiny_model.fingerprint
+    assert other.fingerprint != tiny_model.fingerprint
+    np.testing.assert_array_equal(again.encode_images(images), tiny_model.encode_images(images))
+    assert not np.allclose(other.encode_images(images), tiny_model.encode_images(images))
+
+
+def test_loading_does_not_disturb_global_torch_rng():
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    ClipModel.load("clipbias-tiny", None, device="cpu", seed=5)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_local_checkpoint_round_trip(tiny_model, tmp_path, images):
+    path = tmp_path / "tiny.pt"
+    torch.save(tiny_model.model.state_dict(), path)
+    loaded = ClipModel.load("clipbias-tiny", str(path), device="cpu")
+    assert loaded.weights.kind == "file"
+    assert loaded.fingerprint == tiny_model.fingerprint
+    np.testing.assert_allclose(
+        loaded.encode_images(images), tiny_model.encode_images(images), atol=1e-6
+    )
+
+
+def test_fingerprint_covers_precision(tiny_model):
+    bf16 = ClipModel.load("clipbias-tiny", None, device="cpu", precision="bf16")
+    assert bf16.fingerprint != tiny_model.fingerprint
+    out = bf16.encode_texts(["a photo"])
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-3)
+
+
+def test_unknown_architecture_suggests_names():
+    with pytest.raises(ModelUnavailableError, match="unknown open_clip architecture 'ViT-B-3'"):
+        ClipModel.load("ViT-B-3", None, device="cpu")
+    with pytest.raises(ModelUnavailableError, match="Did you mean .*ViT-B-32"):
+        ClipModel.load("ViT-B-3", None, device="cpu")
+
+
+def test_unknown_tag_lists_known_tags():
+    with pytest.raises(ModelUnavailableError, match="unknown pretrained tag 'opneai'.*openai"):
+        resolve_weights("ViT-B-32", "opneai")
+
+
+@pytest.mark.parametrize("value", ["./missing.pt", "weights/model.safetensors", "x.bin"])
+def test_missing_checkpoint_path_is_named(value):
+    with pytest.raises(ModelUnavailableError, match="does not exist: .*"):
+        resolve_weights("ViT-B-32", value)
+
+
+def test_checkpoint_directory_is_rejected(tmp_path):
+    with pytest.raises(ModelUnavailableError, match="is a directory"):
+        resolve_weights("ViT-B-32", str(tmp_path) + "/")
+
+
+def test_offline_tag_explains_the_fixes(monkeypatch):
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
+    with pytest.raises(ModelUnavailableError) as info:
+        ClipModel.load("ViT-B-32", "openai", device="cpu")
+    message = str(info.value)
+    assert "'ViT-B-32'" in message and "'openai'" in message
+    assert "--clip-pretrained" in message and "HF_HUB_OFFLINE" in message
+
+
+def test_random_init_and_tag_classification():
+    assert resolve_weights("ViT-B-32", None).kind == "random"
+    assert resolve_weights("ViT-B-32", "None").kind == "random"
+    assert resolve_weights("ViT-B-32", "openai").kind == "tag"
+    assert resolve_weights("ViT-B-32", "hf-hub:org/repo").kind == "hf-hub"
+
+
+def test_bad_device_and_precision():
+    with pytest.raises(ConfigurationError, match="unknown device 'tpu'"):
+        ClipModel.load("clipbias-tiny", None, device="tpu")
+    with pytest.raises(ConfigurationError, match="unknown precision 'fp8'"):
+        ClipModel.load("clipbias-tiny", None, device="cpu", precision="fp8")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigurationError, match="no CUDA GPU"):
+            ClipModel.load("clipbias-tiny", None, device="cuda")
+
+
+def test_texts_must_be_strings(tiny_model):
+    with pytest.raises(TypeError, match=r"texts\[1\] must be a str"):
+        tiny_model.encode_texts(["ok", 3])
