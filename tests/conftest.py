@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import settings
 from PIL import Image
 
 from pytest_clipbias import ClipModel
@@ -33,3 +35,13 @@ def tiny_model() -> ClipModel:
 @pytest.fixture
 def images(tmp_path: Path) -> list[Path]:
     return write_images(tmp_path / "imgs", 6)
+
+
+# Hypothesis profiles, in the manner of hypothesis itself: choose one with
+# --hypothesis-profile NAME or the CLIPBIAS_HYPOTHESIS_PROFILE variable.
+# "default" is derandomized so CI runs are reproducible; "thorough" is for
+# nightly runs that search harder.
+settings.register_profile("default", max_examples=60, derandomize=True, deadline=None)
+settings.register_profile("thorough", max_examples=1000, deadline=None)
+settings.register_profile("fast", max_examples=15, derandomize=True, deadline=None)
+settings.load_profile(os.environ.get("CLIPBIAS_HYPOTHESIS_PROFILE", "default"))

@@ -50,7 +50,7 @@ def test_garbage_file_is_moved_aside_and_rebuilt(tmp_path):
     path = tmp_path / "embeddings.sqlite3"
     path.write_bytes(b"this is not a database" * 100)
     cache = EmbeddingCache(tmp_path)
-    with pytest.warns(CacheWarning, match="unusable.*moved it to"):
+    with pytest.warns(CacheWarning, match=r"unusable.*moved it to"):
         cache.put_many("fp", "image", _vectors(2))
     assert len(cache.get_many("fp", "image", ["key0", "key1"])) == 2
     aside = [p for p in tmp_path.iterdir() if ".corrupt-" in p.name]
@@ -64,7 +64,7 @@ def test_foreign_sqlite_file_is_not_used(tmp_path):
     conn.commit()
     conn.close()
     cache = EmbeddingCache(tmp_path)
-    with pytest.warns(CacheWarning, match="not a pytest-clipbias cache"):
+    with pytest.warns(CacheWarning, match=r"not a pytest-clipbias cache"):
         assert cache.get_many("fp", "image", ["k"]) == {}
     assert any(".corrupt-" in p.name for p in tmp_path.iterdir())
 
@@ -81,7 +81,7 @@ def test_damaged_row_is_dropped_never_returned(tmp_path):
     conn.commit()
     conn.close()
     cache = EmbeddingCache(tmp_path)
-    with pytest.warns(CacheWarning, match="2 damaged entries"):
+    with pytest.warns(CacheWarning, match=r"2 damaged entries"):
         assert cache.get_many("fp", "image", ["key0", "key1"]) == {}
     assert cache.stats.dropped == 2
     assert cache.count() == 0
@@ -100,7 +100,7 @@ def test_unwritable_cache_dir_names_the_fixes(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     cache = EmbeddingCache(blocker / "sub")
-    with pytest.raises(ValueError, match="--clip-cache-dir.*--clip-no-cache"):
+    with pytest.raises(ValueError, match=r"--clip-cache-dir.*--clip-no-cache"):
         cache.get_many("fp", "image", ["k"])
 
 

@@ -12,7 +12,7 @@ from pytest_clipbias.images import prepare, to_rgb
 
 def test_missing_file_is_named(tmp_path):
     missing = tmp_path / "nope.jpg"
-    with pytest.raises(ImageLoadError, match="not found: .*nope.jpg"):
+    with pytest.raises(ImageLoadError, match=r"not found: .*nope.jpg"):
         prepare(missing, 0)
 
 
@@ -29,19 +29,19 @@ def test_truncated_file_is_named(tmp_path):
     Image.fromarray(arr).save(path, "JPEG")
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     prepared = prepare(path, 0)
-    with pytest.raises(ImageLoadError, match="corrupt or truncated: .*cut.jpg"):
+    with pytest.raises(ImageLoadError, match=r"corrupt or truncated: .*cut.jpg"):
         prepared.load()
 
 
 def test_not_an_image_is_named(tmp_path):
     path = tmp_path / "notes.jpg"
     path.write_text("hello")
-    with pytest.raises(ImageLoadError, match="not a recognised image format: .*notes.jpg"):
+    with pytest.raises(ImageLoadError, match=r"not a recognised image format: .*notes.jpg"):
         prepare(path, 0).load()
 
 
 def test_directory_is_named(tmp_path):
-    with pytest.raises(ImageLoadError, match="directory"):
+    with pytest.raises(ImageLoadError, match=r"directory"):
         prepare(tmp_path, 0)
 
 
@@ -53,7 +53,7 @@ def test_unreadable_file_is_named(tmp_path, monkeypatch):
         raise PermissionError(13, "Permission denied")
 
     monkeypatch.setattr(type(path), "read_bytes", deny)
-    with pytest.raises(ImageLoadError, match="not readable.*locked.jpg"):
+    with pytest.raises(ImageLoadError, match=r"not readable.*locked.jpg"):
         prepare(path, 0)
 
 
@@ -99,7 +99,7 @@ def test_bad_arrays_name_their_position(array, message):
 
 
 def test_unsupported_type():
-    with pytest.raises(ImageLoadError, match="unsupported image type int"):
+    with pytest.raises(ImageLoadError, match=r"unsupported image type int"):
         prepare(42, 0)
 
 

@@ -53,9 +53,9 @@ def test_encode_labels_is_normalised_template_mean(tiny_model):
 
 
 def test_encode_labels_rejects_bad_templates(tiny_model):
-    with pytest.raises(ValueError, match="exactly one '\\{\\}'"):
+    with pytest.raises(ValueError, match=r"exactly one '\\{\\}'"):
         encode_labels(tiny_model, ["x"], ["no placeholder"])
-    with pytest.raises(ValueError, match="at least one prompt template"):
+    with pytest.raises(ValueError, match=r"at least one prompt template"):
         encode_labels(tiny_model, ["x"], [])
 
 
@@ -96,25 +96,25 @@ def test_fingerprint_covers_precision(tiny_model):
 
 
 def test_unknown_architecture_suggests_names():
-    with pytest.raises(ModelUnavailableError, match="unknown open_clip architecture 'ViT-B-3'"):
+    with pytest.raises(ModelUnavailableError, match=r"unknown open_clip architecture 'ViT-B-3'"):
         ClipModel.load("ViT-B-3", None, device="cpu")
-    with pytest.raises(ModelUnavailableError, match="Did you mean .*ViT-B-32"):
+    with pytest.raises(ModelUnavailableError, match=r"Did you mean .*ViT-B-32"):
         ClipModel.load("ViT-B-3", None, device="cpu")
 
 
 def test_unknown_tag_lists_known_tags():
-    with pytest.raises(ModelUnavailableError, match="unknown pretrained tag 'opneai'.*openai"):
+    with pytest.raises(ModelUnavailableError, match=r"unknown pretrained tag 'opneai'.*openai"):
         resolve_weights("ViT-B-32", "opneai")
 
 
 @pytest.mark.parametrize("value", ["./missing.pt", "weights/model.safetensors", "x.bin"])
 def test_missing_checkpoint_path_is_named(value):
-    with pytest.raises(ModelUnavailableError, match="does not exist: .*"):
+    with pytest.raises(ModelUnavailableError, match=r"does not exist: .*"):
         resolve_weights("ViT-B-32", value)
 
 
 def test_checkpoint_directory_is_rejected(tmp_path):
-    with pytest.raises(ModelUnavailableError, match="is a directory"):
+    with pytest.raises(ModelUnavailableError, match=r"is a directory"):
         resolve_weights("ViT-B-32", str(tmp_path) + "/")
 
 
@@ -135,12 +135,12 @@ def test_random_init_and_tag_classification():
 
 
 def test_bad_device_and_precision():
-    with pytest.raises(ConfigurationError, match="unknown device 'tpu'"):
+    with pytest.raises(ConfigurationError, match=r"unknown device 'tpu'"):
         ClipModel.load("clipbias-tiny", None, device="tpu")
-    with pytest.raises(ConfigurationError, match="unknown precision 'fp8'"):
+    with pytest.raises(ConfigurationError, match=r"unknown precision 'fp8'"):
         ClipModel.load("clipbias-tiny", None, device="cpu", precision="fp8")
     if not torch.cuda.is_available():
-        with pytest.raises(ConfigurationError, match="no CUDA GPU"):
+        with pytest.raises(ConfigurationError, match=r"no CUDA GPU"):
             ClipModel.load("clipbias-tiny", None, device="cuda")
 
 

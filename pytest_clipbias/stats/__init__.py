@@ -1,0 +1,80 @@
+"""Statistics engine of pytest-clipbias: pure numpy/scipy, no torch, no pytest.
+
+Every public function documents its formula and reference. Seeds: functions
+that resample take ``seed`` (an int or a numpy Generator); None means seed 0,
+so results are reproducible by default.
+"""
+
+from .corrections import adjust_pvalues
+from .correlation import CorrelationResult, correlation
+from .decision import Decision, decide
+from .effects import (
+    association,
+    cohens_d,
+    cohens_d_ci,
+    cohens_h,
+    cohens_h_ci,
+    cosine,
+    cramers_v,
+    log_ratio_skew,
+    pooled_sd,
+    proportion_difference,
+    proportion_ratio,
+    sc_eat_d,
+    weat_d,
+)
+from .exact import binomial_test, fisher_exact, two_proportion_test
+from .intervals import (
+    bootstrap_ci,
+    clopper_pearson,
+    cluster_bootstrap_ci,
+    newcombe,
+    proportion_ci,
+    wilson,
+)
+from .permutation import (
+    EatResult,
+    PermutationResult,
+    cohens_d_test,
+    permutation_test,
+    sc_eat_test,
+    subset_sum_test,
+    weat_test,
+)
+
+__all__ = [
+    "CorrelationResult",
+    "Decision",
+    "EatResult",
+    "PermutationResult",
+    "adjust_pvalues",
+    "association",
+    "binomial_test",
+    "bootstrap_ci",
+    "clopper_pearson",
+    "cluster_bootstrap_ci",
+    "cohens_d",
+    "cohens_d_ci",
+    "cohens_d_test",
+    "cohens_h",
+    "cohens_h_ci",
+    "correlation",
+    "cosine",
+    "cramers_v",
+    "decide",
+    "fisher_exact",
+    "log_ratio_skew",
+    "newcombe",
+    "permutation_test",
+    "pooled_sd",
+    "proportion_ci",
+    "proportion_difference",
+    "proportion_ratio",
+    "sc_eat_d",
+    "sc_eat_test",
+    "subset_sum_test",
+    "two_proportion_test",
+    "weat_d",
+    "weat_test",
+    "wilson",
+]

@@ -1,0 +1,201 @@
+"""Effect sizes: pure, vectorised functions of arrays.
+
+References:
+  Cohen, J. (1988). Statistical Power Analysis for the Behavioral Sciences (2nd ed.):
+    d (ch. 2) and h (ch. 6).
+  Hedges, L. V. & Olkin, I. (1985). Statistical Methods for Meta-Analysis:
+    the large-sample variance of d.
+  Caliskan, A., Bryson, J. J. & Narayanan, A. (2017). Semantics derived automatically
+    from language corpora contain human-like biases. Science 356(6334): WEAT and the
+    single-category EAT (SC-EAT) effect sizes.
+  Geyik, S. C., Ambler, S. & Kenthapadi, K. (2019). Fairness-aware ranking in search &
+    recommendation systems. KDD: the log-ratio skew.
+  Cramer, H. (1946). Mathematical Methods of Statistics: Cramer's V.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats as _st
+
+_Z = _st.norm.ppf
+
+
+def _as1d(x, name: str) -> np.ndarray:
+    arr = np.asarray(x, dtype=np.float64)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return arr
+
+
+def pooled_sd(x, y, *, ddof: int = 1) -> float:
+    """Pooled standard deviation sqrt((SS_x + SS_y) / (n_x + n_y - 2*ddof)).
+
+    ddof=1 (default) gives the usual unbiased pooled variance of Cohen's d;
+    ddof=0 divides by n_x + n_y (maximum likelihood).
+    """
+    x, y = _as1d(x, "x"), _as1d(y, "y")
+    ss = ((x - x.mean()) ** 2).sum() + ((y - y.mean()) ** 2).sum()
+    dof = len(x) + len(y) - 2 * ddof
+    if dof <= 0:
+        raise ValueError(f"need more than {2 * ddof} values in x and y together for ddof={ddof}")
+    return float(np.sqrt(ss / dof))
+
+
+def cohens_d(x, y, *, ddof: int = 1) -> float:
+    """Cohen's d = (mean(x) - mean(y)) / s_pooled (Cohen 1988, eq. 2.5.2).
+
+    s_pooled is :func:`pooled_sd` with the given ddof. Returns 0.0 when both
+    groups are constant and equal, +-inf when constant and different.
+    """
+    x, y = _as1d(x, "x"), _as1d(y, "y")
+    if len(x) == 0 or len(y) == 0:
+        raise ValueError("cohens_d needs at least one value in each group")
+    diff = x.mean() - y.mean()
+    sd = pooled_sd(x, y, ddof=ddof)
+    if sd == 0:
+        return 0.0 if diff == 0 else float(np.copysign(np.inf, diff))
+    return float(diff / sd)
+
+
+def cohens_d_ci(d: float, n_x: int, n_y: int, *, confidence: float = 0.95) -> tuple[float, float]:
+    """Normal-approximation CI of Cohen's d.
+
+    se(d) = sqrt((n_x + n_y) / (n_x n_y) + d^2 / (2 (n_x + n_y)))  (Hedges & Olkin 1985, 5.15).
+    """
+    if n_x < 1 or n_y < 1:
+        raise ValueError("group sizes must be positive")
+    se = np.sqrt((n_x + n_y) / (n_x * n_y) + d * d / (2.0 * (n_x + n_y)))
+    z = _Z(0.5 + confidence / 2)
+    return float(d - z * se), float(d + z * se)
+
+
+def cohens_h(p1, p2):
+    """Cohen's h = 2 asin(sqrt(p1)) - 2 asin(sqrt(p2)) (Cohen 1988, eq. 6.2.1).
+
+    Vectorised over arrays; bounded in [-pi, pi]. 0.2, 0.5 and 0.8 are
+    Cohen's small, medium and large.
+    """
+    p1, p2 = np.asarray(p1, dtype=np.float64), np.asarray(p2, dtype=np.float64)
+    if np.any((p1 < 0) | (p1 > 1)) or np.any((p2 < 0) | (p2 > 1)):
+        raise ValueError("proportions must lie in [0, 1]")
+    h = 2.0 * np.arcsin(np.sqrt(p1)) - 2.0 * np.arcsin(np.sqrt(p2))
+    return float(h) if h.ndim == 0 else h
+
+
+def cohens_h_ci(
+    k1: int, n1: int, k2: int | None = None, n2: int | None = None, *, p0: float | None = None,
+    confidence: float = 0.95, method: str = "wilson",
+) -> tuple[float, float]:
+    """CI of Cohen's h.
+
+    One sample against a fixed p0 (``p0`` given): the proportion's interval
+    (Wilson or Clopper-Pearson) mapped through the monotone arcsine
+    transform, so the bounds stay valid near 0 and 1. Two samples: the
+    variance-stabilised normal interval h +- z sqrt(1/n1 + 1/n2), since
+    Var(2 asin sqrt(p_hat)) ~ 1/n (Cohen 1988, sec. 6.2), clipped to [-pi, pi].
+    """
+    from .intervals import proportion_ci
+
+    if p0 is not None:
+        lo, hi = proportion_ci(k1, n1, confidence=confidence, method=method)
+        return float(cohens_h(lo, p0)), float(cohens_h(hi, p0))
+    if k2 is None or n2 is None:
+        raise ValueError("give k2 and n2 for two samples, or p0 for one sample")
+    h = cohens_h(k1 / n1, k2 / n2)
+    half = _Z(0.5 + confidence / 2) * np.sqrt(1.0 / n1 + 1.0 / n2)
+    return float(max(h - half, -np.pi)), float(min(h + half, np.pi))
+
+
+def proportion_difference(k1: int, n1: int, k2: int, n2: int) -> float:
+    """Risk difference p1 - p2 with p_i = k_i / n_i."""
+    return k1 / n1 - k2 / n2
+
+
+def proportion_ratio(k1: int, n1: int, k2: int, n2: int) -> float:
+    """Risk ratio p1 / p2 (inf when p2 = 0 < p1, nan when both are 0)."""
+    p1, p2 = k1 / n1, k2 / n2
+    if p2 == 0:
+        return float("nan") if p1 == 0 else float("inf")
+    return p1 / p2
+
+
+def log_ratio_skew(observed, desired):
+    """Skew = ln(observed share / desired share) (Geyik et al. 2019, eq. 1).
+
+    Positive when a group is over-represented; vectorised over arrays.
+    """
+    observed = np.asarray(observed, dtype=np.float64)
+    desired = np.asarray(desired, dtype=np.float64)
+    if np.any(desired <= 0):
+        raise ValueError("desired shares must be positive")
+    with np.errstate(divide="ignore"):
+        out = np.log(observed / desired)
+    return float(out) if out.ndim == 0 else out
+
+
+def cramers_v(table) -> float:
+    """Cramer's V = sqrt(chi2 / (n (min(r, c) - 1))) of a contingency table (no correction)."""
+    table = np.asarray(table, dtype=np.float64)
+    if table.ndim != 2 or min(table.shape) < 2:
+        raise ValueError("cramers_v needs a 2-D table with at least 2 rows and 2 columns")
+    n = table.sum()
+    expected = np.outer(table.sum(1), table.sum(0)) / n
+    with np.errstate(invalid="ignore", divide="ignore"):
+        chi2 = np.nansum((table - expected) ** 2 / expected)
+    return float(np.sqrt(chi2 / (n * (min(table.shape) - 1))))
+
+
+def _unit_rows(m, name: str) -> np.ndarray:
+    arr = np.asarray(m, dtype=np.float64)
+    if arr.ndim == 1:
+        arr = arr[None, :]
+    if arr.ndim != 2 or arr.shape[0] == 0:
+        raise ValueError(f"{name} must be a non-empty (n, d) array of embeddings")
+    norms = np.linalg.norm(arr, axis=1, keepdims=True)
+    if np.any(norms == 0):
+        raise ValueError(f"{name} contains a zero vector; cosine is undefined")
+    return arr / norms
+
+
+def cosine(a, b) -> np.ndarray:
+    """Cosine similarity matrix between the rows of a (n, d) and b (m, d)."""
+    return _unit_rows(a, "a") @ _unit_rows(b, "b").T
+
+
+def association(w, attributes_a, attributes_b) -> np.ndarray:
+    """s(w, A, B) = mean_a cos(w, a) - mean_b cos(w, b) for each row w (Caliskan 2017)."""
+    return cosine(w, attributes_a).mean(1) - cosine(w, attributes_b).mean(1)
+
+
+def sc_eat_d(w, attributes_a, attributes_b, *, ddof: int = 1):
+    """SC-EAT effect size per target row w (Caliskan 2017, single-category EAT).
+
+    d(w) = (mean_a cos(w,a) - mean_b cos(w,b)) / std_{x in A u B} cos(w,x),
+    std with ``ddof`` (1 by default). Returns a float for one vector, an
+    array for an (n, d) matrix of targets.
+    """
+    ca = cosine(w, attributes_a)
+    cb = cosine(w, attributes_b)
+    both = np.concatenate([ca, cb], axis=1)
+    if both.shape[1] - ddof <= 0:
+        raise ValueError("not enough attribute vectors for the requested ddof")
+    d = (ca.mean(1) - cb.mean(1)) / both.std(axis=1, ddof=ddof)
+    return float(d[0]) if np.ndim(w) == 1 else d
+
+
+def weat_d(targets_x, targets_y, attributes_a, attributes_b, *, ddof: int = 1) -> float:
+    """WEAT effect size (Caliskan 2017):
+
+    d = (mean_{x in X} s(x,A,B) - mean_{y in Y} s(y,A,B)) / std_{w in X u Y} s(w,A,B),
+    std with ``ddof`` (1 by default; Caliskan et al. do not state it, and
+    published reimplementations differ, so it is a parameter).
+    """
+    sx = association(targets_x, attributes_a, attributes_b)
+    sy = association(targets_y, attributes_a, attributes_b)
+    both = np.concatenate([sx, sy])
+    if len(both) - ddof <= 0:
+        raise ValueError("not enough target vectors for the requested ddof")
+    return float((sx.mean() - sy.mean()) / both.std(ddof=ddof))

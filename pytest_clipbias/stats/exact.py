@@ -1,0 +1,88 @@
+"""Exact and asymptotic tests of proportions.
+
+References:
+  Clopper & Pearson (1934); the exact binomial test as in Hollander & Wolfe,
+    Nonparametric Statistical Methods (1999), ch. 2.
+  Fisher, R. A. (1935). The logic of inductive inference. JRSS 98: the 2x2 exact test.
+  Agresti, A. (2013). Categorical Data Analysis, 3rd ed., sec. 3.1 (two-proportion z test).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats as _st
+
+_RTOL = 1 + 1e-7  # relative tolerance when comparing point probabilities (as R and scipy)
+
+
+def _check_alternative(alternative: str) -> None:
+    if alternative not in ("greater", "less", "two-sided"):
+        raise ValueError(f"alternative must be greater, less or two-sided, got {alternative!r}")
+
+
+def binomial_test(k: int, n: int, p0: float = 0.5, *, alternative: str = "greater") -> float:
+    """Exact binomial test of H0: p = p0 for k successes in n trials.
+
+    greater: P(X >= k); less: P(X <= k); two-sided: sum of P(X = i) over all i
+    with P(X = i) <= P(X = k) (the "minimum likelihood" method).
+    """
+    _check_alternative(alternative)
+    if not (0 <= k <= n and n >= 1):
+        raise ValueError(f"need 0 <= k <= n and n >= 1, got k={k}, n={n}")
+    if not 0 <= p0 <= 1:
+        raise ValueError("p0 must lie in [0, 1]")
+    dist = _st.binom(n, p0)
+    if alternative == "greater":
+        return float(min(1.0, dist.sf(k - 1)))
+    if alternative == "less":
+        return float(min(1.0, dist.cdf(k)))
+    pmf = dist.pmf(np.arange(n + 1))
+    return float(min(1.0, pmf[pmf <= pmf[k] * _RTOL].sum()))
+
+
+def fisher_exact(table, *, alternative: str = "two-sided") -> float:
+    """Fisher's exact test for a 2x2 table [[a, b], [c, d]] (rows: groups; columns: yes/no).
+
+    Conditional on the margins, a ~ Hypergeometric(M=a+b+c+d, n=a+c, N=a+b).
+    greater: P(A >= a) (odds ratio > 1); less: P(A <= a); two-sided: sum of
+    the probabilities of tables no more likely than the observed one.
+    """
+    _check_alternative(alternative)
+    t = np.asarray(table, dtype=np.int64)
+    if t.shape != (2, 2) or np.any(t < 0):
+        raise ValueError("fisher_exact needs a 2x2 table of non-negative counts")
+    (a, b), (c, d) = t
+    total, col1, row1 = a + b + c + d, a + c, a + b
+    if total == 0 or row1 in (0, total) or col1 in (0, total):
+        return 1.0
+    dist = _st.hypergeom(total, col1, row1)
+    if alternative == "greater":
+        return float(min(1.0, dist.sf(a - 1)))
+    if alternative == "less":
+        return float(min(1.0, dist.cdf(a)))
+    support = np.arange(max(0, row1 - (total - col1)), min(row1, col1) + 1)
+    pmf = dist.pmf(support)
+    return float(min(1.0, pmf[pmf <= dist.pmf(a) * _RTOL].sum()))
+
+
+def two_proportion_test(
+    k1: int, n1: int, k2: int, n2: int, *, alternative: str = "two-sided"
+) -> tuple[float, float]:
+    """Pooled two-proportion z test; returns (z, p).
+
+    z = (p1 - p2) / sqrt(p (1 - p) (1/n1 + 1/n2)), p = (k1 + k2) / (n1 + n2).
+    Its two-sided p equals the uncorrected chi-square test of the 2x2 table.
+    """
+    _check_alternative(alternative)
+    if n1 < 1 or n2 < 1:
+        raise ValueError("group sizes must be positive")
+    pooled = (k1 + k2) / (n1 + n2)
+    se = np.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    if se == 0:
+        return 0.0, 1.0
+    z = (k1 / n1 - k2 / n2) / se
+    if alternative == "greater":
+        return float(z), float(_st.norm.sf(z))
+    if alternative == "less":
+        return float(z), float(_st.norm.cdf(z))
+    return float(z), float(2 * _st.norm.sf(abs(z)))
