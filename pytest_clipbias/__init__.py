@@ -7,8 +7,12 @@ not re-exported here are internal.
 from .cache import CacheStats, CacheWarning, EmbeddingCache
 from .errors import ClipBiasError, ConfigurationError, ImageLoadError, ModelUnavailableError
 from .model import ClipModel, Encoder, encode_labels
+from .results import BiasAssertionError, BiasInconclusiveError, BiasResult
 
 __all__ = [
+    "BiasAssertionError",
+    "BiasInconclusiveError",
+    "BiasResult",
     "CacheStats",
     "CacheWarning",
     "ClipBiasError",

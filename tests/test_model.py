@@ -53,7 +53,7 @@ def test_encode_labels_is_normalised_template_mean(tiny_model):
 
 
 def test_encode_labels_rejects_bad_templates(tiny_model):
-    with pytest.raises(ValueError, match=r"exactly one '\\{\\}'"):
+    with pytest.raises(ValueError, match=r"exactly one '\{\}'"):
         encode_labels(tiny_model, ["x"], ["no placeholder"])
     with pytest.raises(ValueError, match=r"at least one prompt template"):
         encode_labels(tiny_model, ["x"], [])

@@ -1,0 +1,136 @@
+"""BiasResult, the record every measure produces, and the exceptions that carry it.
+
+A result is JSON-safe through ``to_dict`` (NaN becomes null, numpy scalars
+become Python numbers), so reports and baselines can store it as is.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .errors import ClipBiasError
+from .stats.decision import VERDICTS
+
+
+def json_safe(value: Any) -> Any:
+    """Convert numpy types, tuples and non-finite floats into plain JSON values."""
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray):
+        return [json_safe(v) for v in value.tolist()]
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        f = float(value)
+        return f if math.isfinite(f) else None
+    if value is None or isinstance(value, str):
+        return value
+    return str(value)
+
+
+def _float(value: Any) -> float:
+    return float("nan") if value is None else float(value)
+
+
+@dataclass(frozen=True)
+class BiasResult:
+    """The outcome of one bias measure.
+
+    ``effect`` is the headline (the worst row's) effect size, named by
+    ``effect_name`` (e.g. "cohen_h"); ``ci`` its confidence interval;
+    ``p_value`` its (corrected) p; ``n`` the number of items judged;
+    ``verdict`` "pass", "fail" or "inconclusive" with ``reason``. ``table``
+    has one dict row per group judged, each with its group under the
+    attribute key (e.g. ``row["region"]``) and effect, ci_low, ci_high,
+    p_value, n, passed plus measure-specific fields. ``message`` is the
+    readable block shown when the assertion fails.
+    """
+
+    name: str
+    effect: float
+    effect_name: str
+    ci: tuple[float, float]
+    p_value: float
+    n: int
+    threshold: float
+    verdict: str
+    table: Sequence[Mapping[str, Any]] = ()
+    reason: str = ""
+    message: str = ""
+    alpha: float = 0.05
+    rule: str = "significant"
+    correction: str | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"verdict must be one of {VERDICTS}, got {self.verdict!r}")
+
+    @property
+    def passed(self) -> bool:
+        """True when the verdict is "pass"."""
+        return self.verdict == "pass"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict of every field (NaN -> null) plus ``passed``."""
+        return json_safe({
+            "name": self.name, "effect": self.effect, "effect_name": self.effect_name,
+            "ci": list(self.ci), "p_value": self.p_value, "n": self.n,
+            "threshold": self.threshold, "passed": self.passed, "verdict": self.verdict,
+            "reason": self.reason, "message": self.message, "alpha": self.alpha,
+            "rule": self.rule, "correction": self.correction, "table": list(self.table),
+            "details": dict(self.details),
+        })
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> BiasResult:
+        """Inverse of ``to_dict`` (null numbers come back as NaN)."""
+        lo, hi = data["ci"]
+        return cls(
+            name=data["name"], effect=_float(data["effect"]), effect_name=data["effect_name"],
+            ci=(_float(lo), _float(hi)), p_value=_float(data["p_value"]), n=int(data["n"]),
+            threshold=_float(data["threshold"]), verdict=data["verdict"],
+            table=list(data.get("table", [])), reason=data.get("reason", ""),
+            message=data.get("message", ""), alpha=float(data.get("alpha", 0.05)),
+            rule=data.get("rule", "significant"), correction=data.get("correction"),
+            details=dict(data.get("details", {})),
+        )
+
+
+class BiasAssertionError(AssertionError):
+    """The model is more biased than allowed; ``.result`` holds the full BiasResult."""
+
+    def __init__(self, result: BiasResult) -> None:
+        super().__init__(result.message or result.reason)
+        self.result = result
+
+
+class BiasInconclusiveError(ClipBiasError):
+    """The data cannot support a verdict (too few items, endpoints not told apart, ...).
+
+    Deliberately not an AssertionError: an inconclusive check is reported as
+    a failure of the test, never as a pass, but stays distinguishable from a
+    bias finding. ``.result`` holds the BiasResult.
+    """
+
+    def __init__(self, result: BiasResult) -> None:
+        super().__init__(result.message or result.reason)
+        self.result = result
+
+
+def enforce(result: BiasResult) -> BiasResult:
+    """Return a passing result; raise the matching error for "fail" or "inconclusive"."""
+    if result.verdict == "fail":
+        raise BiasAssertionError(result)
+    if result.verdict == "inconclusive":
+        raise BiasInconclusiveError(result)
+    return result

@@ -1,0 +1,48 @@
+"""BiasResult serialisation and the exceptions that carry it."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from pytest_clipbias import BiasAssertionError, BiasInconclusiveError, BiasResult
+from pytest_clipbias.results import enforce
+
+
+def _result(verdict: str = "fail") -> BiasResult:
+    return BiasResult(
+        name="hypodescent", effect=np.float64(0.43), effect_name="cohen_h",
+        ci=(np.float32(0.35), 0.51), p_value=float("nan"), n=np.int64(1000), threshold=0.2,
+        verdict=verdict,
+        table=[{"pair": "Black-White", "effect": 0.43, "curve": np.array([0.1, 0.5]),
+                "passed": np.bool_(False)}],
+        reason="effect +0.430 exceeds 0.2", message="Hypodescent (Black-White): ...",
+    )
+
+
+def test_to_dict_is_json_safe_and_round_trips():
+    data = _result().to_dict()
+    text = json.dumps(data, allow_nan=False)
+    back = BiasResult.from_dict(json.loads(text))
+    assert data["p_value"] is None and math.isnan(back.p_value)
+    assert data["passed"] is False and data["table"][0]["curve"] == [0.1, 0.5]
+    assert back.effect == pytest.approx(0.43) and back.ci == pytest.approx((0.35, 0.51))
+    assert back.to_dict() == data
+
+
+def test_enforce_raises_by_verdict():
+    with pytest.raises(BiasAssertionError, match="Hypodescent") as info:
+        enforce(_result("fail"))
+    assert isinstance(info.value, AssertionError) and info.value.result.effect == 0.43
+    with pytest.raises(BiasInconclusiveError) as inc:
+        enforce(_result("inconclusive"))
+    assert not isinstance(inc.value, AssertionError)
+    assert enforce(_result("pass")).passed
+
+
+def test_unknown_verdict_rejected():
+    with pytest.raises(ValueError, match="verdict"):
+        _result("maybe")
