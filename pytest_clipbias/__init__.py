@@ -5,6 +5,7 @@ not re-exported here are internal.
 """
 
 from .cache import CacheStats, CacheWarning, EmbeddingCache
+from .data import DatasetError, FaceItem, FaceSet, MorphSeries
 from .errors import ClipBiasError, ConfigurationError, ImageLoadError, ModelUnavailableError
 from .model import ClipModel, Encoder, encode_labels
 from .results import BiasAssertionError, BiasInconclusiveError, BiasResult
@@ -18,10 +19,14 @@ __all__ = [
     "ClipBiasError",
     "ClipModel",
     "ConfigurationError",
+    "DatasetError",
     "EmbeddingCache",
     "Encoder",
+    "FaceItem",
+    "FaceSet",
     "ImageLoadError",
     "ModelUnavailableError",
+    "MorphSeries",
     "encode_labels",
 ]
 __version__ = "0.1.0"

@@ -6,7 +6,10 @@ on ``config.stash``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,6 +31,7 @@ class ClipBiasState:
     settings: Settings
     models: dict[str, object] = field(default_factory=dict)
     worker_stats: CacheStats = field(default_factory=CacheStats)
+    datasets: dict[str, Any] = field(default_factory=dict)
 
     def cache_stats(self) -> CacheStats:
         """Hits and misses of this process's models plus those reported by xdist workers."""
@@ -110,6 +114,67 @@ def clip_model(request: pytest.FixtureRequest):
             pytest.skip(_SKIP_NO_MODEL)
         name = state.settings.models[0]
     return state.get_model(name)
+
+
+def _open_cached(config: pytest.Config, key: str, opener: Callable[[], Any]) -> Any:
+    """Open a dataset once per session; skip (or fail) when it is not on disk."""
+    from .data.registry import DatasetUnavailable
+
+    state = config.stash[state_key]
+    if key not in state.datasets:
+        try:
+            state.datasets[key] = opener()
+        except DatasetUnavailable as exc:
+            if state.settings.require_data:
+                pytest.fail(f"--clip-require-data is set: {exc}", pytrace=False)
+            pytest.skip(str(exc))
+    return state.datasets[key]
+
+
+@pytest.fixture(scope="session")
+def clip_dataset(pytestconfig: pytest.Config) -> Callable[..., Any]:
+    """Factory opening a FaceSet by name, once per session.
+
+    ``clip_dataset("fairface", split="val")``, ``clip_dataset("cfd")``,
+    ``clip_dataset("utkface")``, ``clip_dataset("manifest", path="regions.csv")``,
+    ``clip_dataset("folders", path="faces", keys=("race", "gender"))``,
+    ``clip_dataset("synthetic", n=400, seed=1)``. Data not on disk skips the
+    test with a message saying where to put it (an error with
+    --clip-require-data); broken data is an error.
+    """
+    from .data.registry import open_dataset
+
+    settings = pytestconfig.stash[state_key].settings
+
+    def open_(name: str, **kwargs: Any):
+        return _open_cached(pytestconfig, f"dataset:{name}:{sorted(kwargs.items())!r}",
+                            lambda: open_dataset(name, data_root=settings.data_root,
+                                                 base_dir=pytestconfig.rootpath, **kwargs))
+
+    return open_
+
+
+@pytest.fixture(scope="session")
+def clip_morphs(pytestconfig: pytest.Config, tmp_path_factory) -> Callable[..., Any]:
+    """Factory returning morph series: ``clip_morphs("cfd", pairs=[("Black", "White")])``.
+
+    Sources: "synthetic" (generated, always available), "folder" (ready-made
+    series, ``path=...``) and "cfd" (built from Chicago Face Database parents
+    under --clip-data-root and kept in pytest's cache for the next run).
+    """
+    from .data.registry import open_morphs
+
+    settings = pytestconfig.stash[state_key].settings
+    cache = getattr(pytestconfig, "cache", None)
+    work = Path(cache.mkdir("clipbias-morphs")) if cache else tmp_path_factory.mktemp("morphs")
+
+    def open_(source: str, **kwargs: Any):
+        return _open_cached(pytestconfig, f"morphs:{source}:{sorted(kwargs.items())!r}",
+                            lambda: open_morphs(source, data_root=settings.data_root,
+                                                base_dir=pytestconfig.rootpath, work_dir=work,
+                                                **kwargs))
+
+    return open_
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -122,6 +122,16 @@ OPTIONS: tuple[Option, ...] = (
         metavar="N",
     ),
     Option(
+        "--clip-data-root", "clip_data_root", "CLIPBIAS_DATA_ROOT", _str, None,
+        "folder holding the datasets the clip_dataset and clip_morphs fixtures open "
+        "(fairface/, cfd/, utkface/; manifests and folders given relative to it).",
+        metavar="DIR",
+    ),
+    Option(
+        "--clip-require-data", "clip_require_data", "CLIPBIAS_REQUIRE_DATA", _bool, False,
+        "make tests whose dataset is not on disk error instead of skip.", is_flag=True,
+    ),
+    Option(
         "--clip-require-model", "clip_require_model", "CLIPBIAS_REQUIRE_MODEL", _bool, False,
         "make tests that need a model error, instead of skip, when no --clip-model is "
         "given, so a misconfigured CI job cannot pass by skipping.", is_flag=True,
@@ -164,6 +174,14 @@ def _split(value: str | None) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
+def _absolute(value: str | None, config: pytest.Config) -> Path | None:
+    """A user path, relative ones taken from the directory pytest was invoked in."""
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else config.invocation_params.dir / path
+
+
 @dataclass(frozen=True)
 class Settings:
     """The resolved ``clipbias`` options of one pytest session."""
@@ -176,6 +194,8 @@ class Settings:
     cache_dir: Path | None
     seed: int
     require_model: bool
+    data_root: Path | None = None
+    require_data: bool = False
 
     @classmethod
     def from_config(cls, config: pytest.Config, default_cache_dir: Path | None) -> Settings:
@@ -193,9 +213,7 @@ class Settings:
         if values["clip_no_cache"]:
             cache_dir = None
         elif values["clip_cache_dir"]:
-            cache_dir = Path(values["clip_cache_dir"]).expanduser()
-            if not cache_dir.is_absolute():
-                cache_dir = config.invocation_params.dir / cache_dir
+            cache_dir = _absolute(values["clip_cache_dir"], config)
         else:
             cache_dir = default_cache_dir
         return cls(
@@ -207,4 +225,6 @@ class Settings:
             cache_dir=cache_dir,
             seed=values["clip_seed"],
             require_model=values["clip_require_model"],
+            data_root=_absolute(values["clip_data_root"], config),
+            require_data=values["clip_require_data"],
         )

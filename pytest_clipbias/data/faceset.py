@@ -1,0 +1,209 @@
+"""FaceItem and FaceSet: ordered, immutable collections of images with attributes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, overload
+
+from ..errors import ClipBiasError
+
+
+class DatasetError(ClipBiasError, ValueError):
+    """A dataset cannot be read as asked; the message names the file and the rows."""
+
+
+def describe_rows(rows: list[tuple[int, str]], what: str, source: str, fix: str,
+                  limit: int = 5) -> str:
+    """Format an error listing the first offending rows and their count."""
+    shown = "; ".join(f"row {r}: {text}" for r, text in rows[:limit])
+    more = f"; ... and {len(rows) - limit} more" if len(rows) > limit else ""
+    return f"{source}: {len(rows)} {what}: {shown}{more}. {fix}"
+
+
+def _frozen(mapping: Mapping[str, Any] | None) -> Mapping[str, str]:
+    return MappingProxyType({str(k): str(v) for k, v in (mapping or {}).items()})
+
+
+@dataclass(frozen=True, eq=False)
+class FaceItem:
+    """One image and its attributes, e.g. {"gender": "female", "race": "Black"}.
+
+    ``image`` is a path, a PIL image or an HxWx3 uint8 array. ``raw`` keeps
+    the attribute values as the source spelled them, before normalisation.
+    """
+
+    image: Any
+    attributes: Mapping[str, str]
+    raw: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "attributes", _frozen(self.attributes))
+        object.__setattr__(self, "raw", _frozen(self.raw or self.attributes))
+
+    def __getitem__(self, key: str) -> str:
+        return self.attributes[key]
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        """Attribute value or ``default``."""
+        return self.attributes.get(key, default)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, FaceItem):
+            return NotImplemented
+        same_image = (
+            self.image == other.image
+            if isinstance(self.image, (str, os.PathLike)) else self.image is other.image
+        )
+        return same_image and dict(self.attributes) == dict(other.attributes)
+
+    def __hash__(self) -> int:
+        is_path = isinstance(self.image, (str, os.PathLike))
+        key = os.fspath(self.image) if is_path else id(self.image)
+        return hash((key, tuple(sorted(self.attributes.items()))))
+
+    def __repr__(self) -> str:
+        image = os.fspath(self.image) if isinstance(self.image, (str, os.PathLike)) else (
+            type(self.image).__name__)
+        return f"FaceItem({image!r}, {dict(self.attributes)!r})"
+
+
+class FaceSet:
+    """An ordered, immutable collection of FaceItem.
+
+    ``name`` says where it came from (for reports); ``fingerprint`` is a hash
+    of the item paths and attributes, so a baseline can tell whether it was
+    computed on the same data.
+    """
+
+    def __init__(self, items: Iterable[FaceItem], *, name: str = "faces") -> None:
+        self._items: tuple[FaceItem, ...] = tuple(items)
+        for i, item in enumerate(self._items):
+            if not isinstance(item, FaceItem):
+                raise TypeError(f"FaceSet item {i} is a {type(item).__name__}, not a FaceItem")
+        self.name = name
+
+    # -- construction --------------------------------------------------------------
+
+    @classmethod
+    def from_manifest(cls, path: str | os.PathLike, **kwargs: Any) -> FaceSet:
+        """Read a CSV or JSONL manifest: see :func:`pytest_clipbias.data.loaders.load_manifest`."""
+        from .loaders import load_manifest
+
+        return load_manifest(path, **kwargs)
+
+    # -- sequence protocol ---------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[FaceItem]:
+        return iter(self._items)
+
+    @overload
+    def __getitem__(self, index: int) -> FaceItem: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> FaceSet: ...
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return FaceSet(self._items[index], name=self.name)
+        return self._items[index]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, FaceSet) and self._items == other._items
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"FaceSet({self.name!r}, {len(self)} items)"
+
+    # -- queries -------------------------------------------------------------------
+
+    @property
+    def images(self) -> list[Any]:
+        """The images, in order, ready for ``encode_images``."""
+        return [item.image for item in self._items]
+
+    def keys(self) -> list[str]:
+        """Attribute keys present on any item, in first-seen order."""
+        return list(dict.fromkeys(k for item in self._items for k in item.attributes))
+
+    def values(self, key: str) -> list[str | None]:
+        """The value of ``key`` for every item (None where an item lacks it)."""
+        self._check_key(key)
+        return [item.get(key) for item in self._items]
+
+    def _check_key(self, key: str) -> None:
+        if self._items and key not in self.keys():
+            raise KeyError(
+                f"{self.name}: no attribute {key!r}; attributes present: {', '.join(self.keys())}"
+            )
+
+    def filter(self, **attrs: str | Iterable[str]) -> FaceSet:
+        """Items whose attributes match all the given values.
+
+        ``filter(gender="female", race=("Black", "White"))``: a string is one
+        accepted value, a collection several.
+        """
+        for key in attrs:
+            self._check_key(key)
+        wanted = {
+            k: {v} if isinstance(v, str) else {str(x) for x in v} for k, v in attrs.items()
+        }
+        kept = [i for i in self._items if all(i.get(k) in vs for k, vs in wanted.items())]
+        label = ",".join(f"{k}={'|'.join(sorted(v))}" for k, v in wanted.items())
+        return FaceSet(kept, name=f"{self.name}[{label}]")
+
+    def groups(self, key: str) -> dict[str, FaceSet]:
+        """Split by the value of ``key`` (sorted by value); items lacking it are left out."""
+        self._check_key(key)
+        buckets: dict[str, list[FaceItem]] = {}
+        for item in self._items:
+            value = item.get(key)
+            if value is not None:
+                buckets.setdefault(value, []).append(item)
+        return {v: FaceSet(buckets[v], name=f"{self.name}[{key}={v}]") for v in sorted(buckets)}
+
+    def summary(self, *keys: str) -> dict[tuple[str, ...], int]:
+        """Counts by the given attributes (all keys when none given), sorted."""
+        keys = keys or tuple(self.keys())
+        for key in keys:
+            self._check_key(key)
+        counts = Counter(tuple(item.get(k) or "" for k in keys) for item in self._items)
+        return dict(sorted(counts.items()))
+
+    def describe(self, *keys: str) -> str:
+        """``summary`` as aligned text lines, for logs and error messages."""
+        keys = keys or tuple(self.keys())
+        lines = [f"{self.name}: {len(self)} items"]
+        for combo, n in self.summary(*keys).items():
+            lines.append("  " + ", ".join(f"{k}={v}" for k, v in zip(keys, combo, strict=True))
+                         + f": {n}")
+        return "\n".join(lines)
+
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 (first 16 hex) of the item paths and attributes in order."""
+        h = hashlib.sha256()
+        for item in self._items:
+            image = os.fspath(item.image) if isinstance(item.image, (str, os.PathLike)) else (
+                f"<{type(item.image).__name__}>")
+            h.update(json.dumps([image, dict(item.attributes)], sort_keys=True).encode())
+        return h.hexdigest()[:16]
+
+    def __add__(self, other: FaceSet) -> FaceSet:
+        return FaceSet(self._items + tuple(other), name=f"{self.name}+{other.name}")
+
+
+def relative_to(base: Path, value: str) -> Path:
+    """Resolve a manifest path relative to the manifest's folder (absolute paths kept)."""
+    p = Path(value).expanduser()
+    return p if p.is_absolute() else base / p

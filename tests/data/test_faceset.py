@@ -1,0 +1,67 @@
+"""FaceItem and FaceSet behaviour."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_clipbias import FaceItem, FaceSet
+
+
+@pytest.fixture
+def faces() -> FaceSet:
+    specs = [("a.jpg", "female", "Black"), ("b.jpg", "male", "White"),
+             ("c.jpg", "female", "White"), ("d.jpg", "male", "Black"), ("e.jpg", "female", "Black")]
+    return FaceSet([FaceItem(p, {"gender": g, "race": r}) for p, g, r in specs], name="t")
+
+
+def test_sequence_protocol(faces):
+    assert len(faces) == 5
+    assert [i.image for i in faces] == ["a.jpg", "b.jpg", "c.jpg", "d.jpg", "e.jpg"]
+    assert faces[1]["race"] == "White"
+    assert isinstance(faces[1:3], FaceSet) and len(faces[1:3]) == 2
+    assert faces.images == ["a.jpg", "b.jpg", "c.jpg", "d.jpg", "e.jpg"]
+
+
+def test_immutable(faces):
+    with pytest.raises(TypeError):
+        faces[0].attributes["gender"] = "male"
+    with pytest.raises(AttributeError):
+        faces[0].image = "x.jpg"
+    with pytest.raises(TypeError):
+        faces._items[0] = None  # the tuple itself cannot change
+
+
+def test_filter_and_groups(faces):
+    women = faces.filter(gender="female")
+    assert [i.image for i in women] == ["a.jpg", "c.jpg", "e.jpg"]
+    both = faces.filter(race=("Black", "White"), gender="male")
+    assert [i.image for i in both] == ["b.jpg", "d.jpg"]
+    groups = faces.groups("race")
+    assert list(groups) == ["Black", "White"]
+    assert len(groups["Black"]) == 3 and len(groups["White"]) == 2
+    with pytest.raises(KeyError, match=r"no attribute 'region'.*gender, race"):
+        faces.filter(region="Europe")
+
+
+def test_summary_and_describe(faces):
+    assert faces.summary("gender") == {("female",): 3, ("male",): 2}
+    assert faces.summary("race", "gender")[("Black", "female")] == 2
+    assert "race=Black, gender=female: 2" in faces.describe("race", "gender")
+
+
+def test_fingerprint_tracks_content(faces):
+    same = FaceSet(list(faces), name="other name")
+    assert same.fingerprint == faces.fingerprint
+    changed = FaceSet([*faces[:4], FaceItem("e.jpg", {"gender": "male", "race": "Black"})])
+    assert changed.fingerprint != faces.fingerprint
+
+
+def test_raw_values_are_kept():
+    item = FaceItem("x.jpg", {"gender": "female"}, raw={"gender": "F"})
+    assert item["gender"] == "female" and item.raw["gender"] == "F"
+    assert FaceItem("x.jpg", {"gender": "female"}).raw["gender"] == "female"
+
+
+def test_only_face_items():
+    with pytest.raises(TypeError, match="item 0 is a str"):
+        FaceSet(["a.jpg"])
