@@ -4,6 +4,11 @@ The public names below are the stable API (see docs and DESIGN.md); modules
 not re-exported here are internal.
 """
 
+from .assertions import (
+    assert_association_below,
+    assert_no_hypodescent,
+    assert_person_default_unmarked,
+)
 from .cache import CacheStats, CacheWarning, EmbeddingCache
 from .data import DatasetError, FaceItem, FaceSet, MorphSeries
 from .errors import ClipBiasError, ConfigurationError, ImageLoadError, ModelUnavailableError
@@ -27,6 +32,9 @@ __all__ = [
     "ImageLoadError",
     "ModelUnavailableError",
     "MorphSeries",
+    "assert_association_below",
+    "assert_no_hypodescent",
+    "assert_person_default_unmarked",
     "encode_labels",
 ]
 __version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Bias measures: pure functions of embeddings and scores (numpy/scipy; no torch, no pytest)."""

@@ -1,0 +1,182 @@
+"""Planted-bias encoders: objects with the encoder protocol whose biases are known.
+
+They let bias tests be tested without a model. Every concept (a group such as
+"Black", a label such as "nurse") gets a fixed random unit direction; a text
+embeds as the (template-weighted) sum of the directions of the concepts it
+names; a planted image embeds as its own weighted sum of concept directions
+plus seeded noise. Because the geometry is chosen, the true effect of every
+measure is known in advance.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+import numpy as np
+from scipy import stats
+
+from .data.faceset import FaceItem, FaceSet
+from .data.morph import MorphSeries, default_alphas
+
+_TABLE = 4096  # rows of the noise table; two rows per image make the noise effectively unique
+
+
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    """SplitMix64 finaliser (Steele et al. 2014): well-mixed bits from nearby seeds."""
+    with np.errstate(over="ignore"):
+        z = x + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+
+def _seed(*parts: object) -> int:
+    digest = hashlib.sha256("|".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "little")
+
+
+@dataclass(frozen=True)
+class PlantedImage:
+    """An "image" for PlantedEncoder: concept weights plus a noise seed."""
+
+    weights: Mapping[str, float]
+    noise_seed: int = 0  # any non-negative integer below 2**64
+    noise: float = 0.05
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "weights", MappingProxyType(dict(self.weights)))
+
+    def __hash__(self) -> int:
+        return hash((tuple(sorted(self.weights.items())), self.noise_seed, self.noise))
+
+
+@dataclass
+class PlantedEncoder:
+    """Encoder protocol over planted concept geometry.
+
+    ``concepts`` are the words recognised in texts (longest match first, case
+    insensitive). ``template_jitter`` makes each (template, concept) pair
+    weigh its concept slightly differently, so measures differ a little
+    across prompt templates, as with real models.
+    """
+
+    concepts: Sequence[str]
+    dim: int = 64
+    seed: int = 0
+    template_jitter: float = 0.0
+    calls: int = field(default=0, init=False)
+
+    def __post_init__(self) -> None:
+        names = sorted(set(self.concepts))
+        if len(names) > self.dim:
+            raise ValueError(f"{len(names)} concepts need dim >= {len(names)}")
+        raw = np.random.default_rng(_seed(self.seed, "basis")).standard_normal(
+            (self.dim, len(names)))
+        q, _ = np.linalg.qr(raw)  # orthonormal directions: planted effects are exact
+        self._basis = {c: q[:, i] for i, c in enumerate(names)}
+        self._noise = np.random.default_rng(_seed(self.seed, "noise")).standard_normal(
+            (_TABLE, self.dim))
+
+    def direction(self, concept: str) -> np.ndarray:
+        """The unit vector of a concept; concepts are mutually orthogonal."""
+        if concept not in self._basis:
+            raise KeyError(f"unknown concept {concept!r}; add it to PlantedEncoder(concepts=...)")
+        return self._basis[concept]
+
+    def _concepts_in(self, text: str) -> list[str]:
+        found, rest = [], text.lower()
+        for c in sorted(self.concepts, key=len, reverse=True):
+            if c.lower() in rest:
+                found.append(c)
+                rest = rest.replace(c.lower(), " ")
+        return found
+
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """Sum of the named concepts' directions (weighted per template), normalised."""
+        self.calls += 1
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        for i, text in enumerate(texts):
+            found = self._concepts_in(text)
+            if not found:
+                v = np.random.default_rng(_seed(self.seed, "text", text)).standard_normal(self.dim)
+            else:
+                template = text
+                for c in found:
+                    template = template.lower().replace(c.lower(), "{}")
+                v = np.zeros(self.dim)
+                for c in found:
+                    jitter = np.random.default_rng(_seed(self.seed, template, c)).uniform(-1, 1)
+                    v += (1.0 + self.template_jitter * jitter) * self.direction(c)
+            out[i] = v / np.linalg.norm(v)
+        return out
+
+    def encode_images(self, images: Sequence[PlantedImage]) -> np.ndarray:
+        """Weighted sum of concept directions plus seeded isotropic noise, normalised.
+
+        The noise of an image depends only on its ``noise_seed`` (two rows of
+        a fixed random table, picked by the seed's bits), so an image embeds
+        the same way in any batch.
+        """
+        self.calls += 1
+        images = list(images)
+        for i, img in enumerate(images):
+            if not isinstance(img, PlantedImage):
+                raise TypeError(f"PlantedEncoder encodes PlantedImage objects, got "
+                                f"{type(img).__name__} at position {i}")
+            unknown = set(img.weights) - set(self._basis)
+            if unknown:
+                raise KeyError(f"unknown concepts {sorted(unknown)} in image {i}; add them to "
+                               "PlantedEncoder(concepts=...)")
+        names = list(self._basis)
+        weights = np.array([[img.weights.get(c, 0.0) for c in names] for img in images])
+        basis = np.stack([self._basis[c] for c in names], axis=1)  # (dim, k)
+        mixed = _splitmix64(np.array([img.noise_seed for img in images], dtype=np.uint64))
+        rows_a = (mixed % np.uint64(_TABLE)).astype(np.int64)
+        rows_b = ((mixed >> np.uint64(32)) % np.uint64(_TABLE)).astype(np.int64)
+        noise = (self._noise[rows_a] + self._noise[rows_b]) / math.sqrt(2.0)
+        scale = np.array([img.noise for img in images])[:, None] / math.sqrt(self.dim)
+        v = weights @ basis.T + scale * noise
+        return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+
+
+def planted_morph_series(
+    source: str, target: str, *, n_series: int, midpoint_rate: float, steps: int = 21,
+    spread: float = 0.1, seed: int = 0, gender: str | None = None, noise: float = 0.05,
+) -> list[MorphSeries]:
+    """Series whose per-series crossover alpha* ~ Normal(c, spread) is planted.
+
+    The image at alpha weighs the source direction 1 + (alpha* - alpha) and the
+    target direction 1 - (alpha* - alpha), so its margin cos(x, source) -
+    cos(x, target) changes sign at alpha*. With c = 0.5 + spread *
+    Phi^-1(midpoint_rate), the true share of series labelled ``source`` at the
+    midpoint is ``midpoint_rate``.
+    """
+    center = 0.5 + spread * stats.norm.ppf(midpoint_rate)
+    rng = np.random.default_rng(_seed(seed, source, target, gender))
+    crossovers = rng.normal(center, spread, n_series)
+    alphas = default_alphas(steps)
+    out = []
+    for k, cross in enumerate(crossovers):
+        images = [PlantedImage({source: 1 + (cross - a), target: 1 - (cross - a)},
+                               noise_seed=_seed(seed, source, target, gender, k, j), noise=noise)
+                  for j, a in enumerate(alphas)]
+        attrs = {"gender": gender} if gender else {}
+        out.append(MorphSeries(f"{source}-{target}-{gender}-{k:04d}", images, alphas, source,
+                               target, attrs))
+    return out
+
+
+def planted_faces(groups: Mapping[str, int], *, key: str = "race",
+                  weights: Mapping[str, Mapping[str, float]], seed: int = 0,
+                  noise: float = 0.3, extra: Mapping[str, str] | None = None) -> FaceSet:
+    """``groups[g]`` planted faces for each group g, with concept weights ``weights[g]``."""
+    items = []
+    for g, n in groups.items():
+        for i in range(n):
+            img = PlantedImage(weights[g], noise_seed=_seed(seed, key, g, i), noise=noise)
+            items.append(FaceItem(img, {key: g, **(extra or {})}))
+    return FaceSet(items, name="planted")
