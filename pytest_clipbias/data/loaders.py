@@ -29,6 +29,7 @@ import re
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from .faceset import DatasetError, FaceItem, FaceSet, describe_rows, relative_to
@@ -46,8 +47,9 @@ class DatasetWarning(UserWarning):
 class _Entry:
     __slots__ = ("attrs", "path", "raw", "row")
 
-    def __init__(self, row: int, path: Path, attrs: dict[str, str], raw: dict[str, str]):
-        self.row, self.path, self.attrs, self.raw = row, path, attrs, raw
+    def __init__(self, row: int, path: str | Path, attrs: dict[str, str],
+                 raw: dict[str, str]):
+        self.row, self.path, self.attrs, self.raw = row, os.fspath(path), attrs, raw
 
 
 def _require_dir(root: str | os.PathLike, dataset: str) -> Path:
@@ -64,17 +66,17 @@ class _Listing:
     """Existence checks through one directory listing per folder (fast for 100k rows)."""
 
     def __init__(self) -> None:
-        self._dirs: dict[Path, frozenset[str]] = {}
+        self._dirs: dict[str, frozenset[str]] = {}
 
-    def exists(self, path: Path) -> bool:
-        parent = path.parent
+    def exists(self, path: str) -> bool:
+        parent, name = os.path.split(path)
         if parent not in self._dirs:
             try:
                 with os.scandir(parent) as it:
                     self._dirs[parent] = frozenset(e.name for e in it if e.is_file())
             except OSError:
                 self._dirs[parent] = frozenset()
-        return path.name in self._dirs[parent]
+        return name in self._dirs[parent]
 
 
 def _finish(entries: list[_Entry], source: str, name: str, on_missing: str) -> FaceSet:
@@ -84,7 +86,8 @@ def _finish(entries: list[_Entry], source: str, name: str, on_missing: str) -> F
     seen: dict[str, int] = {}
     duplicates: list[tuple[int, str]] = []
     for e in entries:
-        key = os.path.normpath(os.path.abspath(e.path))
+        # abspath also normalises "./a.png" and "a/../a.png"; manifest paths already are
+        key = e.path if os.path.isabs(e.path) else os.path.abspath(e.path)
         if key in seen:
             duplicates.append((e.row, f"{e.path} (also row {seen[key]})"))
         else:
@@ -93,7 +96,7 @@ def _finish(entries: list[_Entry], source: str, name: str, on_missing: str) -> F
         raise DatasetError(describe_rows(duplicates, "duplicate image paths", source,
                                          "Each image must be listed once."))
     listing = _Listing()
-    missing = [(e.row, str(e.path)) for e in entries if not listing.exists(e.path)]
+    missing = [(e.row, e.path) for e in entries if not listing.exists(e.path)]
     if missing and on_missing == "error":
         raise DatasetError(describe_rows(
             missing, "listed images do not exist", source,
@@ -105,7 +108,9 @@ def _finish(entries: list[_Entry], source: str, name: str, on_missing: str) -> F
             f"(first: row {missing[0][0]}: {missing[0][1]})"), stacklevel=3)
         absent = {row for row, _ in missing}
         entries = [e for e in entries if e.row not in absent]
-    return FaceSet((FaceItem(str(e.path), e.attrs, e.raw) for e in entries), name=name)
+    # loaders build str -> str dicts, so they are wrapped without another copy
+    return FaceSet((FaceItem(e.path, MappingProxyType(e.attrs), MappingProxyType(e.raw))
+                    for e in entries), name=name)
 
 
 # -- generic manifests ----------------------------------------------------------------
@@ -163,7 +168,8 @@ def load_manifest(
             f"{manifest}: no column {path_column!r} (columns: {', '.join(columns) or 'none'}); "
             "name the image column with path_column=..."
         )
-    base = manifest.parent
+    base = os.path.abspath(manifest.parent)
+    attribute_keys = [(k, str(k).strip()) for k in columns if k != path_column]
     entries: list[_Entry] = []
     empty_paths: list[tuple[int, str]] = []
     bad_gender: list[tuple[int, str]] = []
@@ -173,8 +179,13 @@ def load_manifest(
         if value is None or str(value).strip() == "":
             empty_paths.append((line, f"empty {path_column!r}"))
             continue
-        raw = {str(k).strip(): str(v).strip() for k, v in row.items()
-               if k != path_column and v is not None and str(v).strip() != ""}
+        raw = {}
+        for key, clean in attribute_keys:
+            v = row.get(key)
+            if v is not None:
+                v = (v if isinstance(v, str) else str(v)).strip()
+                if v:
+                    raw[clean] = v
         attrs = dict(raw)
         if "gender" in attrs:
             g = normalize_gender(attrs["gender"])

@@ -74,6 +74,7 @@ def countries() -> tuple[Country, ...]:
     return _countries()[0]
 
 
+@functools.lru_cache(maxsize=4096)
 def lookup_country(value: str) -> Country | None:
     """Find a country by name, alias or ISO code (case, accents and dots ignored)."""
     return _countries()[1].get(_key(value))
