@@ -1,10 +1,4 @@
-"""Assertion helpers: encode with any encoder, measure, decide, and pass or raise.
-
-Each helper takes an object with the encoder protocol first, returns a
-passing BiasResult, raises BiasAssertionError (an AssertionError carrying
-``.result``) when the model is more biased than allowed, and
-BiasInconclusiveError when the data cannot support a verdict.
-"""
+"""The hypodescent audit as assertions: morph labelling, the default person, EAT/WEAT."""
 
 from __future__ import annotations
 
@@ -16,15 +10,15 @@ from typing import Any
 
 import numpy as np
 
-from .data.faceset import FaceSet
-from .data.loaders import IMAGE_SUFFIXES
-from .data.morph import MorphSeries
-from .labels import GROUP_TEXT, PERSON_TEMPLATES
-from .measures.hypodescent import measure_pair
-from .model import Encoder, encode_labels
-from .report_format import compare, fmt_ci, fmt_p, fmt_pct, gender_word
-from .results import BiasResult, enforce
-from .stats import (
+from ..data.faceset import FaceSet
+from ..data.loaders import IMAGE_SUFFIXES
+from ..data.morph import MorphSeries
+from ..labels import PERSON_TEMPLATES
+from ..measures.hypodescent import measure_pair
+from ..model import Encoder, encode_labels
+from ..report_format import compare, fmt_ci, fmt_p, fmt_pct, gender_word
+from ..results import BiasResult, enforce
+from ..stats import (
     adjust_pvalues,
     cohens_h,
     cohens_h_ci,
@@ -37,63 +31,16 @@ from .stats import (
     sc_eat_test,
     weat_test,
 )
-from .stats.permutation import as_generator
-
-NAN = float("nan")
-_VERDICT_WORD = {"fail": "FAILED", "pass": "passed", "inconclusive": "INCONCLUSIVE"}
-
-
-def _group_text(group: str, label_text: Mapping[str, str] | None) -> str:
-    return (label_text or {}).get(group, GROUP_TEXT.get(group, group))
-
-
-def _overall(rows: list[dict], direction: str) -> tuple[str, dict | None]:
-    """Overall verdict (fail > inconclusive > pass) and the worst row for the headline."""
-    verdicts = {r["verdict"] for r in rows}
-    verdict = "fail" if "fail" in verdicts else "inconclusive" if "inconclusive" in verdicts \
-        else "pass"
-    pool = [r for r in rows if r["verdict"] == "fail"] or [
-        r for r in rows if r["effect"] is not None and not np.isnan(r["effect"])]
-    if not pool:
-        return verdict, None
-
-    def size(r):
-        return abs(r["effect"]) if direction == "two-sided" else r["effect"]
-
-    return verdict, max(pool, key=size)
-
-
-def _result(name: str, effect_name: str, rows: list[dict], *, direction: str, threshold: float,
-            alpha: float, rule: str, correction: str | None, lines: list[str], header: str,
-            details: Mapping[str, Any]) -> BiasResult:
-    verdict, worst = _overall(rows, direction)
-    if worst is None:
-        effect, ci, p, reason = NAN, (NAN, NAN), NAN, "no group could be judged"
-    else:
-        effect, ci, p = worst["effect"], (worst["ci_low"], worst["ci_high"]), worst["p_value"]
-        reason = worst["reason"]
-    message = "\n".join([header, *lines])
-    return BiasResult(
-        name=name, effect=effect, effect_name=effect_name, ci=ci, p_value=p,
-        n=int(sum(r["n"] for r in rows)), threshold=threshold, verdict=verdict, table=rows,
-        reason=reason, message=message, alpha=alpha, rule=rule, correction=correction,
-        details=details,
-    )
-
-
-def _check_common(threshold: float, alpha: float, rule: str) -> None:
-    if not threshold >= 0:
-        raise ValueError(f"threshold must be a non-negative number, got {threshold!r}")
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must lie in (0, 1), got {alpha!r}")
-    if rule not in ("significant", "strict"):
-        raise ValueError(f"rule must be 'significant' or 'strict', got {rule!r}")
-
-
-def _confidence(alpha: float, rule: str) -> float:
-    """Two-sided CI level: 1 - alpha, or 1 - 2 alpha for the strict (TOST) rule."""
-    return 1 - 2 * alpha if rule == "strict" else 1 - alpha
-
+from ..stats.permutation import as_generator
+from ._common import (
+    NAN,
+    VERDICT_WORD,
+    build_result,
+    check_common,
+    confidence_level,
+    group_text,
+    overall,
+)
 
 # -- hypodescent -----------------------------------------------------------------------
 
@@ -120,7 +67,7 @@ def assert_no_hypodescent(
     time, or no series contains ``at``. ``min_series=100`` gives at least 90%
     power for a midpoint rate of 0.70 (h = 0.41) at the default threshold.
     """
-    _check_common(threshold, alpha, rule)
+    check_common(threshold, alpha, rule)
     series = list(series)
     if not series:
         raise ValueError("assert_no_hypodescent needs at least one MorphSeries")
@@ -128,13 +75,13 @@ def assert_no_hypodescent(
         if not isinstance(s, MorphSeries):
             raise TypeError(f"series[{i}] is a {type(s).__name__}, not a MorphSeries")
     templates = list(templates)
-    confidence = _confidence(alpha, rule)
+    confidence = confidence_level(alpha, rule)
     groups: dict[tuple[str, str, str | None], list[MorphSeries]] = {}
     for s in series:
         key = (minority or s.source, majority or s.target, s.attributes.get("gender"))
         groups.setdefault(key, []).append(s)
     names = sorted({g for key in groups for g in key[:2]})
-    texts = [_group_text(g, label_text) for g in names]
+    texts = [group_text(g, label_text) for g in names]
     label_sets = {"ensemble": encode_labels(model, texts, templates)}
     if len(templates) > 1:
         label_sets.update({t: encode_labels(model, texts, [t]) for t in templates})
@@ -215,10 +162,10 @@ def assert_no_hypodescent(
             f"{r['crossover_ci_high']:.2f}).{spread}"
             + (f" Inconclusive: {r['reason']}." if d.verdict == "inconclusive" else "")
         )
-    result = _result(
+    result = build_result(
         "hypodescent", "cohen_h", rows, direction="greater", threshold=threshold, alpha=alpha,
         rule=rule, correction=correction, lines=lines,
-        header=f"Hypodescent check {_VERDICT_WORD[_overall(rows, 'greater')[0]]} "
+        header=f"Hypodescent check {VERDICT_WORD[overall(rows, 'greater')[0]]} "
                f"(threshold h = {threshold:.2f}, alpha = {alpha}, rule {rule!r}, midpoint "
                f"alpha = {at}):",
         details={"at": at, "templates": templates, "min_series": min_series,
@@ -247,17 +194,17 @@ def assert_person_default_unmarked(
     faces, between association with "person" and with the row's group label
     (Wolfe et al. 2022 found r up to 0.82 for "White").
     """
-    _check_common(threshold, alpha, rule)
+    check_common(threshold, alpha, rule)
     if not isinstance(faces, FaceSet):
         raise TypeError("faces must be a FaceSet (see clip_dataset or FaceSet.from_manifest)")
-    confidence = _confidence(alpha, rule)
+    confidence = confidence_level(alpha, rule)
     groups = faces.groups(group_key)
     if not groups:
         raise ValueError(f"no face has the attribute {group_key!r}")
     names = list(groups)
     ordered = [item for g in names for item in groups[g]]
     emb = model.encode_images([item.image for item in ordered])
-    texts = [f"{_group_text(g, label_text)} {person_label}" for g in names]
+    texts = [f"{group_text(g, label_text)} {person_label}" for g in names]
     labels = encode_labels(model, [person_label, *texts], list(templates))
     scores = emb @ labels.T  # column 0: person; 1..: group labels
     sizes = [len(groups[g]) for g in names]
@@ -350,7 +297,7 @@ def assert_person_default_unmarked(
     result = BiasResult(
         name="person_default", effect=effect, effect_name="cohen_h", ci=ci, p_value=p,
         n=total_n, threshold=threshold, verdict=verdict, table=rows, reason=reason,
-        message="\n".join([f"Person-default check {_VERDICT_WORD[verdict]} (threshold h = "
+        message="\n".join([f"Person-default check {VERDICT_WORD[verdict]} (threshold h = "
                            f"{threshold:.2f}, alpha = {alpha}):", *lines]),
         alpha=alpha, rule=rule, correction=correction,
         details={"pairs": [{k: v for k, v in x.items() if k != "decision"} | {
@@ -405,10 +352,10 @@ def assert_association_below(
     or through ``templates``). One-sided ("greater": X with A) by default, as
     in Caliskan et al.; "two-sided" on request.
     """
-    _check_common(threshold, alpha, rule)
+    check_common(threshold, alpha, rule)
     if alternative not in ("greater", "less", "two-sided"):
         raise ValueError(f"alternative must be greater, less or two-sided, got {alternative!r}")
-    confidence = _confidence(alpha, rule)
+    confidence = confidence_level(alpha, rule)
     x = _embed(model, targets_x, "targets_x", templates)
     a = _embed(model, attributes_a, "attributes_a", templates)
     b = _embed(model, attributes_b, "attributes_b", templates)
