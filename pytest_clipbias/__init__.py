@@ -6,8 +6,11 @@ not re-exported here are internal.
 
 from .assertions import (
     assert_association_below,
+    assert_label_rate_parity,
+    assert_max_skew_below,
     assert_no_hypodescent,
     assert_person_default_unmarked,
+    assert_region_gender_skew_below,
 )
 from .cache import CacheStats, CacheWarning, EmbeddingCache
 from .data import DatasetError, FaceItem, FaceSet, MorphSeries
@@ -33,8 +36,11 @@ __all__ = [
     "ModelUnavailableError",
     "MorphSeries",
     "assert_association_below",
+    "assert_label_rate_parity",
+    "assert_max_skew_below",
     "assert_no_hypodescent",
     "assert_person_default_unmarked",
+    "assert_region_gender_skew_below",
     "encode_labels",
 ]
 __version__ = "0.1.0"

@@ -11,9 +11,17 @@ from .hypodescent import (
     assert_no_hypodescent,
     assert_person_default_unmarked,
 )
+from .region import (
+    assert_label_rate_parity,
+    assert_max_skew_below,
+    assert_region_gender_skew_below,
+)
 
 __all__ = [
     "assert_association_below",
+    "assert_label_rate_parity",
+    "assert_max_skew_below",
     "assert_no_hypodescent",
     "assert_person_default_unmarked",
+    "assert_region_gender_skew_below",
 ]
