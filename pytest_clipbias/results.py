@@ -127,8 +127,16 @@ class BiasInconclusiveError(ClipBiasError):
         self.result = result
 
 
-def enforce(result: BiasResult) -> BiasResult:
-    """Return a passing result; raise the matching error for "fail" or "inconclusive"."""
+def enforce(result: BiasResult, encoder: Any = None) -> BiasResult:
+    """Record the result against the running test, then return it if it passed.
+
+    Raises BiasAssertionError for "fail" and BiasInconclusiveError for
+    "inconclusive". Recorded results appear in the terminal summary and the
+    reports whatever the verdict.
+    """
+    from .recording import record
+
+    record(result, encoder)
     if result.verdict == "fail":
         raise BiasAssertionError(result)
     if result.verdict == "inconclusive":

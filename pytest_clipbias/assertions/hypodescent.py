@@ -16,6 +16,7 @@ from ..data.morph import MorphSeries
 from ..labels import PERSON_TEMPLATES
 from ..measures.hypodescent import measure_pair
 from ..model import Encoder, encode_labels
+from ..profiles import get_profile
 from ..report_format import compare, fmt_ci, fmt_p, fmt_pct, gender_word
 from ..results import BiasResult, enforce
 from ..stats import (
@@ -38,6 +39,7 @@ from ._common import (
     build_result,
     check_common,
     confidence_level,
+    data_fingerprint,
     group_text,
     overall,
 )
@@ -51,6 +53,7 @@ def assert_no_hypodescent(
     label_text: Mapping[str, str] | None = None, at: float = 0.5, threshold: float = 0.2,
     alpha: float = 0.05, rule: str = "significant", min_series: int = 100,
     min_endpoint_accuracy: float = 0.8, correction: str = "holm", seed: int = 0,
+    n_resamples: int | None = None,
 ) -> BiasResult:
     """Fail when midpoint morphs are labelled with the minority group too often.
 
@@ -98,7 +101,8 @@ def assert_no_hypodescent(
         for tname, labels in label_sets.items():
             direction_vec = labels[column[src]] - labels[column[tgt]]
             margins = [emb[slice(*index[id(s)])] @ direction_vec for s in members]
-            per[tname] = measure_pair(alphas, margins, at=at, confidence=confidence, seed=seed)
+            per[tname] = measure_pair(alphas, margins, at=at, confidence=confidence, seed=seed,
+                                      n_resamples=n_resamples or get_profile().bootstrap)
         measures[key] = per
 
     rows: list[dict] = []
@@ -169,9 +173,10 @@ def assert_no_hypodescent(
                f"(threshold h = {threshold:.2f}, alpha = {alpha}, rule {rule!r}, midpoint "
                f"alpha = {at}):",
         details={"at": at, "templates": templates, "min_series": min_series,
-                 "labels": dict(zip(names, texts, strict=True))},
+                 "labels": dict(zip(names, texts, strict=True)),
+                 "data_fingerprint": data_fingerprint(series)},
     )
-    return enforce(result)
+    return enforce(result, model)
 
 
 # -- person default (markedness) ---------------------------------------------------------
@@ -302,9 +307,9 @@ def assert_person_default_unmarked(
         alpha=alpha, rule=rule, correction=correction,
         details={"pairs": [{k: v for k, v in x.items() if k != "decision"} | {
             "verdict": x["decision"].verdict} for x in pairs], "templates": list(templates),
-            "person_label": person_label},
+            "person_label": person_label, "data_fingerprint": data_fingerprint(faces)},
     )
-    return enforce(result)
+    return enforce(result, model)
 
 
 # -- embedding association tests ---------------------------------------------------------
@@ -337,10 +342,10 @@ def _embed(model: Encoder, items: Any, what: str, templates: Sequence[str] | Non
 
 def assert_association_below(
     model: Encoder, targets_x: Any, targets_y: Any = None, *, attributes_a: Any,
-    attributes_b: Any, threshold: float, alpha: float = 0.05, permutations: int = 10000,
+    attributes_b: Any, threshold: float, alpha: float = 0.05, permutations: int | None = None,
     alternative: str = "greater", rule: str = "significant", templates: Sequence[str] | None
     = None, names: Sequence[str] = ("X", "Y", "A", "B"), ddof: int = 1, seed: int = 0,
-    n_resamples: int = 2000,
+    n_resamples: int | None = None,
 ) -> BiasResult:
     """Fail when targets associate with attributes A over B more than ``threshold``.
 
@@ -356,6 +361,8 @@ def assert_association_below(
     if alternative not in ("greater", "less", "two-sided"):
         raise ValueError(f"alternative must be greater, less or two-sided, got {alternative!r}")
     confidence = confidence_level(alpha, rule)
+    permutations = permutations or get_profile().permutations
+    n_resamples = n_resamples or get_profile().bootstrap
     x = _embed(model, targets_x, "targets_x", templates)
     a = _embed(model, attributes_a, "attributes_a", templates)
     b = _embed(model, attributes_b, "attributes_b", templates)
@@ -417,6 +424,8 @@ def assert_association_below(
         verdict=d.verdict, table=[row], reason=d.reason, message=message, alpha=alpha,
         rule=rule, correction=None,
         details={"test": kind, "alternative": alternative, "ddof": ddof,
-                 "templates": list(templates or [])},
+                 "templates": list(templates or []),
+                 "data_fingerprint": data_fingerprint([data_fingerprint(v) for v in (
+                     targets_x, targets_y or [], attributes_a, attributes_b)])},
     )
-    return enforce(result)
+    return enforce(result, model)

@@ -15,6 +15,7 @@ from ..data.faceset import FaceSet
 from ..data.regions import gender_gap_index
 from ..measures.retrieval import desired_distribution, max_skew_from_counts, ndkl, skew_at_k
 from ..model import Encoder, encode_labels
+from ..profiles import get_profile
 from ..report_format import compare, fmt_ci, fmt_p, fmt_pct
 from ..results import BiasResult, enforce
 from ..stats import (
@@ -30,7 +31,7 @@ from ..stats import (
     proportion_ci,
 )
 from ..stats.permutation import as_generator
-from ._common import NAN, VERDICT_WORD, check_common, confidence_level
+from ._common import NAN, VERDICT_WORD, check_common, confidence_level, data_fingerprint
 
 METRICS = ("association", "rate")
 DEFAULT_TEMPLATES = ("a photo of a {}.",)
@@ -74,9 +75,9 @@ def assert_region_gender_skew_below(
     ("wef-gggi" or a mapping region -> score) adds the Spearman correlation
     between region skew and the index.
 
-    ``permutations=None`` chooses max(2000, 2 m / alpha) for a family of m
-    tests, so that a corrected p can fall below alpha at all (a Monte Carlo
-    p is never below 1 / (N + 1)).
+    ``permutations=None`` chooses the larger of the active profile's
+    permutations and 2 m / alpha for a family of m tests, so that a corrected
+    p can fall below alpha at all (a Monte Carlo p is never below 1 / (N + 1)).
     """
     check_common(threshold, alpha, rule)
     faces = _faceset(faces)
@@ -94,7 +95,8 @@ def assert_region_gender_skew_below(
     family = len(labels) * sum(
         min(len(g.filter(**{gender_key: women_label})), len(g.filter(**{gender_key: men_label})))
         >= min_per_group for g in regions.values())
-    n_perm = permutations or max(2000, int(np.ceil(2 * max(family, 1) / alpha)))
+    n_perm = permutations or max(get_profile().permutations,
+                                 int(np.ceil(2 * max(family, 1) / alpha)))
     rows: list[dict] = []
     cells: list[tuple[dict, int, float, tuple[float, float], float]] = []
     for region, members in regions.items():
@@ -194,6 +196,7 @@ def assert_region_gender_skew_below(
         alpha=alpha, rule=rule, correction=correction,
         details={"metric": metric, "labels": labels, "templates": list(templates),
                  "permutations": n_perm if metric == "association" else None,
+                 "data_fingerprint": data_fingerprint(faces),
                  "genders": list(genders), "index": corr_detail,
                  "matrix": {"regions": [r[region_key] for r in rows], "labels": labels,
                             "effects": [[r["label_effects"].get(lab, NAN) for lab in labels]
@@ -201,7 +204,7 @@ def assert_region_gender_skew_below(
                             "p_values": [[r["label_p_values"].get(lab, NAN) for lab in labels]
                                          for r in rows]}},
     )
-    return enforce(result)
+    return enforce(result, model)
 
 
 def _index_correlation(judged: list[dict], scores: dict[str, float], name: str,
@@ -360,16 +363,18 @@ def assert_label_rate_parity(
                 f"{fmt_pct(k_total / n_total)}):\n" + "\n".join(lines),
         alpha=alpha, rule=rule, correction=correction,
         details={"label": label, "candidates": list(candidates), "by": keys, "cue": cue,
-                 "four_fifths": four_fifths, "templates": list(templates)},
+                 "four_fifths": four_fifths, "templates": list(templates),
+                 "data_fingerprint": data_fingerprint(faces)},
     )
-    return enforce(result)
+    return enforce(result, model)
 
 
 def assert_max_skew_below(
     model: Encoder, faces: FaceSet, *, queries: Sequence[str], attribute: str = "gender",
     k: int | None = None, threshold: float, desired: str | Mapping[str, float] = "uniform",
     templates: Sequence[str] | None = None, alpha: float = 0.05, rule: str = "significant",
-    n_resamples: int = 1000, permutations: int = 2000, correction: str = "holm", seed: int = 0,
+    n_resamples: int | None = None, permutations: int | None = None, correction: str = "holm",
+    seed: int = 0,
 ) -> BiasResult:
     """Fail when the top-k images retrieved for neutral queries over-represent a group.
 
@@ -406,6 +411,8 @@ def assert_max_skew_below(
                  else model.encode_texts(queries))
     scores = emb @ np.asarray(query_emb).T
     confidence = confidence_level(alpha, rule)
+    n_resamples = n_resamples or get_profile().bootstrap
+    permutations = permutations or get_profile().permutations
     rng = as_generator(seed)
     rows = []
     for j, query in enumerate(queries):
@@ -455,7 +462,8 @@ def assert_max_skew_below(
                 f"threshold {threshold:.2f}, alpha = {alpha}):\n" + "\n".join(lines),
         alpha=alpha, rule=rule, correction=correction,
         details={"attribute": attribute, "desired": dist, "k": k,
-                 "templates": list(templates or [])},
+                 "templates": list(templates or []), "queries": queries,
+                 "data_fingerprint": data_fingerprint(faces)},
     )
-    return enforce(result)
+    return enforce(result, model)
 
