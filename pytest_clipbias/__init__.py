@@ -16,7 +16,8 @@ from .cache import CacheStats, CacheWarning, EmbeddingCache
 from .data import DatasetError, FaceItem, FaceSet, MorphSeries
 from .errors import ClipBiasError, ConfigurationError, ImageLoadError, ModelUnavailableError
 from .model import ClipModel, Encoder, encode_labels
-from .results import BiasAssertionError, BiasInconclusiveError, BiasResult
+from .profiles import Profile, get_profile, register_profile
+from .results import BiasAssertionError, BiasInconclusiveError, BiasResult, enforce
 
 __all__ = [
     "BiasAssertionError",
@@ -35,6 +36,7 @@ __all__ = [
     "ImageLoadError",
     "ModelUnavailableError",
     "MorphSeries",
+    "Profile",
     "assert_association_below",
     "assert_label_rate_parity",
     "assert_max_skew_below",
@@ -42,5 +44,8 @@ __all__ = [
     "assert_person_default_unmarked",
     "assert_region_gender_skew_below",
     "encode_labels",
+    "enforce",
+    "get_profile",
+    "register_profile",
 ]
 __version__ = "0.1.0"

@@ -15,7 +15,7 @@ import pytest
 
 from .cache import CacheStats
 from .errors import ClipBiasError
-from .settings import Settings, add_options
+from .settings import REPORT_OPTIONS, Settings, add_options
 
 _SKIP_NO_MODEL = (
     "no CLIP model chosen: pass --clip-model (e.g. --clip-model ViT-B-32 --clip-pretrained "
@@ -32,6 +32,8 @@ class ClipBiasState:
     models: dict[str, object] = field(default_factory=dict)
     worker_stats: CacheStats = field(default_factory=CacheStats)
     datasets: dict[str, Any] = field(default_factory=dict)
+    records: list[dict[str, Any]] = field(default_factory=list)
+    report_lines: list[str] = field(default_factory=list)
 
     def cache_stats(self) -> CacheStats:
         """Hits and misses of this process's models plus those reported by xdist workers."""
@@ -73,17 +75,111 @@ class ClipBiasState:
 
 
 state_key = pytest.StashKey[ClipBiasState]()
+records_key = pytest.StashKey[list]()
+MARKER = ("clipbias(family=None, dataset=None, owner=None, **metadata): metadata of a bias "
+          "test (audit family, dataset, owner), shown in clipbias reports; select with "
+          "-m clipbias")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
+    add_options(parser, REPORT_OPTIONS)
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
+    from .profiles import load_profile
+
+    config.addinivalue_line("markers", MARKER)
     cache = getattr(config, "cache", None)
     default_dir = cache.mkdir("clipbias") if cache is not None else None
-    config.stash[state_key] = ClipBiasState(Settings.from_config(config, default_dir))
+    settings = Settings.from_config(config, default_dir)
+    load_profile(settings.report["clipbias_profile"])
+    state = ClipBiasState(settings)
+    config.stash[state_key] = state
+    if not _is_worker(config):
+        config.pluginmanager.register(_ResultCollector(state), "clipbias-results")
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item):
+    """Collect the results recorded while the test body runs."""
+    from .recording import recording
+    from .report.document import make_record
+
+    marker = item.get_closest_marker("clipbias")
+    meta = {k: v for k, v in (marker.kwargs if marker else {}).items() if v is not None}
+    found = item.stash.setdefault(records_key, [])
+
+    def recorder(result, encoder) -> None:
+        found.append(make_record(result, encoder, test=item.nodeid, marker=meta))
+
+    try:
+        with recording(recorder):
+            return (yield)
+    finally:
+        for rec in found:  # junitxml writes item.user_properties as <property> elements
+            r = rec["result"]
+            prefix = f"clipbias.{r['name']}"
+            item.user_properties.extend([
+                (f"{prefix}.effect", r["effect"]), (f"{prefix}.ci", r["ci"]),
+                (f"{prefix}.p_value", r["p_value"]), (f"{prefix}.verdict", r["verdict"]),
+            ])
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call):
+    """Attach the test's results to its call report: reports cross from xdist workers."""
+    report = yield
+    if call.when == "call" and item.stash.get(records_key, None):
+        records = item.stash[records_key]
+        for rec in records:
+            rec["outcome"] = report.outcome
+        report.clipbias_results = records
+    return report
+
+
+class _ResultCollector:
+    """Gathers the results attached to call reports (from this process or xdist workers)."""
+
+    def __init__(self, state: ClipBiasState) -> None:
+        self.state = state
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        records = getattr(report, "clipbias_results", None)
+        if records and report.when == "call":
+            self.state.records.extend(records)
+
+
+@pytest.fixture
+def clipbias_record(request: pytest.FixtureRequest) -> Callable[..., Any]:
+    """Record the BiasResult of a custom measure against this test (reports, baselines).
+
+    ``clipbias_record(result, model=None)`` returns the result; it does not
+    raise: call ``pytest_clipbias.results.enforce(result)`` for that.
+    """
+    from .recording import record
+    from .results import BiasResult
+
+    def record_(result: BiasResult, model: Any = None) -> BiasResult:
+        if not isinstance(result, BiasResult):
+            raise TypeError(f"clipbias_record takes a BiasResult, got {type(result).__name__}")
+        record(result, model)
+        return result
+
+    return record_
+
+
+@pytest.fixture(scope="session")
+def clipbias_profile(pytestconfig: pytest.Config):
+    """The active settings profile (--clipbias-profile): permutations, bootstrap, sizes."""
+    from .profiles import get_profile
+
+    return get_profile()
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -179,9 +275,15 @@ def clip_morphs(pytestconfig: pytest.Config, tmp_path_factory) -> Callable[..., 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
+    state = config.stash[state_key]
     workeroutput = getattr(config, "workeroutput", None)
     if workeroutput is not None:
-        workeroutput[_WORKER_KEY] = config.stash[state_key].cache_stats().to_dict()
+        workeroutput[_WORKER_KEY] = state.cache_stats().to_dict()
+    else:
+        from .report.session import finish_reports
+
+        if finish_reports(config, state) and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -198,7 +300,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         return
     stats = state.cache_stats()
     lookups = sum(stats.hits.values()) + sum(stats.misses.values())
-    if not state.models and not lookups:
+    if not state.models and not lookups and not state.records and not state.report_lines:
         return
     tr = terminalreporter
     tr.write_sep("=", "clipbias")
@@ -214,3 +316,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     )
     dropped = f", {stats.dropped} damaged entries recomputed" if stats.dropped else ""
     tr.write_line(f"embedding cache {where}: {parts}{dropped}")
+    from .report.summary import result_lines
+
+    if state.records:
+        tr.write_line("")
+        for line in result_lines(state.records, verbose=config.get_verbosity() > 0):
+            tr.write_line(line)
+    for line in state.report_lines:
+        tr.write_line(line)

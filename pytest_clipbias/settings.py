@@ -35,6 +35,8 @@ class Option:
     help: str
     is_flag: bool = False
     metavar: str | None = None
+    repeatable: bool = False  # --opt A --opt B; env and ini take a comma/whitespace list
+    const: str | None = None  # value when the flag is given without one (nargs="?")
 
 
 def _positive_int(value: str, source: str) -> int:
@@ -139,6 +141,58 @@ OPTIONS: tuple[Option, ...] = (
 )
 
 
+def _fail_rule(value: str, source: str) -> str:
+    from .report.baseline import parse_fail_rule
+
+    try:
+        return parse_fail_rule(value).text
+    except ValueError as exc:
+        raise pytest.UsageError(f"{source}: {exc}") from None
+
+
+def _profile(value: str, source: str) -> str:
+    from .profiles import profile_names
+
+    name = value.strip()
+    if name not in profile_names():
+        raise pytest.UsageError(f"{source}: unknown profile {name!r}; registered: "
+                                f"{', '.join(profile_names())} (register your own in conftest.py "
+                                "with pytest_clipbias.register_profile)")
+    return name
+
+
+REPORT_OPTIONS: tuple[Option, ...] = (
+    Option("--clipbias-json", "clipbias_json", "CLIPBIAS_JSON", _str, None,
+           "write every bias result and the run metadata to this JSON file.", metavar="PATH"),
+    Option("--clipbias-html", "clipbias_html", "CLIPBIAS_HTML", _str, None,
+           "write a self-contained HTML report with plots (needs matplotlib: the [report] "
+           "extra).", metavar="PATH"),
+    Option("--clipbias-storage", "clipbias_storage", "CLIPBIAS_STORAGE", _str, ".clipbias",
+           "folder of saved runs (baselines), relative to the rootdir (default .clipbias).",
+           metavar="DIR"),
+    Option("--clipbias-save", "clipbias_save", "CLIPBIAS_SAVE", _str, None,
+           "save this run's results as NAME in the storage folder.", metavar="NAME"),
+    Option("--clipbias-autosave", "clipbias_autosave", "CLIPBIAS_AUTOSAVE", _bool, False,
+           "save this run's results under a numbered, timestamped name.", is_flag=True),
+    Option("--clipbias-compare", "clipbias_compare", "CLIPBIAS_COMPARE", _str, None,
+           "compare with a saved run: NAME, a unique prefix, or latest (the default when "
+           "no value is given).", metavar="NAME|latest", const="latest"),
+    Option("--clipbias-compare-fail", "clipbias_compare_fail", "CLIPBIAS_COMPARE_FAIL",
+           _fail_rule, (), "fail the session when a result got worse than the baseline: "
+           "effect:+0.05 (|effect| grew by more than 0.05), effect:+10%%, or "
+           "MEASURE:effect:+0.05; repeatable. The change must also be distinguishable "
+           "(non-overlapping CIs) unless --clipbias-compare-fail-strict.", metavar="EXPR",
+           repeatable=True),
+    Option("--clipbias-compare-fail-strict", "clipbias_compare_fail_strict",
+           "CLIPBIAS_COMPARE_FAIL_STRICT", _bool, False,
+           "apply --clipbias-compare-fail tolerances even when the CIs overlap.", is_flag=True),
+    Option("--clipbias-profile", "clipbias_profile", "CLIPBIAS_PROFILE", _profile, "ci",
+           "settings profile: smoke, ci (default), nightly, or one registered in conftest.py; "
+           "sets permutations, bootstrap resamples and generated sample sizes.",
+           metavar="NAME"),
+)
+
+
 def add_options(parser: pytest.Parser, options: tuple[Option, ...] = OPTIONS) -> None:
     """Register flags and ini keys in the ``clipbias`` group."""
     group = parser.getgroup("clipbias", "CLIP bias testing (pytest-clipbias)")
@@ -148,6 +202,12 @@ def add_options(parser: pytest.Parser, options: tuple[Option, ...] = OPTIONS) ->
             group.addoption(
                 opt.flag, action="store_true", dest=opt.dest, default=None, help=opt.help + env
             )
+        elif opt.repeatable:
+            group.addoption(opt.flag, action="append", dest=opt.dest, default=None,
+                            metavar=opt.metavar, help=opt.help + env)
+        elif opt.const is not None:
+            group.addoption(opt.flag, nargs="?", const=opt.const, dest=opt.dest, default=None,
+                            metavar=opt.metavar, help=opt.help + env)
         else:
             group.addoption(
                 opt.flag, dest=opt.dest, default=None, metavar=opt.metavar, help=opt.help + env
@@ -158,6 +218,15 @@ def add_options(parser: pytest.Parser, options: tuple[Option, ...] = OPTIONS) ->
 def resolve(config: pytest.Config, opt: Option) -> Any:
     """Value of one option by precedence: command line, environment, ini, default."""
     value = config.getoption(opt.dest, default=None)
+    if opt.repeatable:
+        if value:
+            return tuple(opt.parse(str(v), opt.flag) for v in value)
+        for raw, source in ((os.environ.get(opt.env or "", ""), f"environment variable {opt.env}"),
+                            (config.getini(opt.dest), f"ini key {opt.dest}")):
+            items = [p for p in str(raw).replace(",", " ").split() if p]
+            if items:
+                return tuple(opt.parse(v, source) for v in items)
+        return opt.default
     if value is not None:
         return opt.parse(str(value), opt.flag) if not opt.is_flag else bool(value)
     if opt.env and os.environ.get(opt.env, "") != "":
@@ -196,6 +265,7 @@ class Settings:
     require_model: bool
     data_root: Path | None = None
     require_data: bool = False
+    report: dict[str, Any] | None = None
 
     @classmethod
     def from_config(cls, config: pytest.Config, default_cache_dir: Path | None) -> Settings:
@@ -227,4 +297,5 @@ class Settings:
             require_model=values["clip_require_model"],
             data_root=_absolute(values["clip_data_root"], config),
             require_data=values["clip_require_data"],
+            report={opt.dest: resolve(config, opt) for opt in REPORT_OPTIONS},
         )

@@ -61,13 +61,16 @@ class PlantedEncoder:
     ``concepts`` are the words recognised in texts (longest match first, case
     insensitive). ``template_jitter`` makes each (template, concept) pair
     weigh its concept slightly differently, so measures differ a little
-    across prompt templates, as with real models.
+    across prompt templates, as with real models. ``image_bias`` adds
+    concept weights to every image: the same data seen by a more biased
+    model (e.g. {"Black": 0.1} moves every morph's crossover by 0.05).
     """
 
     concepts: Sequence[str]
     dim: int = 64
     seed: int = 0
     template_jitter: float = 0.0
+    image_bias: Mapping[str, float] = field(default_factory=dict)
     calls: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
@@ -127,12 +130,14 @@ class PlantedEncoder:
             if not isinstance(img, PlantedImage):
                 raise TypeError(f"PlantedEncoder encodes PlantedImage objects, got "
                                 f"{type(img).__name__} at position {i}")
-            unknown = set(img.weights) - set(self._basis)
+            unknown = (set(img.weights) | set(self.image_bias)) - set(self._basis)
             if unknown:
                 raise KeyError(f"unknown concepts {sorted(unknown)} in image {i}; add them to "
                                "PlantedEncoder(concepts=...)")
         names = list(self._basis)
-        weights = np.array([[img.weights.get(c, 0.0) for c in names] for img in images])
+        bias = [self.image_bias.get(c, 0.0) for c in names]
+        weights = np.array([[img.weights.get(c, 0.0) + b for c, b in zip(names, bias, strict=True)]
+                            for img in images])
         basis = np.stack([self._basis[c] for c in names], axis=1)  # (dim, k)
         mixed = _splitmix64(np.array([img.noise_seed for img in images], dtype=np.uint64))
         rows_a = (mixed % np.uint64(_TABLE)).astype(np.int64)

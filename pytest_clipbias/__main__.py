@@ -1,0 +1,46 @@
+"""Command line: ``python -m pytest_clipbias compare BASELINE.json CURRENT.json``.
+
+Prints the comparison and exits 1 when a --fail rule finds a regression, 2 on
+bad input, 0 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from .report.baseline import compare, parse_fail_rule
+from .report.document import load_json
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    parser = argparse.ArgumentParser(prog="python -m pytest_clipbias",
+                                     description="pytest-clipbias utilities")
+    sub = parser.add_subparsers(dest="command", required=True)
+    cmp_ = sub.add_parser("compare", help="compare two --clipbias-json results files")
+    cmp_.add_argument("baseline")
+    cmp_.add_argument("current")
+    cmp_.add_argument("--fail", action="append", default=[], metavar="EXPR",
+                      help="regression rule, e.g. effect:+0.05, effect:+10%%, "
+                           "hypodescent:effect:+0.05 (repeatable)")
+    cmp_.add_argument("--strict", action="store_true",
+                      help="fail on the tolerance alone, even when the intervals overlap")
+    args = parser.parse_args(argv)
+    try:
+        rules = [parse_fail_rule(r) for r in args.fail]
+        baseline, current = load_json(args.baseline), load_json(args.current)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    result = compare(current, baseline, rules, strict=args.strict, baseline_name=args.baseline)
+    print("\n".join(result.lines))
+    if result.regressions:
+        print(f"{len(result.regressions)} regression(s) against {args.baseline}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

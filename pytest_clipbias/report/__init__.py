@@ -1,0 +1,1 @@
+"""Reports built from recorded results: terminal summary, JSON, HTML, baselines."""

@@ -1,0 +1,85 @@
+"""End of a session (controller only): JSON, HTML, baseline save and compare."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .baseline import Storage, compare, parse_fail_rule
+from .document import build_document, git_commit, package_versions, write_json
+
+
+def _models(state: Any) -> list[dict[str, Any]]:
+    from ..errors import ClipBiasError
+    from ..recording import model_info
+
+    out = []
+    for name, model in state.models.items():
+        if isinstance(model, ClipBiasError):
+            out.append({"name": name, "error": str(model).splitlines()[0]})
+        else:
+            out.append(model_info(model))
+    return out
+
+
+def _path(config: pytest.Config, value: str) -> Path:
+    p = Path(value).expanduser()
+    return p if p.is_absolute() else config.invocation_params.dir / p
+
+
+def finish_reports(config: pytest.Config, state: Any) -> bool:
+    """Write the requested reports; return True when a baseline comparison found a regression.
+
+    Lines for the terminal summary go to ``state.report_lines``.
+    """
+    from ..profiles import get_profile
+
+    opts = state.settings.report
+    wanted = (opts["clipbias_json"] or opts["clipbias_html"] or opts["clipbias_save"]
+              or opts["clipbias_autosave"] or opts["clipbias_compare"])
+    if not wanted:
+        return False
+    commit = git_commit(config.rootpath)
+    run = {"models": _models(state), "seed": state.settings.seed,
+           "profile": get_profile().name, "versions": package_versions(),
+           "git_commit": commit, "pytest_args": [str(a) for a in config.invocation_params.args]}
+    document = build_document(state.records, run)
+    lines = state.report_lines
+    if opts["clipbias_json"]:
+        written = write_json(_path(config, opts["clipbias_json"]), document)
+        lines.append(f"clipbias JSON report: {written}")
+    if opts["clipbias_html"]:
+        from .html import render_html
+
+        target = _path(config, opts["clipbias_html"])
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.tmp")
+        tmp.write_text(render_html(document), encoding="utf-8")
+        tmp.replace(target)
+        lines.append(f"clipbias HTML report: {target}")
+    storage = Storage(config.rootpath / opts["clipbias_storage"])
+    regression = False
+    if opts["clipbias_compare"]:
+        try:
+            base_path, baseline = storage.load(opts["clipbias_compare"])
+        except (FileNotFoundError, ValueError) as exc:
+            lines.append(f"clipbias compare: {exc}")
+            regression = bool(opts["clipbias_compare_fail"])
+        else:
+            rules = [parse_fail_rule(r) for r in opts["clipbias_compare_fail"]]
+            result = compare(document, baseline, rules,
+                             strict=opts["clipbias_compare_fail_strict"],
+                             baseline_name=base_path.stem)
+            lines.append(f"comparison with baseline {base_path.stem} ({base_path}):")
+            lines.extend(f"  {line}" for line in result.lines)
+            if result.regressions:
+                regression = True
+                lines.append(f"clipbias: {len(result.regressions)} result(s) regressed against "
+                             f"{base_path.stem} beyond {', '.join(r.text for r in rules)}: "
+                             "failing the session")
+    for name in ([opts["clipbias_save"]] if opts["clipbias_save"] else []) + (
+            [storage.autosave_name(commit)] if opts["clipbias_autosave"] else []):
+        lines.append(f"clipbias results saved: {storage.save(document, name)}")
+    return regression

@@ -1,0 +1,268 @@
+"""Results people read and gate on: summary, JSON, HTML, junit, baselines, xdist, profiles."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from html.parser import HTMLParser
+
+import pytest
+
+from pytest_clipbias.report.document import SCHEMA
+
+pytest_plugins = ["pytester"]
+
+SUITE = """
+import os
+import pytest
+from pytest_clipbias import assert_no_hypodescent, assert_region_gender_skew_below
+from pytest_clipbias import FaceItem, FaceSet
+from pytest_clipbias.testing import PlantedEncoder, PlantedImage, planted_morph_series, _seed
+
+ENC = PlantedEncoder(["Black", "White", "person", "woman", "man", "nurse", "engineer"],
+                     image_bias={"Black": float(os.environ.get("BIAS", "0.1"))})
+THRESHOLD = float(os.environ.get("THRESHOLD", "0.2"))
+TEMPLATE = os.environ.get("TEMPLATE", "a photo of a {} person.")
+N = int(os.environ.get("N_SERIES", "200"))
+
+
+@pytest.mark.clipbias(family="hypodescent", dataset="planted", owner="fairness-team")
+def test_hypodescent():
+    series = planted_morph_series("Black", "White", n_series=N, midpoint_rate=0.5,
+                                  gender="female", seed=1)
+    assert_no_hypodescent(ENC, series, threshold=THRESHOLD, templates=[TEMPLATE])
+
+
+def test_region():
+    items = []
+    for region in ("South Asia", "Europe", "North America", "Sub-Saharan Africa"):
+        for g in ("female", "male"):
+            for i in range(30):
+                w = {("woman" if g == "female" else "man"): 1.0, "nurse": 0.3, "engineer": 0.3}
+                if region == "South Asia":
+                    w["nurse" if g == "female" else "engineer"] += 0.2
+                items.append(FaceItem(PlantedImage(w, _seed(region, g, i), noise=1.0),
+                                      {"region": region, "gender": g}))
+    assert_region_gender_skew_below(ENC, FaceSet(items), labels=["nurse", "engineer"],
+                                    threshold=5.0, index="wef-gggi")
+
+
+def test_small():
+    series = planted_morph_series("Black", "White", n_series=10, midpoint_rate=0.5, seed=2)
+    assert_no_hypodescent(ENC, series)
+
+
+def test_custom(clipbias_record):
+    from pytest_clipbias import BiasResult
+    clipbias_record(BiasResult(name="custom", effect=0.1, effect_name="d", ci=(0.0, 0.2),
+                               p_value=0.3, n=10, threshold=0.5, verdict="pass"))
+"""
+
+
+def _suite(pytester):
+    pytester.makepyfile(test_suite=SUITE)
+
+
+def test_summary_lists_every_result_worst_first(pytester):
+    _suite(pytester)
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2, failed=2)
+    out = result.stdout.str()
+    section = out[out.index("= clipbias ="):]
+    rows = [line for line in section.splitlines() if line.startswith("test_suite.py::")]
+    assert [r.split()[0] for r in rows] == [
+        "test_suite.py::test_hypodescent", "test_suite.py::test_small",
+        "test_suite.py::test_region", "test_suite.py::test_custom"]
+    assert rows[0].endswith("FAIL") and rows[1].endswith("INCONCLUSIVE")
+    assert "hypodescent (cohen_h)" in rows[0] and "[+" in rows[0]
+    verbose = pytester.runpytest("-p", "no:cacheprovider", "-v").stdout.str()
+    assert "region=South Asia" in verbose and "pair=Black-White, women" in verbose
+
+
+def test_json_validates_against_the_schema(pytester):
+    jsonschema = pytest.importorskip("jsonschema")
+    _suite(pytester)
+    pytester.runpytest("--clipbias-json", "out/results.json")
+    doc = json.loads((pytester.path / "out" / "results.json").read_text())
+    jsonschema.validate(doc, SCHEMA)
+    assert {r["test"].split("::")[1] for r in doc["records"]} == {
+        "test_hypodescent", "test_region", "test_small", "test_custom"}
+    hyp = next(r for r in doc["records"] if r["test"].endswith("test_hypodescent"))
+    assert hyp["marker"] == {"family": "hypodescent", "dataset": "planted",
+                             "owner": "fairness-team"}
+    assert hyp["outcome"] == "failed" and hyp["model"]["type"] == "PlantedEncoder"
+    assert hyp["templates_hash"] and hyp["data_fingerprint"]
+    assert doc["run"]["versions"]["pytest-clipbias"] and doc["run"]["profile"] == "ci"
+    with open(SCHEMA_FILE) as fh:  # the documented schema is the one the code checks
+        assert json.load(fh) == SCHEMA
+
+
+SCHEMA_FILE = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "results.schema.json")
+
+
+def test_junit_properties(pytester):
+    _suite(pytester)
+    pytester.runpytest("--junitxml=junit.xml")
+    xml = (pytester.path / "junit.xml").read_text()
+    assert 'name="clipbias.hypodescent.effect"' in xml
+    assert 'name="clipbias.hypodescent.verdict" value="fail"' in xml
+    assert 'name="clipbias.region_gender_skew.p_value"' in xml
+
+
+def test_xdist_workers_results_are_aggregated(pytester):
+    pytest.importorskip("xdist")
+    _suite(pytester)
+    result = pytester.runpytest_subprocess("-n", "2", "--clipbias-json", "r.json")
+    result.assert_outcomes(passed=2, failed=2)
+    doc = json.loads((pytester.path / "r.json").read_text())
+    assert len(doc["records"]) == 4
+    assert result.stdout.str().count("test_suite.py::test_") >= 4
+
+
+def _run(pytester, *args, **env):
+    for key, value in env.items():
+        os.environ[key] = value
+    try:
+        return pytester.runpytest(*args)
+    finally:
+        for key in env:
+            os.environ.pop(key, None)
+
+
+def test_baseline_regression_fails_improvement_and_noise_pass(pytester):
+    _suite(pytester)
+    base = _run(pytester, "-k", "hypodescent", "--clipbias-save", "base", BIAS="0.05",
+                THRESHOLD="3.0")
+    assert base.ret == 0
+    assert (pytester.path / ".clipbias" / "base.json").is_file()
+    worse = _run(pytester, "-k", "hypodescent", "--clipbias-compare", "base",
+                 "--clipbias-compare-fail", "effect:+0.05", BIAS="0.2", THRESHOLD="3.0")
+    worse.assert_outcomes(passed=1)
+    assert worse.ret == pytest.ExitCode.TESTS_FAILED
+    worse.stdout.fnmatch_lines(["*REGRESSION (effect:+0.05)*",
+                                "*regressed against base beyond effect:+0.05*"])
+    better = _run(pytester, "-k", "hypodescent", "--clipbias-compare",
+                  "--clipbias-compare-fail", "effect:+0.05", BIAS="0.0", THRESHOLD="3.0")
+    assert better.ret == 0 and "REGRESSION" not in better.stdout.str()
+    noise = _run(pytester, "-k", "hypodescent", "--clipbias-compare", "base",
+                 "--clipbias-compare-fail", "effect:+1%", BIAS="0.06", THRESHOLD="3.0")
+    assert noise.ret == 0  # grew, but inside the intervals
+    strict = _run(pytester, "-k", "hypodescent", "--clipbias-compare", "base",
+                  "--clipbias-compare-fail", "effect:+1%", "--clipbias-compare-fail-strict",
+                  BIAS="0.06", THRESHOLD="3.0")
+    assert strict.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_not_comparable_baselines_are_flagged(pytester):
+    _suite(pytester)
+    _run(pytester, "-k", "hypodescent", "--clipbias-autosave", BIAS="0.05",
+         THRESHOLD="3.0")
+    other = _run(pytester, "-k", "hypodescent", "--clipbias-compare",
+                 "--clipbias-compare-fail", "effect:+0.01", BIAS="0.3",
+                 THRESHOLD="3.0", TEMPLATE="a {} face")
+    assert other.ret == 0
+    other.stdout.fnmatch_lines(["*NOT COMPARABLE (prompt templates or labels differ)*"])
+    data = _run(pytester, "-k", "hypodescent", "--clipbias-compare", "latest",
+                BIAS="0.05", THRESHOLD="3.0", N_SERIES="150")
+    data.stdout.fnmatch_lines(["*NOT COMPARABLE (dataset differs)*"])
+
+
+def test_compare_without_baseline_and_bad_rule(pytester):
+    _suite(pytester)
+    none = _run(pytester, "-k", "custom", "--clipbias-compare", "--clipbias-compare-fail",
+                "effect:+0.1")
+    none.stdout.fnmatch_lines(["*no saved clipbias runs in*"])
+    assert none.ret == pytest.ExitCode.TESTS_FAILED  # a gate without a baseline must not pass
+    bad = pytester.runpytest("--clipbias-compare-fail", "effect:0.1")
+    assert bad.ret == pytest.ExitCode.USAGE_ERROR
+    bad.stderr.fnmatch_lines(["*cannot parse --clipbias-compare-fail 'effect:0.1'*"])
+
+
+def test_standalone_compare(pytester):
+    _suite(pytester)
+    _run(pytester, "-k", "hypodescent", "--clipbias-json", "a.json", BIAS="0.05",
+         THRESHOLD="3.0")
+    _run(pytester, "-k", "hypodescent", "--clipbias-json", "b.json", BIAS="0.2",
+         THRESHOLD="3.0")
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "pytest_clipbias", "compare", *args],
+                              cwd=pytester.path, capture_output=True, text=True)
+
+    regress = cli("a.json", "b.json", "--fail", "effect:+0.05")
+    assert regress.returncode == 1 and "REGRESSION" in regress.stdout
+    fine = cli("b.json", "a.json", "--fail", "effect:+0.05")
+    assert fine.returncode == 0
+    broken = cli("a.json", "missing.json")
+    assert broken.returncode == 2 and "cannot read" in broken.stderr
+
+
+class _Images(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.images = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "img":
+            self.images.append(dict(attrs).get("src", ""))
+
+
+def test_html_report_has_plots_and_tables(pytester):
+    pytest.importorskip("matplotlib")
+    _suite(pytester)
+    pytester.runpytest("--clipbias-html", "report.html")
+    text = (pytester.path / "report.html").read_text()
+    parser = _Images()
+    parser.feed(text)
+    pngs = [src for src in parser.images if src.startswith("data:image/png;base64,")]
+    assert len(pngs) >= 4  # morph curves x2, heatmap, skew vs index
+    assert "<table>" in text and "South Asia" in text and "Hypodescent (Black-White" in text
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium package")
+def test_html_renders_in_headless_chromium(pytester):
+    pytest.importorskip("matplotlib")
+    _suite(pytester)
+    pytester.runpytest("--clipbias-html", "report.html")
+    shot = pytester.path / "shot.png"
+    subprocess.run(
+        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+         "--no-first-run", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", f"--user-data-dir={pytester.path / 'profile'}",
+         f"--screenshot={shot}", "--window-size=1200,1600",
+         f"file://{pytester.path / 'report.html'}"],
+        check=True, capture_output=True, timeout=120)
+    from PIL import Image
+
+    img = Image.open(shot)
+    assert img.size == (1200, 1600)
+    assert len(img.convert("L").getcolors(maxcolors=65536)) > 20  # not a blank page
+
+
+def test_profiles(pytester):
+    pytester.makeconftest(
+        "from pytest_clipbias import register_profile\n"
+        "register_profile('team', parent='smoke', permutations=12345)\n")
+    pytester.makepyfile(
+        "def test_p(clipbias_profile):\n"
+        "    print('PROFILE', clipbias_profile.name, clipbias_profile.permutations,\n"
+        "          clipbias_profile.n_series)\n")
+    out = pytester.runpytest("-s", "--clipbias-profile", "smoke").stdout.str()
+    assert "PROFILE smoke 999 30" in out
+    out = _run(pytester, "-s", CLIPBIAS_PROFILE="nightly").stdout.str()
+    assert "PROFILE nightly 50000 1000" in out
+    assert "PROFILE team 12345 30" in pytester.runpytest("-s", "--clipbias-profile",
+                                                         "team").stdout.str()
+    bad = pytester.runpytest("--clipbias-profile", "turbo")
+    assert bad.ret == pytest.ExitCode.USAGE_ERROR
+
+
+def test_marker_registered_and_selectable(pytester):
+    _suite(pytester)
+    result = pytester.runpytest("--strict-markers", "-m", "clipbias")
+    result.assert_outcomes(failed=1)
+    assert "test_hypodescent" in result.stdout.str()
+    assert "clipbias(family=None" in pytester.runpytest("--markers").stdout.str()
