@@ -32,8 +32,10 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, (float, np.floating)):
         f = float(value)
         return f if math.isfinite(f) else None
-    if value is None or isinstance(value, str):
-        return value
+    if isinstance(value, str):
+        return str(value)  # also turns numpy.str_ into str (execnet cannot send numpy types)
+    if value is None:
+        return None
     return str(value)
 
 

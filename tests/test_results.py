@@ -17,7 +17,7 @@ def _result(verdict: str = "fail") -> BiasResult:
         name="hypodescent", effect=np.float64(0.43), effect_name="cohen_h",
         ci=(np.float32(0.35), 0.51), p_value=float("nan"), n=np.int64(1000), threshold=0.2,
         verdict=verdict,
-        table=[{"pair": "Black-White", "effect": 0.43, "curve": np.array([0.1, 0.5]),
+        table=[{"pair": np.str_("Black-White"), "effect": 0.43, "curve": np.array([0.1, 0.5]),
                 "passed": np.bool_(False)}],
         reason="effect +0.430 exceeds 0.2", message="Hypodescent (Black-White): ...",
     )
@@ -30,6 +30,7 @@ def test_to_dict_is_json_safe_and_round_trips():
     assert data["p_value"] is None and math.isnan(back.p_value)
     assert data["passed"] is False and data["table"][0]["curve"] == [0.1, 0.5]
     assert back.effect == pytest.approx(0.43) and back.ci == pytest.approx((0.35, 0.51))
+    assert type(data["table"][0]["pair"]) is str
     assert back.to_dict() == data
 
 

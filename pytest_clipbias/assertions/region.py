@@ -282,7 +282,8 @@ def assert_label_rate_parity(
             row["p_raw"] = fisher_exact([[k, n - k], [k2, n2 - k2]])
         rows.append(row)
 
-    values = {k: np.array([v if v is not None else "" for v in attrs[k]]) for k in keys}
+    values = {k: np.array([v if v is not None else "" for v in attrs[k]], dtype=object)
+              for k in keys}
     for key in keys:
         for value in sorted(set(values[key]) - {""}):
             mask = values[key] == value
@@ -296,7 +297,7 @@ def assert_label_rate_parity(
             known = np.all([values[k] != "" for k in keys], axis=0)
             add_row("intersection", dict(zip(keys, combo, strict=True)), mask, ~mask & known)
     if cue:
-        cue_vals = np.array([v if v is not None else "" for v in attrs[cue]])
+        cue_vals = np.array([v if v is not None else "" for v in attrs[cue]], dtype=object)
         cells = [()] if not keys else sorted(set(zip(*(values[k] for k in keys), strict=True)))
         for combo in cells:
             cell = np.all([values[k] == v for k, v in zip(keys, combo, strict=True)], axis=0) \
