@@ -1,7 +1,11 @@
-"""Command line: ``python -m pytest_clipbias compare BASELINE.json CURRENT.json``.
+"""Command line.
 
-Prints the comparison and exits 1 when a --fail rule finds a regression, 2 on
+``python -m pytest_clipbias compare BASELINE.json CURRENT.json [--fail EXPR]``
+prints the comparison and exits 1 when a --fail rule finds a regression, 2 on
 bad input, 0 otherwise.
+
+``python -m pytest_clipbias train-demo [demo|demo-fair] [--out FILE]`` trains a
+demo model (deterministically) into the demo cache, or into FILE.
 """
 
 from __future__ import annotations
@@ -27,7 +31,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                            "hypodescent:effect:+0.05 (repeatable)")
     cmp_.add_argument("--strict", action="store_true",
                       help="fail on the tolerance alone, even when the intervals overlap")
+    train = sub.add_parser("train-demo", help="train a built-in demo model")
+    train.add_argument("name", nargs="?", default="demo", choices=["demo", "demo-fair"])
+    train.add_argument("--out", help="write the weights here instead of the demo cache")
     args = parser.parse_args(argv)
+    if args.command == "train-demo":
+        from .demo.train import demo_weights
+        from .demo.train import train as train_model
+
+        path = train_model(args.name, args.out) if args.out else demo_weights(args.name)
+        print(path)
+        return 0
     try:
         rules = [parse_fail_rule(r) for r in args.fail]
         baseline, current = load_json(args.baseline), load_json(args.current)

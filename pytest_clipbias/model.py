@@ -27,6 +27,7 @@ import numpy as np
 
 from . import images as _images
 from .cache import EmbeddingCache
+from .demo.world import DEMO_MODELS
 from .errors import ConfigurationError, ModelUnavailableError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -50,7 +51,7 @@ class Encoder(Protocol):
 class WeightsSpec:
     """Where a model's weights come from: random init, an open_clip tag, a file or the hub."""
 
-    kind: str  # "random", "tag", "file", "hf-hub"
+    kind: str  # "random", "tag", "file", "hf-hub", "demo"
     value: str | None = None
 
     def describe(self) -> str:
@@ -60,6 +61,7 @@ class WeightsSpec:
             "tag": f"pretrained tag {self.value!r}",
             "file": f"checkpoint file {self.value}",
             "hf-hub": f"Hugging Face Hub model {self.value!r}",
+            "demo": f"built-in demo weights {Path(self.value or '').name}",
         }[self.kind]
 
 
@@ -262,13 +264,24 @@ class ClipModel:
                 f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}"
             )
         resolved_device = resolve_device(device)
-        spec = resolve_weights(model_name, pretrained)
-        arch = spec.value if spec.kind == "hf-hub" else model_name
+        if model_name in DEMO_MODELS:
+            if not (pretrained is None or str(pretrained).strip().lower() in RANDOM_INIT):
+                raise ConfigurationError(
+                    f"the {model_name!r} demo model carries its own trained weights; leave "
+                    f"--clip-pretrained unset (got {pretrained!r})"
+                )
+            from .demo.train import ARCH, demo_weights
+
+            spec = WeightsSpec("demo", str(demo_weights(model_name)))
+            arch = ARCH
+        else:
+            spec = resolve_weights(model_name, pretrained)
+            arch = spec.value if spec.kind == "hf-hub" else model_name
         _check_model_name(arch)
         kwargs: dict[str, Any] = {"precision": precision, "device": "cpu"}
         if spec.kind == "random":
             kwargs.update(pretrained=None, pretrained_text=False, load_weights=False)
-        elif spec.kind in ("tag", "file"):
+        elif spec.kind in ("tag", "file", "demo"):
             kwargs.update(pretrained=spec.value)
         with torch.random.fork_rng(devices=[]), _quiet_random_init_warning():
             torch.manual_seed(seed)

@@ -1,7 +1,7 @@
 """Seeded synthetic faces: simple parametric drawings whose attributes are known.
 
 They stand in for face photographs in tests and for the demo models: a
-"race" label sets the skin tone (and eye shape) of the drawing, "gender"
+"race" label sets the skin tone, eye shape and hair colour, "gender"
 sets presentation cues (hair length, lips, beard), "region" sets a
 background colour and pattern, and "headwear" draws a cultural cue. This is
 a toy world for exercising the machinery, not a model of real people.
@@ -28,6 +28,12 @@ RACE_TONES = {
     "Multiracial": 0.55,
 }
 NARROW_EYES = frozenset({"Asian", "East Asian", "Southeast Asian"})
+#: Typical hair colour drawn for a label (each face varies around it).
+RACE_HAIR = {
+    "White": (196, 158, 92), "Black": (24, 20, 18), "Asian": (18, 18, 40),
+    "East Asian": (18, 18, 40), "Southeast Asian": (30, 24, 30),
+    "Latino/Hispanic": (92, 56, 30), "Middle Eastern": (50, 34, 24), "Indian": (36, 26, 22),
+}
 REGION_STYLE = {
     "North America": ((200, 215, 235), "plain"),
     "Europe": ((215, 225, 200), "stripes"),
@@ -59,6 +65,10 @@ class FaceSpec:
     headwear_color: tuple[int, int, int]
     background: tuple[int, int, int]
     pattern: str
+    brightness: float = 1.0
+    shift: tuple[int, int] = (0, 0)
+    grain: float = 0.0
+    grain_seed: int = 0
 
 
 def _tone_rgb(tone: float) -> tuple[int, int, int]:
@@ -80,8 +90,9 @@ def random_spec(rng: np.random.Generator, *, race: str, gender: str, region: str
         (220, 220, 220), "plain")
     if region and region not in REGION_STYLE:
         raise ValueError(f"unknown region {region!r}; choose from {', '.join(REGION_STYLE)}")
-    tone = float(np.clip(RACE_TONES[race] + rng.normal(0, 0.04), 0, 1))
-    hair = _HAIR[int(rng.integers(0, 2))] if tone > 0.4 else _HAIR[int(rng.integers(0, 5))]
+    tone = float(np.clip(RACE_TONES[race] + rng.normal(0, 0.05), 0, 1))
+    base = RACE_HAIR.get(race, _HAIR[int(rng.integers(0, 5))])
+    hair = tuple(int(np.clip(c + rng.integers(-12, 13), 0, 255)) for c in base)
     jitter = tuple(int(np.clip(c + rng.integers(-12, 13), 0, 255)) for c in background)
     return FaceSpec(
         skin_tone=tone, gender=gender, hair_color=hair,
@@ -91,6 +102,10 @@ def random_spec(rng: np.random.Generator, *, race: str, gender: str, region: str
         headwear=headwear,
         headwear_color=tuple(int(c) for c in rng.integers(30, 220, 3)),
         background=jitter, pattern=pattern,
+        # photo-like variation: lighting, framing and sensor grain differ between shots
+        brightness=float(rng.uniform(0.92, 1.08)),
+        shift=(int(rng.integers(-12, 13)), int(rng.integers(-12, 13))),
+        grain=float(rng.uniform(0, 8)), grain_seed=int(rng.integers(2**31)),
     )
 
 
@@ -119,6 +134,9 @@ def render_face(spec: FaceSpec, size: int = 224) -> np.ndarray:
     fw, fh = spec.face_width * size / 2, spec.face_height * size / 2
     d.rectangle((cx - fw * 0.35, cy + fh * 0.8, cx + fw * 0.35, size), fill=skin)  # neck
     d.ellipse((cx - fw * 1.9, cy + fh * 1.15, cx + fw * 1.9, size * 1.4), fill=(70, 80, 110))
+    hw = spec.headwear_color
+    if spec.headwear == "scarf":  # a head scarf frames the face: drawn behind it
+        d.ellipse((cx - fw * 1.3, cy - fh * 1.25, cx + fw * 1.3, cy + fh * 1.35), fill=hw)
     if spec.hair_long and spec.headwear in ("none", "cap"):
         d.rounded_rectangle((cx - fw * 1.25, cy - fh * 1.1, cx + fw * 1.25, cy + fh * 1.25),
                             radius=int(30 * s), fill=spec.hair_color)
@@ -144,11 +162,9 @@ def render_face(spec: FaceSpec, size: int = 224) -> np.ndarray:
         d.chord((cx - fw * 0.95, cy + fh * 0.05, cx + fw * 0.95, cy + fh * 1.02), 0, 180,
                 fill=spec.hair_color)
         d.ellipse((cx - 16 * s, cy + fh * 0.48, cx + 16 * s, cy + fh * 0.48 + 5 * s), fill=lips)
-    hw = spec.headwear_color
-    if spec.headwear == "scarf":
-        d.pieslice((cx - fw * 1.4, cy - fh * 1.3, cx + fw * 1.4, cy + fh * 1.5), 180, 360, fill=hw)
-        d.rectangle((cx - fw * 1.4, cy - fh * 0.1, cx - fw * 0.95, cy + fh * 1.3), fill=hw)
-        d.rectangle((cx + fw * 0.95, cy - fh * 0.1, cx + fw * 1.4, cy + fh * 1.3), fill=hw)
+    if spec.headwear == "scarf":  # the band over the forehead
+        d.chord((cx - fw * 1.02, cy - fh * 1.05, cx + fw * 1.02, cy - fh * 0.35), 180, 360,
+                fill=hw)
     elif spec.headwear == "cap":
         d.chord((cx - fw * 1.05, cy - fh * 1.2, cx + fw * 1.05, cy - fh * 0.3), 180, 360, fill=hw)
         d.rectangle((cx - fw * 1.05, cy - fh * 0.55, cx + fw * 1.5, cy - fh * 0.42), fill=hw)
@@ -156,7 +172,21 @@ def render_face(spec: FaceSpec, size: int = 224) -> np.ndarray:
         d.ellipse((cx - fw * 1.15, cy - fh * 1.45, cx + fw * 1.15, cy - fh * 0.35), fill=hw)
         d.line((cx - fw, cy - fh * 0.9, cx + fw, cy - fh * 1.2), fill=tuple(
             max(0, c - 50) for c in hw), width=max(1, int(4 * s)))
-    return np.asarray(img)
+    return _photo_variation(np.asarray(img), spec, size)
+
+
+def _photo_variation(pixels: np.ndarray, spec: FaceSpec, size: int) -> np.ndarray:
+    """Shift (edge pixels repeat), scale brightness and add seeded grain, as photos differ."""
+    dx, dy = (round(v * size / 224) for v in spec.shift)
+    out = pixels.astype(np.float64)
+    if dx or dy:
+        ys = np.clip(np.arange(size) - dy, 0, size - 1)
+        xs = np.clip(np.arange(size) - dx, 0, size - 1)
+        out = out[ys][:, xs]
+    out = out * spec.brightness
+    if spec.grain:
+        out += np.random.default_rng(spec.grain_seed).normal(0, spec.grain, out.shape)
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
 def _pick(rng: np.random.Generator, options: Sequence[str], i: int) -> str:
