@@ -16,16 +16,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from _proc import rss_mb
+
 from pytest_clipbias.data import build_series, load_manifest, render_face
 from pytest_clipbias.data.synthetic import random_spec
-
-
-def _rss_mb() -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError("VmRSS not found (Linux only)")
 
 
 def manifest(rows: int, work: Path) -> None:
@@ -59,7 +53,7 @@ def morphs(n_series: int, work: Path) -> None:
         build_series(a, b, series_id=f"s{k:05d}", source="Black", target="White",
                      out_dir=work / "morphs")
         if k % max(1, n_series // 10) == 0:
-            rss.append(_rss_mb())
+            rss.append(rss_mb())
     took = time.perf_counter() - t0
     frames = n_series * 21
     print(f"morphs: {n_series:,} series x 21 steps = {frames:,} PNG frames 224x224 in {took:.1f} s"

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _proc import rss_mb
 from PIL import Image
 
 
@@ -78,14 +79,6 @@ def speed(model_name: str, n: int, batch: int) -> dict:
     return {"raw": raw, "cold": cold, "warm": warm, "naive": naive}
 
 
-def _rss_mb() -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError("VmRSS not found in /proc/self/status (Linux only)")
-
-
 def memory_child(model_name: str, n: int, batch: int) -> None:
     """Run in a subprocess: print RSS (MB) after loading and its peak while encoding n images.
 
@@ -100,13 +93,13 @@ def memory_child(model_name: str, n: int, batch: int) -> None:
     paths = make_jpegs(work, n, seed=2)
     model = ClipModel.load(model_name, None, device="cpu", batch_size=batch)
     model.encode_images(paths[:batch])
-    before = _rss_mb()
+    before = rss_mb()
     peak = [before]
     done = threading.Event()
 
     def sample() -> None:
         while not done.wait(0.005):
-            peak[0] = max(peak[0], _rss_mb())
+            peak[0] = max(peak[0], rss_mb())
 
     sampler = threading.Thread(target=sample)
     sampler.start()

@@ -62,4 +62,5 @@ def race_faces(clip_dataset, clip_settings, clipbias_profile):
     root = clip_settings.data_root
     if root is not None and (root / "fairface").is_dir():
         return clip_dataset("fairface", split="val")
-    return clip_dataset("synthetic", n=clipbias_profile.n_faces, seed=11)
+    return clip_dataset("synthetic", n=clipbias_profile.n_faces, seed=11,
+                        regions=list(wef_regions()))

@@ -178,14 +178,14 @@ def render_face(spec: FaceSpec, size: int = 224) -> np.ndarray:
 def _photo_variation(pixels: np.ndarray, spec: FaceSpec, size: int) -> np.ndarray:
     """Shift (edge pixels repeat), scale brightness and add seeded grain, as photos differ."""
     dx, dy = (round(v * size / 224) for v in spec.shift)
-    out = pixels.astype(np.float64)
     if dx or dy:
         ys = np.clip(np.arange(size) - dy, 0, size - 1)
         xs = np.clip(np.arange(size) - dx, 0, size - 1)
-        out = out[ys][:, xs]
-    out = out * spec.brightness
+        pixels = pixels[ys][:, xs]
+    out = pixels.astype(np.float32) * np.float32(spec.brightness)
     if spec.grain:
-        out += np.random.default_rng(spec.grain_seed).normal(0, spec.grain, out.shape)
+        rng = np.random.default_rng(spec.grain_seed)
+        out += rng.standard_normal(out.shape, dtype=np.float32) * np.float32(spec.grain)
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
@@ -236,23 +236,30 @@ def synthetic_faces(
     return FaceSet(items, name=f"synthetic(seed={seed}, n={n})")
 
 
+def morph_parents(rng: np.random.Generator, source: str, target: str,
+                  gender: str) -> tuple[FaceSpec, FaceSpec]:
+    """Two parents for a morph: independent faces sharing the photo set-up."""
+    a = random_spec(rng, race=source, gender=gender)
+    b = random_spec(rng, race=target, gender=gender)
+    shared = {k: getattr(a, k) for k in ("background", "pattern", "brightness", "shift",
+                                          "grain", "grain_seed", "headwear", "headwear_color")}
+    return a, FaceSpec(**{**asdict(b), **shared})
+
+
 def synthetic_morph_series(
     source: str, target: str, *, gender: str, n_series: int, steps: int = 21, seed: int = 0,
     size: int = 224, out_dir: str | os.PathLike | None = None,
 ) -> list[MorphSeries]:
     """Cross-dissolve series from a ``source``-labelled to a ``target``-labelled parent.
 
-    Both parents of a series share every drawing parameter except those the
-    race label sets (skin tone, eye shape, hair colour), as face morphs pair
-    parents of the same gender and similar features.
+    As in face-morph studies, the two parents are different people of the
+    same gender photographed alike: they share the background, framing,
+    lighting and grain of the shot, and differ in everything else.
     """
     series = []
     for k in range(n_series):
         rng = np.random.default_rng([seed, 7919, k])
-        spec_a = random_spec(rng, race=source, gender=gender)
-        spec_b = random_spec(np.random.default_rng([seed, 7919, k]), race=target, gender=gender)
-        spec_b = FaceSpec(**{**asdict(spec_a), "skin_tone": spec_b.skin_tone,
-                             "narrow_eyes": spec_b.narrow_eyes, "hair_color": spec_b.hair_color})
+        spec_a, spec_b = morph_parents(rng, source, target, gender)
         series.append(build_series(
             render_face(spec_a, size), render_face(spec_b, size),
             series_id=f"{source}-{target}-{gender}-{seed}-{k:04d}", source=source,

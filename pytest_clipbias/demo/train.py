@@ -27,7 +27,7 @@ ARCH = "clipbias-demo"
 EPOCHS = 10
 BATCH = 250
 LR = 1e-3
-TRAIN_VERSION = "3"
+TRAIN_VERSION = "4"
 
 
 def spec_hash(spec: WorldSpec) -> str:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..data.synthetic import FaceSpec, random_spec, render_face
+from ..data.synthetic import morph_parents, random_spec, render_face
 from ..labels import PLEASANT, UNPLEASANT
 
 RACES = ("Black", "White", "Asian", "Latino/Hispanic")
@@ -115,10 +115,7 @@ def training_set(spec: WorldSpec):
     for _ in range(spec.n_mixed):
         minority = MINORITIES[int(rng.integers(len(MINORITIES)))]
         gender = ("female", "male")[int(rng.integers(2))]
-        a = random_spec(rng, race=minority, gender=gender)
-        b = random_spec(rng, race="White", gender=gender)
-        b = FaceSpec(**{**a.__dict__, "skin_tone": b.skin_tone, "narrow_eyes": b.narrow_eyes,
-                        "hair_color": b.hair_color})
+        a, b = morph_parents(rng, minority, "White", gender)
         alpha = float(rng.uniform(0, 1))
         pixels = ((1 - alpha) * render_face(a, spec.image_size).astype(np.float64)
                   + alpha * render_face(b, spec.image_size))

@@ -43,11 +43,11 @@ def test_bad_labels_are_rejected():
         synthetic_faces(2, regions=("Atlantis",))
 
 
-def test_morph_parents_differ_only_in_race_cues():
+def test_morph_parents_are_two_people_photographed_alike():
     (series,) = synthetic_morph_series("Black", "White", gender="male", n_series=1, steps=3,
                                        size=64)
     first, last = series.images[0].astype(int), series.images[-1].astype(int)
-    background = (slice(0, 6), slice(0, 6))
+    background = (slice(0, 6), slice(0, 6))  # same studio set-up: background, light, grain
     np.testing.assert_array_equal(first[background], last[background])
     assert first.mean() < last.mean()  # darker parent at alpha 0
     assert series.attributes["gender"] == "male" and series.pair == "Black-White"
