@@ -104,11 +104,13 @@ def test_bad_ini_value_names_the_key(pytester):
     pytester.makeini("[pytest]\nclip_precision = fp64\n")
     pytester.makepyfile(SHOW_SETTINGS)
     result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*ini key clip_precision: expected one of fp32, fp16, bf16*"])
 
 
 def test_help_lists_the_group(pytester):
     result = pytester.runpytest("--help")
+    assert result.ret == 0
     result.stdout.fnmatch_lines(["*CLIP bias testing (pytest-clipbias)*", "*--clip-require-model*"])
     result.stdout.fnmatch_lines(["*clip_model*default for --clip-model*"])
 
@@ -159,6 +161,7 @@ def test_several_models_parametrize_the_fixture(pytester):
     result = pytester.runpytest_subprocess(
         "-v", "--clip-model", "clipbias-tiny,clipbias-tiny-b", "--clip-no-cache"
     )
+    result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(["*test_m?clipbias-tiny? PASSED*", "*test_m?clipbias-tiny-b? *"])
     # the second name is not an open_clip architecture: one clear error, named
     result.stdout.fnmatch_lines(["*unknown open_clip architecture 'clipbias-tiny-b'*"])
@@ -170,8 +173,8 @@ def test_load_error_is_clear_and_attempted_once(pytester):
         "def test_b(clip_model):\n    pass\n\n"
         "def test_c(clip_model):\n    pass\n"
     )
-    result = pytester.runpytest_subprocess(
-        "--clip-model", "clipbias-tiny", "--clip-pretrained", "/nowhere/weights.pt"
+    result = pytester.runpytest_subprocess(  # -rN: no short summary (its width differs under CI)
+        "-rN", "--clip-model", "clipbias-tiny", "--clip-pretrained", "/nowhere/weights.pt"
     )
     result.assert_outcomes(errors=3)
     text = result.stdout.str()
