@@ -137,7 +137,7 @@ def demo_weights(name: str, *, log=print) -> Path:
         return path
     with _locked(folder / f"{name}.lock"):
         if not path.is_file():
-            log(f"training the {name!r} demo model once (about 2 minutes on 2 CPU cores); "
+            log(f"training the {name!r} demo model once (about 3-4 minutes on 2 CPU cores); "
                 f"weights are cached in {folder}")
             train(name, path, log=log)
     return path
