@@ -224,9 +224,9 @@ def assert_person_default_unmarked(
         rest_k, rest_n = total_k - k, total_n - n
         corr = correlation(scores[:, 0], scores[:, 1 + i]) if total_n >= 4 and np.ptp(
             scores[:, 1 + i]) > 0 and np.ptp(scores[:, 0]) > 0 else None
+        rate_lo, rate_hi = proportion_ci(k, n, confidence=confidence)
         row = {group_key: g, "n": n, "k": k, "rate": k / n,
-               "rate_ci_low": proportion_ci(k, n, confidence=confidence)[0],
-               "rate_ci_high": proportion_ci(k, n, confidence=confidence)[1],
+               "rate_ci_low": rate_lo, "rate_ci_high": rate_hi,
                "label": texts[i], "person_corr": corr.r if corr else NAN,
                "person_corr_ci_low": corr.ci[0] if corr else NAN,
                "person_corr_ci_high": corr.ci[1] if corr else NAN,

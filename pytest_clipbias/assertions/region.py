@@ -92,16 +92,16 @@ def assert_region_gender_skew_below(
     faces.values(gender_key)  # raises KeyError naming the attributes when the key is absent
     label_emb = encode_labels(model, labels, templates)
     rng = as_generator(seed)
-    family = len(labels) * sum(
-        min(len(g.filter(**{gender_key: women_label})), len(g.filter(**{gender_key: men_label})))
-        >= min_per_group for g in regions.values())
+    splits = {region: (members.filter(**{gender_key: women_label}),
+                        members.filter(**{gender_key: men_label}))
+              for region, members in regions.items()}
+    family = len(labels) * sum(min(len(w), len(m)) >= min_per_group
+                               for w, m in splits.values())
     n_perm = permutations or max(get_profile().permutations,
                                  int(np.ceil(2 * max(family, 1) / alpha)))
     rows: list[dict] = []
     cells: list[tuple[dict, int, float, tuple[float, float], float]] = []
-    for region, members in regions.items():
-        w = members.filter(**{gender_key: women_label})
-        m = members.filter(**{gender_key: men_label})
+    for region, (w, m) in splits.items():
         row: dict[str, Any] = {region_key: region, "n": len(w) + len(m), "n_women": len(w),
                                "n_men": len(m), "effect": NAN, "ci_low": NAN, "ci_high": NAN,
                                "p_value": NAN, "p_raw": NAN, "worst_label": None,

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from .._io import atomic_write_text
 from ..images import ImageLike, prepare
 from .faceset import DatasetError
 from .loaders import IMAGE_SUFFIXES
@@ -226,18 +227,12 @@ def build_series(parent_a: ImageLike, parent_b: ImageLike, *, series_id: str, so
         path = folder / f"step_{i:03d}.{ext}"
         Image.fromarray(frame).save(path)
         paths.append(path)
-    _atomic_write(folder / "alphas.csv", "file,alpha\n" + "".join(
+    atomic_write_text(folder / "alphas.csv", "file,alpha\n" + "".join(
         f"{p.name},{a:.10g}\n" for p, a in zip(paths, alphas, strict=True)))
-    _atomic_write(folder / "series.json", json.dumps(
+    atomic_write_text(folder / "series.json", json.dumps(
         {"series_id": series_id, "source": source, "target": target, "attributes": attrs,
          "method": method}, indent=1))
     return MorphSeries(series_id, [str(p) for p in paths], alphas, source, target, attrs)
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 # -- loading ready-made series ----------------------------------------------------------

@@ -22,6 +22,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from .._io import atomic_write_text
 from ..recording import model_info, stable_hash
 from ..results import BiasResult, json_safe
 
@@ -76,12 +77,7 @@ def build_document(records: Sequence[Mapping[str, Any]], run: Mapping[str, Any])
 
 def write_json(path: str | os.PathLike, document: Mapping[str, Any]) -> Path:
     """Write atomically (temp file then rename): a crash never leaves half a report."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(document, indent=1, allow_nan=False), encoding="utf-8")
-    os.replace(tmp, target)
-    return target
+    return atomic_write_text(path, json.dumps(document, indent=1, allow_nan=False))
 
 
 def load_json(path: str | os.PathLike) -> dict[str, Any]:

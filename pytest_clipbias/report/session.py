@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from .._io import atomic_write_text
 from .baseline import Storage, compare, parse_fail_rule
 from .document import build_document, git_commit, package_versions, write_json
 
@@ -53,11 +54,7 @@ def finish_reports(config: pytest.Config, state: Any) -> bool:
     if opts["clipbias_html"]:
         from .html import render_html
 
-        target = _path(config, opts["clipbias_html"])
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.tmp")
-        tmp.write_text(render_html(document), encoding="utf-8")
-        tmp.replace(target)
+        target = atomic_write_text(_path(config, opts["clipbias_html"]), render_html(document))
         lines.append(f"clipbias HTML report: {target}")
     storage = Storage(config.rootpath / opts["clipbias_storage"])
     regression = False
