@@ -26,16 +26,16 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from . import images as _images
+from ._constants import DEVICES, PRECISIONS
 from .cache import EmbeddingCache
 from .demo.world import DEMO_MODELS
 from .errors import ConfigurationError, ModelUnavailableError
 
-DEVICES = ("auto", "cpu", "cuda", "mps")
-PRECISIONS = ("fp32", "fp16", "bf16")
 RANDOM_INIT = ("none", "random", "")
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt")
 DEFAULT_TEMPLATES = ("a photo of a {}.",)
 _CONFIG_DIR = Path(__file__).parent / "model_configs"
+_TEST_CONFIG_PREFIX = "clipbias-"  # shipped test configs: no weights exist, random init
 
 
 @runtime_checkable
@@ -72,17 +72,41 @@ def _register_configs() -> None:
         open_clip.add_model_config(_CONFIG_DIR)
 
 
+def default_pretrained(model_name: str) -> str | None:
+    """The standard weights of an architecture: OpenAI's where open_clip has them.
+
+    Otherwise open_clip's first listed tag; None when the architecture has no
+    published weights (this package's ``clipbias-*`` test configs).
+    """
+    import open_clip
+
+    _register_configs()
+    tags = open_clip.list_pretrained_tags_by_model(model_name)
+    return "openai" if "openai" in tags else tags[0] if tags else None
+
+
 def resolve_weights(model_name: str, pretrained: str | os.PathLike | None) -> WeightsSpec:
     """Classify ``pretrained`` and check what can be checked without loading.
 
-    ``None``, "none" or "random" mean random initialisation; "hf-hub:org/repo"
+    ``None`` means the architecture's standard weights (``default_pretrained``);
+    "none" or "random" mean random initialisation; "hf-hub:org/repo"
     is a Hugging Face Hub model; a string naming an existing file, or one that
     looks like a path, is a local checkpoint; anything else must be an
     open_clip tag known for ``model_name``.
     """
     import open_clip
 
-    if pretrained is None or str(pretrained).strip().lower() in RANDOM_INIT:
+    if pretrained is None:
+        pretrained = default_pretrained(model_name)
+        if pretrained is None:
+            if model_name.startswith(_TEST_CONFIG_PREFIX):
+                return WeightsSpec("random")
+            raise ModelUnavailableError(
+                f"open_clip has no published weights for {model_name!r}: pass a local "
+                "checkpoint or an hf-hub: id with --clip-pretrained, or --clip-pretrained none "
+                "for a randomly initialised model (smoke tests only)."
+            )
+    if str(pretrained).strip().lower() in RANDOM_INIT:
         return WeightsSpec("random")
     text = os.fspath(pretrained).strip()
     if text.startswith("hf-hub:"):
@@ -109,9 +133,11 @@ def resolve_weights(model_name: str, pretrained: str | os.PathLike | None) -> We
     )
 
 
-def _offline_help(model_name: str, spec: WeightsSpec, exc: BaseException) -> str:
+def _offline_help(model_name: str, spec: WeightsSpec, exc: BaseException,
+                  *, default: bool = False) -> str:
+    how = " (its standard weights, used when --clip-pretrained is not given)" if default else ""
     return (
-        f"cannot load CLIP model {model_name!r} with {spec.describe()}: {exc}\n"
+        f"cannot load CLIP model {model_name!r} with {spec.describe()}{how}: {exc}\n"
         "Weights could not be downloaded or found locally (this machine may be offline). Fixes:\n"
         "  * point --clip-pretrained at a local open_clip checkpoint file "
         "(e.g. open_clip_pytorch_model.bin or .safetensors);\n"
@@ -250,8 +276,9 @@ class ClipModel:
         """Build a model from an open_clip architecture name and a weights source.
 
         ``pretrained`` is an open_clip tag ("openai", "laion2b_s34b_b79k"), an
-        "hf-hub:org/repo" id, a local checkpoint path, or None/"none" for a
-        random initialisation seeded by ``seed`` (reproducible across runs).
+        "hf-hub:org/repo" id, a local checkpoint path, None for the
+        architecture's standard weights (OpenAI's where open_clip has them), or
+        "none" for a random initialisation seeded by ``seed`` (reproducible).
         ``cache_dir`` enables the persistent embedding cache. Raises
         ModelUnavailableError with the fixes when weights cannot be had.
         """
@@ -291,7 +318,9 @@ class ClipModel:
             except ModelUnavailableError:
                 raise
             except (RuntimeError, OSError, ValueError, KeyError) as exc:
-                raise ModelUnavailableError(_offline_help(model_name, spec, exc)) from exc
+                raise ModelUnavailableError(
+                    _offline_help(model_name, spec, exc, default=pretrained is None)
+                ) from exc
         model = model.to(resolved_device)
         cache = EmbeddingCache(cache_dir) if cache_dir is not None else None
         return cls(
@@ -397,16 +426,22 @@ class ClipModel:
         and files found in the cache are never decoded. Raises ImageLoadError
         naming the file for a missing, empty, truncated or unreadable image.
         """
+        from .progress import progress
+
         size = batch_size or self.batch_size
         chunks: list[np.ndarray] = []
         pending: list[_images.PreparedImage] = []
-        for index, image in enumerate(images):
-            pending.append(_images.prepare(image, index))
-            if len(pending) == size:
+        total = len(images) if hasattr(images, "__len__") else None
+        with progress(f"encoding images ({self.name})", total) as bar:
+            for index, image in enumerate(images):
+                pending.append(_images.prepare(image, index))
+                if len(pending) == size:
+                    chunks.append(self._encode_prepared(pending))
+                    bar.update(len(pending))
+                    pending = []
+            if pending or not chunks:
                 chunks.append(self._encode_prepared(pending))
-                pending = []
-        if pending or not chunks:
-            chunks.append(self._encode_prepared(pending))
+                bar.update(len(pending))
         return np.concatenate(chunks, axis=0) if len(chunks) > 1 else chunks[0]
 
     def _encode_prepared(self, prepared: list[_images.PreparedImage]) -> np.ndarray:

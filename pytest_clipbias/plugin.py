@@ -1,81 +1,32 @@
-"""The pytest plugin: options, session state, fixtures and the terminal summary.
+"""The pytest plugin: options, the session object, fixtures.
 
-Hooks stay thin; the state of a session lives in one ``ClipBiasState`` object
-on ``config.stash``.
+As in pytest's own ``stepwise`` and ``junitxml`` plugins, the state of a run
+is the registered plugin object (``ClipBiasSession``): its methods are the
+hooks, and ``pytest_unconfigure`` unregisters it. Importing this module loads
+no torch, open_clip, scipy or PIL: models, data and reports are imported when
+a fixture or a report first needs them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .cache import CacheStats
+from . import progress
 from .errors import ClipBiasError
 from .settings import REPORT_OPTIONS, Settings, add_options
 
+PLUGIN_NAME = "clipbias-session"
 _SKIP_NO_MODEL = (
-    "no CLIP model chosen: pass --clip-model (e.g. --clip-model ViT-B-32 --clip-pretrained "
-    "openai), set the ini key clip_model, or the environment variable CLIPBIAS_MODEL"
+    "no CLIP model chosen: pass --clip-model (e.g. --clip-model ViT-B-32), set the ini key "
+    "clip_model, or the environment variable CLIPBIAS_MODEL"
 )
-_WORKER_KEY = "clipbias_cache_stats"
-
-
-@dataclass
-class ClipBiasState:
-    """Per-session state: settings, loaded models (or their load errors), cache counters."""
-
-    settings: Settings
-    models: dict[str, object] = field(default_factory=dict)
-    worker_stats: CacheStats = field(default_factory=CacheStats)
-    datasets: dict[str, Any] = field(default_factory=dict)
-    records: list[dict[str, Any]] = field(default_factory=list)
-    report_lines: list[str] = field(default_factory=list)
-
-    def cache_stats(self) -> CacheStats:
-        """Hits and misses of this process's models plus those reported by xdist workers."""
-        total = CacheStats()
-        total.add(self.worker_stats)
-        for model in self.models.values():
-            cache = getattr(model, "cache", None)
-            if cache is not None:
-                total.add(cache.stats)
-        return total
-
-    def get_model(self, name: str):
-        """Load ``name`` once per session; a load error is kept and re-raised, not retried.
-
-        The memo matters beyond pytest's own fixture cache: when the fixture is
-        parametrized over several models pytest may tear it down and set it up
-        again, and a slow failing download must not be retried per test.
-        """
-        if name not in self.models:
-            from .model import ClipModel
-
-            s = self.settings
-            try:
-                self.models[name] = ClipModel.load(
-                    name,
-                    s.pretrained.get(name),
-                    device=s.device,
-                    precision=s.precision,
-                    batch_size=s.batch_size,
-                    cache_dir=s.cache_dir,
-                    seed=s.seed,
-                )
-            except ClipBiasError as exc:
-                self.models[name] = exc
-        result = self.models[name]
-        if isinstance(result, ClipBiasError):
-            pytest.fail(str(result), pytrace=False)
-        return result
-
-
-state_key = pytest.StashKey[ClipBiasState]()
-records_key = pytest.StashKey[list]()
+_WORKER_STATS = "clipbias_cache_stats"
+_WORKER_MODELS = "clipbias_models"
 MARKER = ("clipbias(family=None, dataset=None, owner=None, **metadata): metadata of a bias "
           "test (audit family, dataset, owner), shown in clipbias reports; select with "
           "-m clipbias")
@@ -94,65 +45,221 @@ def pytest_configure(config: pytest.Config) -> None:
     cache = getattr(config, "cache", None)
     default_dir = cache.mkdir("clipbias") if cache is not None else None
     settings = Settings.from_config(config, default_dir)
-    load_profile(settings.report["clipbias_profile"])
-    state = ClipBiasState(settings)
-    config.stash[state_key] = state
-    if not _is_worker(config):
-        config.pluginmanager.register(_ResultCollector(state), "clipbias-results")
+    load_profile(settings.report.profile)
+    session = ClipBiasSession(config, settings)
+    config.stash[state_key] = session
+    config.pluginmanager.register(session, PLUGIN_NAME)
+    progress.attach(config)
 
 
-def _is_worker(config: pytest.Config) -> bool:
-    return hasattr(config, "workerinput")
+def _skip_here(reason: str) -> None:
+    """Skip the requesting test, reported at the test's own line (not this plugin's)."""
+    __tracebackhide__ = True
+    raise pytest.skip.Exception(reason, _use_item_location=True)
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_call(item: pytest.Item):
-    """Collect the results recorded while the test body runs."""
-    from .recording import recording
-    from .report.document import make_record
+def model_entry(name: str, model: Any) -> dict[str, Any]:
+    """What the summary and reports say about one model (or its load error)."""
+    if isinstance(model, ClipBiasError):
+        return {"name": name, "error": str(model).splitlines()[0]}
+    from .recording import model_info
 
-    marker = item.get_closest_marker("clipbias")
-    meta = {k: v for k, v in (marker.kwargs if marker else {}).items() if v is not None}
-    found = item.stash.setdefault(records_key, [])
-
-    def recorder(result, encoder) -> None:
-        found.append(make_record(result, encoder, test=item.nodeid, marker=meta))
-
-    try:
-        with recording(recorder):
-            return (yield)
-    finally:
-        for rec in found:  # junitxml writes item.user_properties as <property> elements
-            r = rec["result"]
-            prefix = f"clipbias.{r['name']}"
-            item.user_properties.extend([
-                (f"{prefix}.effect", r["effect"]), (f"{prefix}.ci", r["ci"]),
-                (f"{prefix}.p_value", r["p_value"]), (f"{prefix}.verdict", r["verdict"]),
-            ])
+    weights = getattr(model, "weights", None)
+    return {**model_info(model), "name": name, "description": model.describe(),
+            "random_init": getattr(weights, "kind", None) == "random"}
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call):
-    """Attach the test's results to its call report: reports cross from xdist workers."""
-    report = yield
-    if call.when == "call" and item.stash.get(records_key, None):
-        records = item.stash[records_key]
-        for rec in records:
-            rec["outcome"] = report.outcome
-        report.clipbias_results = records
-    return report
+def _outcome(report: pytest.TestReport) -> str | None:
+    """One word per test: passed, failed, error, skipped, xfailed or xpassed."""
+    if hasattr(report, "wasxfail"):
+        return "xfailed" if report.skipped else "xpassed" if report.when == "call" else None
+    if report.skipped:
+        return "skipped"
+    if report.failed:
+        return "failed" if report.when == "call" else "error"
+    return "passed" if report.when == "call" else None
 
 
-class _ResultCollector:
-    """Gathers the results attached to call reports (from this process or xdist workers)."""
+def _short_message(report: pytest.TestReport) -> str:
+    if report.skipped and isinstance(report.longrepr, tuple):
+        return str(report.longrepr[2]).removeprefix("Skipped: ")
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if crash is None or not crash.message:
+        return ""
+    return re.sub(r"^(?:\w+\.)+(?=\w+: )", "", crash.message.splitlines()[0])  # drop module
 
-    def __init__(self, state: ClipBiasState) -> None:
-        self.state = state
+
+class ClipBiasSession:
+    """The state of one run (models, datasets, results, test outcomes) and its hooks."""
+
+    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+        from .cache import CacheStats
+
+        self.config = config
+        self.settings = settings
+        self.models: dict[str, Any] = {}
+        self.remote_models: dict[str, dict[str, Any]] = {}  # from xdist workers
+        self.worker_stats = CacheStats()
+        self.datasets: dict[str, Any] = {}
+        self.records: list[dict[str, Any]] = []
+        self.tests: dict[str, dict[str, Any]] = {}
+        self.report_lines: list[str] = []
+
+    @property
+    def is_worker(self) -> bool:
+        return hasattr(self.config, "workerinput")
+
+    # -- models, data ------------------------------------------------------------------
+
+    def get_model(self, name: str) -> Any:
+        """Load ``name`` once per session; a load error is kept and re-raised, not retried.
+
+        The memo matters beyond pytest's own fixture cache: when the fixture is
+        parametrized over several models pytest may tear it down and set it up
+        again, and a slow failing download must not be retried per test.
+        """
+        __tracebackhide__ = True
+        if name not in self.models:
+            from .model import ClipModel
+
+            s = self.settings
+            try:
+                self.models[name] = ClipModel.load(
+                    name, s.pretrained.get(name), device=s.device, precision=s.precision,
+                    batch_size=s.batch_size, cache_dir=s.cache_dir, seed=s.seed,
+                )
+            except ClipBiasError as exc:
+                self.models[name] = exc
+        result = self.models[name]
+        if isinstance(result, ClipBiasError):
+            pytest.fail(str(result), pytrace=False)
+        return result
+
+    def open_cached(self, key: str, opener: Callable[[], Any]) -> Any:
+        """Open a dataset once per session; skip (or fail) when it is not on disk."""
+        __tracebackhide__ = True
+        from .data.registry import DatasetUnavailable
+
+        if key not in self.datasets:
+            try:
+                self.datasets[key] = opener()
+            except DatasetUnavailable as exc:
+                if self.settings.require_data:
+                    pytest.fail(f"--clip-require-data is set: {exc}", pytrace=False)
+                _skip_here(str(exc))
+        return self.datasets[key]
+
+    def cache_stats(self) -> Any:
+        """Hits and misses of this process's models plus those reported by xdist workers."""
+        from .cache import CacheStats
+
+        total = CacheStats()
+        total.add(self.worker_stats)
+        for model in self.models.values():
+            cache = getattr(model, "cache", None)
+            if cache is not None:
+                total.add(cache.stats)
+        return total
+
+    def model_entries(self) -> list[dict[str, Any]]:
+        """Every model of the run, loaded here or in an xdist worker, by name."""
+        entries = dict(self.remote_models)
+        entries.update({name: model_entry(name, m) for name, m in self.models.items()})
+        return list(entries.values())
+
+    # -- hooks -------------------------------------------------------------------------
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Iterator[None]:
+        """Record the results of the assertion helpers while the test body runs."""
+        from .recording import recording
+        from .report.document import make_record
+
+        marker = item.get_closest_marker("clipbias")
+        meta = {k: v for k, v in (marker.kwargs if marker else {}).items() if v is not None}
+        found = item.stash.setdefault(records_key, [])
+
+        def recorder(result, encoder) -> None:
+            found.append(make_record(result, encoder, test=item.nodeid, marker=meta))
+
+        try:
+            with recording(recorder):
+                return (yield)
+        finally:
+            from .report.format import junit_properties
+
+            for rec in found:  # junitxml writes item.user_properties as <property> elements
+                item.user_properties.extend(junit_properties(rec["result"]))
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo) -> Any:
+        """Attach the test's results to its call report: reports cross from xdist workers."""
+        report = yield
+        if call.when == "call" and item.stash.get(records_key, None):
+            records = item.stash[records_key]
+            for rec in records:
+                rec["outcome"] = report.outcome
+            report.clipbias_results = records
+        return report
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Keep every test's outcome and the results attached to its call report."""
+        if self.is_worker:
+            return
         records = getattr(report, "clipbias_results", None)
         if records and report.when == "call":
-            self.state.records.extend(records)
+            self.records.extend(records)
+        outcome = _outcome(report)
+        entry = self.tests.setdefault(report.nodeid, {"test": report.nodeid, "outcome": None,
+                                                      "message": "", "duration": 0.0})
+        entry["duration"] += report.duration
+        if outcome is not None and entry["outcome"] not in ("failed", "error"):
+            entry["outcome"] = outcome
+            entry["message"] = _short_message(report)
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        workeroutput = getattr(self.config, "workeroutput", None)
+        if workeroutput is not None:
+            workeroutput[_WORKER_STATS] = self.cache_stats().to_dict()
+            workeroutput[_WORKER_MODELS] = self.model_entries()
+            return
+        from .report.session import finish_reports
+
+        if finish_reports(self.config, self) and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        """Under pytest-xdist, merge each worker's cache counters and models."""
+        from .cache import CacheStats
+
+        output = getattr(node, "workeroutput", {})
+        if output.get(_WORKER_STATS) is not None:
+            self.worker_stats.add(CacheStats.from_dict(output[_WORKER_STATS]))
+        for entry in output.get(_WORKER_MODELS, ()):
+            self.remote_models.setdefault(entry["name"], entry)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        from .report.summary import SummaryInput, terminal_section
+
+        section = terminal_section(SummaryInput(
+            models=self.model_entries(), cache=self.cache_stats(),
+            cache_dir=self.settings.cache_dir, records=self.records,
+            report_lines=self.report_lines, verbose=self.config.get_verbosity() > 0))
+        if section is None:
+            return
+        terminalreporter.write_sep("=", section.title, red=section.warn, bold=section.warn)
+        for line in section.lines:
+            terminalreporter.write_line(line)
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        progress.detach(config)
+        del config.stash[state_key]
+        config.pluginmanager.unregister(self)
+
+
+state_key = pytest.StashKey[ClipBiasSession]()
+records_key = pytest.StashKey[list]()
 
 
 @pytest.fixture
@@ -175,7 +282,7 @@ def clipbias_record(request: pytest.FixtureRequest) -> Callable[..., Any]:
 
 
 @pytest.fixture(scope="session")
-def clipbias_profile(pytestconfig: pytest.Config):
+def clipbias_profile(pytestconfig: pytest.Config) -> Any:
     """The active settings profile (--clipbias-profile): permutations, bootstrap, sizes."""
     from .profiles import get_profile
 
@@ -195,36 +302,22 @@ def clip_settings(pytestconfig: pytest.Config) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def clip_model(request: pytest.FixtureRequest):
+def clip_model(request: pytest.FixtureRequest) -> Any:
     """The CLIP model under test, loaded once per session from the ``--clip-*`` options.
 
     Skips the test when no model is chosen (an error with --clip-require-model).
     With several models in --clip-model the fixture is parametrized over them.
     """
-    state = request.config.stash[state_key]
+    __tracebackhide__ = True
+    session = request.config.stash[state_key]
     name = getattr(request, "param", None)
     if name is None:
-        if not state.settings.models:
-            if state.settings.require_model:
+        if not session.settings.models:
+            if session.settings.require_model:
                 pytest.fail(f"--clip-require-model is set but {_SKIP_NO_MODEL}", pytrace=False)
-            pytest.skip(_SKIP_NO_MODEL)
-        name = state.settings.models[0]
-    return state.get_model(name)
-
-
-def _open_cached(config: pytest.Config, key: str, opener: Callable[[], Any]) -> Any:
-    """Open a dataset once per session; skip (or fail) when it is not on disk."""
-    from .data.registry import DatasetUnavailable
-
-    state = config.stash[state_key]
-    if key not in state.datasets:
-        try:
-            state.datasets[key] = opener()
-        except DatasetUnavailable as exc:
-            if state.settings.require_data:
-                pytest.fail(f"--clip-require-data is set: {exc}", pytrace=False)
-            pytest.skip(str(exc))
-    return state.datasets[key]
+            _skip_here(_SKIP_NO_MODEL)
+        name = session.settings.models[0]
+    return session.get_model(name)
 
 
 @pytest.fixture(scope="session")
@@ -240,18 +333,22 @@ def clip_dataset(pytestconfig: pytest.Config) -> Callable[..., Any]:
     """
     from .data.registry import open_dataset
 
-    settings = pytestconfig.stash[state_key].settings
+    session = pytestconfig.stash[state_key]
+    settings = session.settings
 
-    def open_(name: str, **kwargs: Any):
-        return _open_cached(pytestconfig, f"dataset:{name}:{sorted(kwargs.items())!r}",
-                            lambda: open_dataset(name, data_root=settings.data_root,
-                                                 base_dir=pytestconfig.rootpath, **kwargs))
+    def open_(name: str, **kwargs: Any) -> Any:
+        __tracebackhide__ = True
+        return session.open_cached(
+            f"dataset:{name}:{sorted(kwargs.items())!r}",
+            lambda: open_dataset(name, data_root=settings.data_root,
+                                 base_dir=pytestconfig.rootpath, **kwargs))
 
     return open_
 
 
 @pytest.fixture(scope="session")
-def clip_morphs(pytestconfig: pytest.Config, tmp_path_factory) -> Callable[..., Any]:
+def clip_morphs(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory
+                ) -> Callable[..., Any]:
     """Factory returning morph series: ``clip_morphs("cfd", pairs=[("Black", "White")])``.
 
     Sources: "synthetic" (generated, always available), "folder" (ready-made
@@ -260,67 +357,16 @@ def clip_morphs(pytestconfig: pytest.Config, tmp_path_factory) -> Callable[..., 
     """
     from .data.registry import open_morphs
 
-    settings = pytestconfig.stash[state_key].settings
+    session = pytestconfig.stash[state_key]
+    settings = session.settings
     cache = getattr(pytestconfig, "cache", None)
     work = Path(cache.mkdir("clipbias-morphs")) if cache else tmp_path_factory.mktemp("morphs")
 
-    def open_(source: str, **kwargs: Any):
-        return _open_cached(pytestconfig, f"morphs:{source}:{sorted(kwargs.items())!r}",
-                            lambda: open_morphs(source, data_root=settings.data_root,
-                                                base_dir=pytestconfig.rootpath, work_dir=work,
-                                                **kwargs))
+    def open_(source: str, **kwargs: Any) -> Any:
+        __tracebackhide__ = True
+        return session.open_cached(
+            f"morphs:{source}:{sorted(kwargs.items())!r}",
+            lambda: open_morphs(source, data_root=settings.data_root,
+                                base_dir=pytestconfig.rootpath, work_dir=work, **kwargs))
 
     return open_
-
-
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    config = session.config
-    state = config.stash[state_key]
-    workeroutput = getattr(config, "workeroutput", None)
-    if workeroutput is not None:
-        workeroutput[_WORKER_KEY] = state.cache_stats().to_dict()
-    else:
-        from .report.session import finish_reports
-
-        if finish_reports(config, state) and session.exitstatus == pytest.ExitCode.OK:
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED
-
-
-@pytest.hookimpl(optionalhook=True)
-def pytest_testnodedown(node, error) -> None:
-    """Under pytest-xdist, add each worker's cache counters to the controller's."""
-    data = getattr(node, "workeroutput", {}).get(_WORKER_KEY)
-    if data is not None:
-        node.config.stash[state_key].worker_stats.add(CacheStats.from_dict(data))
-
-
-def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
-    state = config.stash.get(state_key, None)
-    if state is None:
-        return
-    stats = state.cache_stats()
-    lookups = sum(stats.hits.values()) + sum(stats.misses.values())
-    if not state.models and not lookups and not state.records and not state.report_lines:
-        return
-    tr = terminalreporter
-    tr.write_sep("=", "clipbias")
-    for name, model in state.models.items():
-        if isinstance(model, ClipBiasError):
-            tr.write_line(f"model {name}: unavailable: {str(model).splitlines()[0]}")
-        else:
-            tr.write_line(f"model {model.describe()}")
-    where = state.settings.cache_dir or "disabled (--clip-no-cache)"
-    parts = ", ".join(
-        f"{kind}s {stats.hits.get(kind, 0)} hits / {stats.misses.get(kind, 0)} misses"
-        for kind in ("image", "text")
-    )
-    dropped = f", {stats.dropped} damaged entries recomputed" if stats.dropped else ""
-    tr.write_line(f"embedding cache {where}: {parts}{dropped}")
-    from .report.summary import result_lines
-
-    if state.records:
-        tr.write_line("")
-        for line in result_lines(state.records, verbose=config.get_verbosity() > 0):
-            tr.write_line(line)
-    for line in state.report_lines:
-        tr.write_line(line)

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from .model import DEVICES, PRECISIONS
+from ._constants import DEVICES, PRECISIONS
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -212,7 +212,22 @@ def add_options(parser: pytest.Parser, options: tuple[Option, ...] = OPTIONS) ->
             group.addoption(
                 opt.flag, dest=opt.dest, default=None, metavar=opt.metavar, help=opt.help + env
             )
-        parser.addini(opt.dest, help=f"default for {opt.flag}", type="string", default="")
+        if opt.is_flag:
+            parser.addini(opt.dest, help=f"default for {opt.flag}", type="bool", default=None)
+        else:
+            parser.addini(opt.dest, help=f"default for {opt.flag}", type="string", default="")
+
+
+def _ini(config: pytest.Config, opt: Option) -> Any:
+    """The ini value (None when unset); a bad boolean is a UsageError naming the key."""
+    try:
+        value = config.getini(opt.dest)
+    except ValueError as exc:
+        raise pytest.UsageError(
+            f"ini key {opt.dest}: expected true/false (1/0, yes/no): {exc}") from None
+    if isinstance(value, str):
+        return value if value.strip() else None
+    return value
 
 
 def resolve(config: pytest.Config, opt: Option) -> Any:
@@ -222,7 +237,7 @@ def resolve(config: pytest.Config, opt: Option) -> Any:
         if value:
             return tuple(opt.parse(str(v), opt.flag) for v in value)
         for raw, source in ((os.environ.get(opt.env or "", ""), f"environment variable {opt.env}"),
-                            (config.getini(opt.dest), f"ini key {opt.dest}")):
+                            (_ini(config, opt) or "", f"ini key {opt.dest}")):
             items = [p for p in str(raw).replace(",", " ").split() if p]
             if items:
                 return tuple(opt.parse(v, source) for v in items)
@@ -231,8 +246,10 @@ def resolve(config: pytest.Config, opt: Option) -> Any:
         return opt.parse(str(value), opt.flag) if not opt.is_flag else bool(value)
     if opt.env and os.environ.get(opt.env, "") != "":
         return opt.parse(os.environ[opt.env], f"environment variable {opt.env}")
-    ini = config.getini(opt.dest)
-    if isinstance(ini, str) and ini.strip() != "":
+    ini = _ini(config, opt)
+    if isinstance(ini, bool):
+        return ini
+    if ini is not None:
         return opt.parse(ini, f"ini key {opt.dest}")
     return opt.default
 
@@ -252,6 +269,32 @@ def _absolute(value: str | None, config: pytest.Config) -> Path | None:
 
 
 @dataclass(frozen=True)
+class ReportSettings:
+    """The resolved ``--clipbias-*`` report options (field = option dest less the prefix)."""
+
+    json: str | None = None
+    html: str | None = None
+    storage: str = ".clipbias"
+    save: str | None = None
+    autosave: bool = False
+    compare: str | None = None
+    compare_fail: tuple[str, ...] = ()
+    compare_fail_strict: bool = False
+    profile: str = "ci"
+
+    @classmethod
+    def from_config(cls, config: pytest.Config) -> ReportSettings:
+        """Resolve every report option (command line, environment, ini, default)."""
+        return cls(**{opt.dest.removeprefix("clipbias_"): resolve(config, opt)
+                      for opt in REPORT_OPTIONS})
+
+    @property
+    def wanted(self) -> bool:
+        """True when any report file, save or comparison was asked for."""
+        return bool(self.json or self.html or self.save or self.autosave or self.compare)
+
+
+@dataclass(frozen=True)
 class Settings:
     """The resolved ``clipbias`` options of one pytest session."""
 
@@ -265,7 +308,7 @@ class Settings:
     require_model: bool
     data_root: Path | None = None
     require_data: bool = False
-    report: dict[str, Any] | None = None
+    report: ReportSettings = ReportSettings()
 
     @classmethod
     def from_config(cls, config: pytest.Config, default_cache_dir: Path | None) -> Settings:
@@ -297,5 +340,5 @@ class Settings:
             require_model=values["clip_require_model"],
             data_root=_absolute(values["clip_data_root"], config),
             require_data=values["clip_require_data"],
-            report={opt.dest: resolve(config, opt) for opt in REPORT_OPTIONS},
+            report=ReportSettings.from_config(config),
         )

@@ -17,7 +17,7 @@ from ..labels import PERSON_TEMPLATES
 from ..measures.hypodescent import measure_pair
 from ..model import Encoder, encode_labels
 from ..profiles import get_profile
-from ..report_format import compare, fmt_ci, fmt_p, fmt_pct, gender_word
+from ..report.format import compare, fmt_ci, fmt_p, fmt_pct, gender_word
 from ..results import BiasResult, enforce
 from ..stats import (
     adjust_pvalues,

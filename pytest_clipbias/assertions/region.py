@@ -16,7 +16,7 @@ from ..data.regions import gender_gap_index
 from ..measures.retrieval import desired_distribution, max_skew_from_counts, ndkl, skew_at_k
 from ..model import Encoder, encode_labels
 from ..profiles import get_profile
-from ..report_format import compare, fmt_ci, fmt_p, fmt_pct
+from ..report.format import compare, fmt_ci, fmt_p, fmt_pct
 from ..results import BiasResult, enforce
 from ..stats import (
     adjust_pvalues,

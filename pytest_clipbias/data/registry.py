@@ -118,7 +118,11 @@ def _cfd_morphs(root: Path, work_dir: Path, pairs, genders, n_series: int, steps
     done = out / "COMPLETE"
     if done.is_file():
         return load_morph_series(out / "series")
+    from ..progress import progress
+
     series: list[MorphSeries] = []
+    bar = progress("building CFD morph series", len(pairs) * len(genders) * n_series,
+                   unit="series")
     for minority, majority in pairs:
         for gender in genders:
             a = faces.filter(race=minority, gender=gender)
@@ -140,5 +144,7 @@ def _cfd_morphs(root: Path, work_dir: Path, pairs, genders, n_series: int, steps
                     attributes={"gender": gender, "parent_source": pa["target"],
                                 "parent_target": pb["target"]},
                     out_dir=out / "series"))
+                bar.update(1)
+    bar.close()
     done.write_text("ok\n", encoding="utf-8")
     return series

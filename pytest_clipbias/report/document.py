@@ -3,8 +3,10 @@
 Schema (``SCHEMA`` below, also docs/results.schema.json):
 
     {"schema": "pytest-clipbias/results/1", "created": ISO time,
-     "run": {"models": [...], "seed", "profile", "versions": {...}, "git_commit",
-             "pytest_args": [...]},
+     "run": {"models": [{name, description, random_init, fingerprint, ...}], "seed",
+             "profile", "versions": {...}, "git_commit", "pytest_args": [...]},
+     "tests": [{"test": node id, "outcome": passed|failed|error|skipped|xfailed|xpassed,
+                "message": skip reason or first error line, "duration": seconds}],
      "records": [{"test": node id, "outcome": passed|failed|skipped,
                   "marker": {family, dataset, owner, ...}, "model": {name, fingerprint, ...},
                   "templates_hash", "data_fingerprint", "result": BiasResult.to_dict()}]}
@@ -66,12 +68,13 @@ def git_commit(directory: Path) -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-def build_document(records: Sequence[Mapping[str, Any]], run: Mapping[str, Any]) -> dict:
-    """The full JSON document."""
+def build_document(records: Sequence[Mapping[str, Any]], run: Mapping[str, Any],
+                   tests: Sequence[Mapping[str, Any]] = ()) -> dict:
+    """The full JSON document; ``tests`` has every test's outcome, skips and errors included."""
     return json_safe({
         "schema": SCHEMA_ID,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "run": dict(run), "records": list(records),
+        "run": dict(run), "records": list(records), "tests": list(tests),
     })
 
 
@@ -110,6 +113,20 @@ SCHEMA: dict[str, Any] = {
                 "versions": {"type": "object", "additionalProperties": {"type": "string"}},
                 "git_commit": {"type": ["string", "null"]},
                 "pytest_args": {"type": "array", "items": {"type": "string"}},
+            },
+        },
+        "tests": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["test", "outcome"],
+                "properties": {
+                    "test": {"type": "string"},
+                    "outcome": {"enum": ["passed", "failed", "error", "skipped", "xfailed",
+                                         "xpassed", None]},
+                    "message": {"type": "string"},
+                    "duration": {"type": "number"},
+                },
             },
         },
         "records": {

@@ -1,5 +1,9 @@
-"""A self-contained HTML report: summary, per-measure plots (embedded PNG) and tables.
+"""A self-contained HTML report: overview matrix, every test's outcome, one section per result.
 
+Layout follows results tables such as CLIP_benchmark's: one row per check,
+one column per model, each cell coloured by verdict with the effect and its
+interval. Below it every test of the run is listed (skips and errors
+included), then each result with its message, plots and per-group table.
 Plots need matplotlib (``pip install pytest-clipbias[report]``); without it
 the report still has every table and says how to get the plots.
 """
@@ -9,146 +13,211 @@ from __future__ import annotations
 import base64
 import html
 import io
-import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .format import effect_ci, missing, num, p_text
 from .summary import sort_records
+from .views import group_keys, view_for
 
 _CSS = """
-body{font-family:system-ui,sans-serif;margin:2rem;color:#222;max-width:1200px}
-h1{font-size:1.6rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #ddd}
-table{border-collapse:collapse;margin:.5rem 0;font-size:.85rem}
-td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:left}
-.fail{color:#b00020;font-weight:600}.pass{color:#1b5e20}.inconclusive{color:#e65100}
-pre{background:#f6f6f6;padding:.75rem;white-space:pre-wrap;font-size:.85rem}
-.meta td{border:none;padding:.1rem .75rem .1rem 0}figure{margin:.5rem 0}
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;color:#1f2328;
+ margin:0 auto;padding:1.5rem;max-width:1150px}
+h1{font-size:1.6rem;margin:.2rem 0 .8rem}
+h2{font-size:1.2rem;margin-top:2.2rem;padding-bottom:.2rem;border-bottom:2px solid #d0d7de}
+h3{font-size:1rem;margin:1.8rem 0 .3rem}
+.scroll{overflow-x:auto;max-width:100%}
+table{border-collapse:collapse;margin:.4rem 0;font-size:12.5px;width:100%}
+th{background:#f6f8fa;font-weight:600}
+td,th{border:1px solid #d0d7de;padding:.25rem .45rem;text-align:left;vertical-align:top;
+ overflow-wrap:anywhere}
+.nowrap{white-space:nowrap}
+td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+.v{font-weight:700;letter-spacing:.02em}
+.fail{background:#ffebe9;color:#a40e26}.pass{background:#dafbe1;color:#116329}
+.inconclusive{background:#fff8c5;color:#7d4e00}.skipped,.xfailed{background:#eef1f4;color:#57606a}
+.error,.failed,.xpassed{background:#ffebe9;color:#a40e26}.passed{background:#dafbe1;color:#116329}
+.cell{min-width:9rem}.cell small{display:block;color:#57606a;font-weight:400}
+.meta td{border:none;padding:.1rem 1rem .1rem 0;background:none}
+.meta{width:auto}
+.banner{border:2px solid #a40e26;background:#ffebe9;color:#a40e26;padding:.6rem .9rem;
+ font-weight:600;margin:.8rem 0}
+.counts span{display:inline-block;padding:.1rem .5rem;margin-right:.3rem;border-radius:3px}
+pre{background:#f6f8fa;padding:.6rem .75rem;white-space:pre-wrap;font-size:12px;
+ overflow-wrap:anywhere}
+.plots{display:flex;flex-wrap:wrap;gap:.5rem}
+.plots img{max-width:100%;height:auto}
+.empty{color:#57606a;font-style:italic}
+a{color:#0969da;text-decoration:none}
 """
-_COLUMNS = ("n", "effect", "ci_low", "ci_high", "p_value", "verdict", "rate", "worst_label",
-            "n_women", "n_men", "crossover", "endpoint_accuracy_source",
-            "endpoint_accuracy_target", "template_spread", "person_corr", "ndkl",
-            "over_represented", "kind")
+_PCT_KEYS = ("rate", "compared_rate")
 
 
 def _esc(x: Any) -> str:
     return html.escape(str(x))
 
 
-def _fmt(x: Any) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "-"
-    if isinstance(x, float):
-        return f"{x:.3g}" if abs(x) < 1e-3 and x != 0 else f"{x:.3f}"
-    return _esc(x)
+def _anchor(rec: Mapping[str, Any], index: int) -> str:
+    return f"r{index}-" + re.sub(r"[^A-Za-z0-9_-]+", "-", rec["test"])[-60:]
 
 
-def _png(fig) -> str:
+def model_label(rec: Mapping[str, Any]) -> str:
+    """The model a record belongs to: its name, else the encoder's type."""
+    model = rec.get("model") or {}
+    return str(model.get("name") or model.get("type") or "custom encoder")
+
+
+def check_label(rec: Mapping[str, Any]) -> str:
+    """The check a record belongs to: its test id without the model parameter, and measure."""
+    test, model = rec["test"], re.escape(model_label(rec))
+    test = re.sub(rf"\[{model}\]$", "", test)
+    test = re.sub(rf"(?<=[\[-]){model}-|-{model}(?=\])", "", test)
+    return f"{test} · {rec['result']['name']}"
+
+
+def _png(fig: Any) -> str:
+    import matplotlib.pyplot as plt
+
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    import matplotlib.pyplot as plt
-
     plt.close(fig)
     data = base64.b64encode(buf.getvalue()).decode()
-    return f'<figure><img alt="plot" src="data:image/png;base64,{data}"></figure>'
+    return f'<img alt="plot" src="data:image/png;base64,{data}">'
 
 
-def _plots(result: Mapping[str, Any]) -> list[str]:
-    """Plots for one result, by measure."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    name, table, details = result["name"], result["table"], result.get("details", {})
-    out = []
-    if name == "hypodescent" and table:
-        fig, ax = plt.subplots(figsize=(6.5, 3.6))
-        for row in table:
-            if not row.get("curve"):
-                continue
-            x = row["curve_alphas"]
-            ax.plot(x, row["curve"], marker="o", ms=3, label=row["pair"])
-            ax.fill_between(x, row["curve_ci_low"], row["curve_ci_high"], alpha=0.2)
-        ax.axhline(0.5, color="grey", lw=0.8, ls="--")
-        ax.axvline(details.get("at", 0.5), color="grey", lw=0.8, ls=":")
-        ax.set(xlabel="morph alpha (0 = minority parent, 1 = majority parent)",
-               ylabel="share labelled minority", ylim=(-0.02, 1.02),
-               title="Minority-label rate along the morph")
-        ax.legend(fontsize=7)
-        out.append(_png(fig))
-    if name == "region_gender_skew" and details.get("matrix", {}).get("regions"):
-        m = details["matrix"]
-        data = np.array([[np.nan if v is None else v for v in row] for row in m["effects"]],
-                        dtype=float)
-        fig, ax = plt.subplots(figsize=(max(5, 0.5 * len(m["labels"]) + 2),
-                                        0.45 * len(m["regions"]) + 1.5))
-        lim = np.nanmax(np.abs(data)) if np.isfinite(data).any() else 1.0
-        im = ax.imshow(data, cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto")
-        ax.set_xticks(range(len(m["labels"])), m["labels"], rotation=45, ha="right", fontsize=8)
-        ax.set_yticks(range(len(m["regions"])), m["regions"], fontsize=8)
-        fig.colorbar(im, ax=ax, label=f"{result['effect_name']} (women - men)")
-        ax.set_title("Gender effect per region and label")
-        out.append(_png(fig))
-        index = details.get("index") or {}
-        scores = index.get("scores") or {}
-        pts = [(scores[r["region"]], abs(r["effect"])) for r in table
-               if r.get("region") in scores and r.get("effect") is not None
-               and not math.isnan(r["effect"])]
-        if pts:
-            fig, ax = plt.subplots(figsize=(5.5, 3.6))
-            ax.scatter(*zip(*pts, strict=True))
-            for r in table:
-                if r.get("region") in scores and r.get("effect") is not None:
-                    ax.annotate(r["region"], (scores[r["region"]], abs(r["effect"])), fontsize=7)
-            rho = index.get("rho")
-            ax.set(xlabel=f"{index.get('name', 'index')} (higher = more equal)",
-                   ylabel="region skew |effect|",
-                   title="Region skew vs gender-equality index" + (
-                       f" (Spearman rho {rho:+.2f})" if rho is not None else ""))
-            out.append(_png(fig))
-    if name in ("label_rate_parity", "person_default") and table:
-        key = (details.get("by") or ["race"])[0] if name == "label_rate_parity" else next(
-            (k for k in table[0] if k not in _COLUMNS and isinstance(table[0][k], str)), "group")
-        rows = [r for r in table if r.get("kind", key) == key or name == "person_default"]
-        if rows:
-            fig, ax = plt.subplots(figsize=(6, 3.4))
-            labels = [str(r.get(key, "?")) for r in rows]
-            rates = [r.get("rate") or 0 for r in rows]
-            err = [[max(0, r["rate"] - r["rate_ci_low"]) for r in rows],
-                   [max(0, r["rate_ci_high"] - r["rate"]) for r in rows]]
-            ax.bar(labels, rates, yerr=err, capsize=3, color="#5c6bc0")
-            ax.set(ylabel="rate", title=(f"Rate of \"{details.get('label')}\" by {key}"
-                                         if name == "label_rate_parity" else
-                                         "Share where \"person\" beats the group label"))
-            ax.tick_params(axis="x", rotation=30, labelsize=8)
-            out.append(_png(fig))
-    if name == "max_skew" and table:
-        fig, ax = plt.subplots(figsize=(6, 3.4))
-        values = list(details.get("desired", {}))
-        width = 0.8 / max(1, len(values))
-        for i, v in enumerate(values):
-            ax.bar([j + i * width for j in range(len(table))],
-                   [r["top_k_shares"].get(v, 0) for r in table], width, label=v)
-        ax.set_xticks([j + 0.4 - width / 2 for j in range(len(table))],
-                      [r["query"] for r in table], rotation=20, ha="right", fontsize=8)
-        ax.set(ylabel=f"share of top {details.get('k')}", title="Who is retrieved")
-        ax.legend(fontsize=7)
-        out.append(_png(fig))
-    return out
+def _verdict(v: str) -> str:
+    return f'<span class="v {_esc(v)}">{_esc(v.upper())}</span>'
 
 
-def _table(rows: Sequence[Mapping[str, Any]]) -> str:
+def _value(row: Mapping[str, Any], key: str) -> str:
+    """A measure-specific cell: a rate as a percentage, with its interval when the row has one."""
+    x = row.get(key)
+    if missing(x):
+        return "-"
+    if not isinstance(x, (int, float)) or isinstance(x, bool):
+        return _esc(x)
+    pct = key in _PCT_KEYS
+    text = f"{100 * x:.1f}%" if pct else num(x, ".3f") if isinstance(x, float) else str(x)
+    lo, hi = row.get(f"{key}_ci_low"), row.get(f"{key}_ci_high")
+    if missing(lo) or missing(hi):
+        return text
+    return f"{text} [{100 * lo:.1f}, {100 * hi:.1f}]" if pct else (
+        f"{text} [{num(lo, '.3f')}, {num(hi, '.3f')}]")
+
+
+def result_table(result: Mapping[str, Any]) -> str:
+    """Per-group rows: every group column, n, effect [CI], p, the measure's columns, verdict."""
+    rows = result["table"]
     if not rows:
-        return ""
-    group_cols = [k for k in rows[0] if isinstance(rows[0][k], str) and k not in _COLUMNS][:3]
-    cols = group_cols + [c for c in _COLUMNS if c in rows[0]]
-    head = "".join(f"<th>{_esc(c)}</th>" for c in cols)
-    body = "".join(
-        "<tr>" + "".join(f'<td class="{_esc(r.get(c))}">{_fmt(r.get(c))}</td>' if c == "verdict"
-                         else f"<td>{_fmt(r.get(c))}</td>" for c in cols) + "</tr>"
-        for r in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
+        return '<p class="empty">No per-group rows.</p>'
+    view = view_for(result["name"])
+    groups = group_keys(rows, view)
+    extra = [c for c in view.columns if any(c in r for r in rows)]
+    head = [*groups, "n", "effect [CI]", "p", *extra, "verdict"]
+    body = []
+    for r in rows:
+        cells = [f"<td>{_esc(r.get(g) or '-')}</td>" for g in groups]
+        interval = effect_ci(r.get("effect"), (r.get("ci_low"), r.get("ci_high")))
+        cells += [f'<td class="num">{_esc(r.get("n", "-"))}</td>',
+                  f'<td class="num">{interval}</td>',
+                  f'<td class="num">{p_text(r.get("p_value"))}</td>']
+        cells += [f'<td class="num">{_value(r, c)}</td>' for c in extra]
+        cells.append(f"<td class='nowrap'>{_verdict(str(r.get('verdict', '')))}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    header = "".join(f"<th>{_esc(h.replace('_', ' '))}</th>" for h in head)
+    return f'<div class="scroll"><table><tr>{header}</tr>{"".join(body)}</table></div>'
+
+
+def overview(records: Sequence[Mapping[str, Any]], models: Sequence[str]) -> str:
+    """The check x model matrix; each cell links to the result's section."""
+    if not records:
+        return '<p class="empty">No bias results were recorded in this run.</p>'
+    checks: dict[str, dict[str, tuple[int, Mapping[str, Any]]]] = {}
+    for i, rec in enumerate(records):
+        checks.setdefault(check_label(rec), {})[model_label(rec)] = (i, rec)
+    cols = [m for m in models if any(m in c for c in checks.values())]
+    cols += sorted({m for c in checks.values() for m in c} - set(cols))
+    head = "".join(f"<th>{_esc(m)}</th>" for m in cols)
+    body = []
+    for check, cells in checks.items():
+        tds = []
+        for m in cols:
+            if m not in cells:
+                tds.append("<td>-</td>")
+                continue
+            i, rec = cells[m]
+            r = rec["result"]
+            tds.append(f'<td class="cell {_esc(r["verdict"])}"><a href="#{_anchor(rec, i)}" '
+                       f'class="v {_esc(r["verdict"])}">{_esc(r["verdict"].upper())}</a>'
+                       f"<small>{_esc(r['effect_name'])} {effect_ci(r['effect'], r['ci'])}"
+                       f"</small><small>p {p_text(r['p_value'])}, threshold "
+                       f"{num(r['threshold'], '.2f')}</small></td>")
+        body.append(f"<tr><td>{_esc(check)}</td>{''.join(tds)}</tr>")
+    return (f'<div class="scroll"><table><tr><th>check</th>{head}</tr>{"".join(body)}'
+            "</table></div>")
+
+
+def tests_table(tests: Sequence[Mapping[str, Any]], records: Sequence[Mapping[str, Any]]) -> str:
+    """Every test of the run with its outcome (skips and errors too) and its results."""
+    if not tests:
+        return '<p class="empty">The test outcomes were not recorded.</p>'
+    by_test: dict[str, list[str]] = {}
+    for i, rec in enumerate(records):
+        r = rec["result"]
+        by_test.setdefault(rec["test"], []).append(
+            f'<a href="#{_anchor(rec, i)}">{_esc(r["name"])}</a> {_verdict(r["verdict"])}')
+    rows = "".join(
+        f"<tr><td>{_esc(t['test'])}</td><td class='nowrap'>"
+        f"{_verdict(str(t.get('outcome') or 'unknown'))}</td>"
+        f"<td class='nowrap'>{'<br>'.join(by_test.get(t['test'], [])) or '-'}</td>"
+        f"<td>{_esc(t.get('message') or '')}</td></tr>" for t in tests)
+    return ('<div class="scroll"><table><tr><th>test</th><th>outcome</th><th>results</th>'
+            f"<th>message</th></tr>{rows}</table></div>")
+
+
+def _header(document: Mapping[str, Any], records: Sequence[Mapping[str, Any]]) -> str:
+    run, tests = document.get("run", {}), document.get("tests", [])
+    models = run.get("models", [])
+    described = "<br>".join(_esc(m.get("description") or m.get("name")) if not m.get("error")
+                            else f"{_esc(m['name'])}: unavailable: {_esc(m['error'])}"
+                            for m in models)
+    encoders = sorted({model_label(r) for r in records} - {m.get("name") for m in models})
+    if encoders:
+        described += ("<br>" if described else "") + "encoders passed directly: " + _esc(
+            ", ".join(encoders))
+    outcomes = [t.get("outcome") for t in tests]
+    counts = " ".join(f'<span class="{o}">{outcomes.count(o)} {o}</span>'
+                      for o in ("failed", "error", "skipped", "passed", "xfailed", "xpassed")
+                      if outcomes.count(o))
+    verdicts = [r["result"]["verdict"] for r in records]
+    checks = " ".join(f'<span class="{v}">{verdicts.count(v)} {v}</span>'
+                      for v in ("fail", "inconclusive", "pass"))
+    random = [m["name"] for m in models if m.get("random_init")]
+    banner = (f'<div class="banner">Random initialisation: {_esc(", ".join(random))} '
+              "carries no trained weights; these verdicts say nothing about a released model."
+              "</div>") if random else ""
+    rows = [("created", _esc(document.get("created", ""))), ("models", described or "-"),
+            ("profile / seed", f"{_esc(run.get('profile'))} / {_esc(run.get('seed'))}"),
+            ("git commit", _esc(run.get("git_commit") or "-")),
+            ("tests", f'<span class="counts">{counts or "-"}</span>'),
+            ("bias checks", f'<span class="counts">{checks}</span>')]
+    meta = "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in rows)
+    return f"<h1>CLIP bias report</h1>{banner}<table class='meta'>{meta}</table>"
+
+
+def _section(rec: Mapping[str, Any], index: int, plots: bool) -> str:
+    res = rec["result"]
+    parts = [f"<h3 id='{_anchor(rec, index)}'>{_esc(rec['test'])} &mdash; {_esc(res['name'])} "
+             f"{_verdict(res['verdict'])}</h3><p>model: {_esc(model_label(rec))}</p>",
+             f"<pre>{_esc(res.get('message') or res.get('reason', ''))}</pre>"]
+    if plots:
+        images = [_png(fig) for plot in view_for(res["name"]).plots
+                  if (fig := plot(res)) is not None]
+        if images:
+            parts.append(f"<div class='plots'>{''.join(images)}</div>")
+    parts.append(result_table(res))
+    return "".join(parts)
 
 
 def render_html(document: Mapping[str, Any]) -> str:
@@ -156,40 +225,21 @@ def render_html(document: Mapping[str, Any]) -> str:
     try:
         import matplotlib  # noqa: F401
 
-        plots_available = True
+        plots = True
     except ImportError:
-        plots_available = False
-    run, records = document.get("run", {}), sort_records(document.get("records", []))
-    counts = {v: sum(r["result"]["verdict"] == v for r in records)
-              for v in ("fail", "inconclusive", "pass")}
-    models = ", ".join(f"{m.get('name')} ({m.get('weights', '')}; fingerprint "
-                       f"{str(m.get('fingerprint', ''))[:12]})" for m in run.get("models", []))
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>clipbias report</title>"
-             f"<style>{_CSS}</style></head><body><h1>CLIP bias report</h1>",
-             "<table class='meta'>"
-             f"<tr><td>created</td><td>{_esc(document.get('created', ''))}</td></tr>"
-             f"<tr><td>models</td><td>{_esc(models or 'planted or custom encoders')}</td></tr>"
-             f"<tr><td>profile / seed</td><td>{_esc(run.get('profile'))} / "
-             f"{_esc(run.get('seed'))}</td></tr>"
-             f"<tr><td>git commit</td><td>{_esc(run.get('git_commit') or '-')}</td></tr>"
-             f"<tr><td>results</td><td><span class='fail'>{counts['fail']} failed</span>, "
-             f"<span class='inconclusive'>{counts['inconclusive']} inconclusive</span>, "
-             f"<span class='pass'>{counts['pass']} passed</span></td></tr></table>"]
-    if not plots_available:
+        plots = False
+    records = sort_records(document.get("records", []))
+    models = [m.get("name") for m in document.get("run", {}).get("models", [])]
+    parts = ["<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+             "<meta name='viewport' content='width=device-width,initial-scale=1'>"
+             f"<title>CLIP bias report</title><style>{_CSS}</style></head><body>",
+             _header(document, records),
+             "<h2>Overview</h2>", overview(records, models),
+             "<h2>All tests</h2>", tests_table(document.get("tests", []), records),
+             "<h2>Results</h2>"]
+    if not plots:
         parts.append("<p>Plots need matplotlib: <code>pip install pytest-clipbias[report]"
                      "</code>.</p>")
-    parts.append("<h2>Summary</h2>" + _table([
-        {"test": r["test"], "measure": r["result"]["name"], "effect": r["result"]["effect"],
-         "ci_low": r["result"]["ci"][0], "ci_high": r["result"]["ci"][1],
-         "p_value": r["result"]["p_value"], "verdict": r["result"]["verdict"],
-         "n": r["result"]["n"]} for r in records]))
-    for r in records:
-        res = r["result"]
-        parts.append(f"<h2 id='{_esc(r['test'])}'>{_esc(r['test'])} &mdash; {_esc(res['name'])} "
-                     f"<span class='{_esc(res['verdict'])}'>{_esc(res['verdict'].upper())}"
-                     f"</span></h2><pre>{_esc(res.get('message') or res.get('reason', ''))}</pre>")
-        if plots_available:
-            parts.extend(_plots(res))
-        parts.append(_table(res["table"]))
+    parts.extend(_section(rec, i, plots) for i, rec in enumerate(records))
     parts.append("</body></html>")
     return "\n".join(parts)

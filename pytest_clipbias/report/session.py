@@ -12,19 +12,6 @@ from .baseline import Storage, compare, parse_fail_rule
 from .document import build_document, git_commit, package_versions, write_json
 
 
-def _models(state: Any) -> list[dict[str, Any]]:
-    from ..errors import ClipBiasError
-    from ..recording import model_info
-
-    out = []
-    for name, model in state.models.items():
-        if isinstance(model, ClipBiasError):
-            out.append({"name": name, "error": str(model).splitlines()[0]})
-        else:
-            out.append(model_info(model))
-    return out
-
-
 def _path(config: pytest.Config, value: str) -> Path:
     p = Path(value).expanduser()
     return p if p.is_absolute() else config.invocation_params.dir / p
@@ -38,36 +25,34 @@ def finish_reports(config: pytest.Config, state: Any) -> bool:
     from ..profiles import get_profile
 
     opts = state.settings.report
-    wanted = (opts["clipbias_json"] or opts["clipbias_html"] or opts["clipbias_save"]
-              or opts["clipbias_autosave"] or opts["clipbias_compare"])
-    if not wanted:
+    if not opts.wanted:
         return False
     commit = git_commit(config.rootpath)
-    run = {"models": _models(state), "seed": state.settings.seed,
+    run = {"models": state.model_entries(), "seed": state.settings.seed,
            "profile": get_profile().name, "versions": package_versions(),
            "git_commit": commit, "pytest_args": [str(a) for a in config.invocation_params.args]}
-    document = build_document(state.records, run)
+    document = build_document(state.records, run, list(state.tests.values()))
     lines = state.report_lines
-    if opts["clipbias_json"]:
-        written = write_json(_path(config, opts["clipbias_json"]), document)
+    if opts.json:
+        written = write_json(_path(config, opts.json), document)
         lines.append(f"clipbias JSON report: {written}")
-    if opts["clipbias_html"]:
+    if opts.html:
         from .html import render_html
 
-        target = atomic_write_text(_path(config, opts["clipbias_html"]), render_html(document))
+        target = atomic_write_text(_path(config, opts.html), render_html(document))
         lines.append(f"clipbias HTML report: {target}")
-    storage = Storage(config.rootpath / opts["clipbias_storage"])
+    storage = Storage(config.rootpath / opts.storage)
     regression = False
-    if opts["clipbias_compare"]:
+    if opts.compare:
         try:
-            base_path, baseline = storage.load(opts["clipbias_compare"])
+            base_path, baseline = storage.load(opts.compare)
         except (FileNotFoundError, ValueError) as exc:
             lines.append(f"clipbias compare: {exc}")
-            regression = bool(opts["clipbias_compare_fail"])
+            regression = bool(opts.compare_fail)
         else:
-            rules = [parse_fail_rule(r) for r in opts["clipbias_compare_fail"]]
+            rules = [parse_fail_rule(r) for r in opts.compare_fail]
             result = compare(document, baseline, rules,
-                             strict=opts["clipbias_compare_fail_strict"],
+                             strict=opts.compare_fail_strict,
                              baseline_name=base_path.stem)
             lines.append(f"comparison with baseline {base_path.stem} ({base_path}):")
             lines.extend(f"  {line}" for line in result.lines)
@@ -76,7 +61,7 @@ def finish_reports(config: pytest.Config, state: Any) -> bool:
                 lines.append(f"clipbias: {len(result.regressions)} result(s) regressed against "
                              f"{base_path.stem} beyond {', '.join(r.text for r in rules)}: "
                              "failing the session")
-    for name in ([opts["clipbias_save"]] if opts["clipbias_save"] else []) + (
-            [storage.autosave_name(commit)] if opts["clipbias_autosave"] else []):
+    for name in ([opts.save] if opts.save else []) + (
+            [storage.autosave_name(commit)] if opts.autosave else []):
         lines.append(f"clipbias results saved: {storage.save(document, name)}")
     return regression

@@ -1,24 +1,37 @@
-"""The "clipbias" section of the terminal summary."""
+"""The "clipbias" section of the terminal summary: models, cache, one row per result."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+from .format import effect_ci, num, p_text
+from .views import group_keys, group_name, view_for
 
 _ORDER = {"fail": 0, "inconclusive": 1, "pass": 2}
 
 
-def _num(x: Any, fmt: str = ".2f") -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "-"
-    return format(x, fmt)
+@dataclass(frozen=True)
+class SummaryInput:
+    """What the session knows at the end of a run."""
+
+    models: Sequence[Mapping[str, Any]]  # plugin.model_entry dicts
+    cache: Any  # CacheStats
+    cache_dir: Path | None
+    records: Sequence[Mapping[str, Any]]
+    report_lines: Sequence[str]
+    verbose: bool = False
 
 
-def _p(p: Any) -> str:
-    if p is None:
-        return "-"
-    return "<1e-6" if p < 1e-6 else f"{p:.3g}"
+@dataclass(frozen=True)
+class Section:
+    """A titled block of lines; ``warn`` asks for a red title (random initialisation)."""
+
+    title: str
+    lines: list[str]
+    warn: bool = False
 
 
 def sort_records(records: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
@@ -31,6 +44,43 @@ def sort_records(records: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]
     return sorted(records, key=key)
 
 
+def random_models(models: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Names of the randomly initialised models: their verdicts describe no trained model."""
+    return [m["name"] for m in models if m.get("random_init")]
+
+
+def model_lines(models: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One line per model: its description, or why it could not be loaded."""
+    return [f"model {m['name']}: unavailable: {m['error']}" if m.get("error")
+            else f"model {m.get('description') or m['name']}" for m in models]
+
+
+def cache_line(stats: Any, cache_dir: Path | None) -> str:
+    """Embedding cache hits and misses per kind."""
+    where = cache_dir or "disabled (--clip-no-cache)"
+    parts = ", ".join(f"{kind}s {stats.hits.get(kind, 0)} hits / "
+                      f"{stats.misses.get(kind, 0)} misses" for kind in ("image", "text"))
+    dropped = f", {stats.dropped} damaged entries recomputed" if stats.dropped else ""
+    return f"embedding cache {where}: {parts}{dropped}"
+
+
+def terminal_section(info: SummaryInput) -> Section | None:
+    """The whole section, or None when the run used nothing of this plugin."""
+    lookups = sum(info.cache.hits.values()) + sum(info.cache.misses.values())
+    if not (info.models or lookups or info.records or info.report_lines):
+        return None
+    random = random_models(info.models)
+    title = "clipbias"
+    if random:
+        title += f": {', '.join(random)} with RANDOM INITIALISATION (no trained weights)"
+    lines = [*model_lines(info.models), cache_line(info.cache, info.cache_dir)]
+    if info.records:
+        lines.append("")
+        lines.extend(result_lines(info.records, verbose=info.verbose))
+    lines.extend(info.report_lines)
+    return Section(title, lines, warn=bool(random))
+
+
 def result_lines(records: Sequence[Mapping[str, Any]], *, verbose: bool = False) -> list[str]:
     """One row per result (test, measure, effect [CI], p, threshold, verdict)."""
     if not records:
@@ -38,31 +88,26 @@ def result_lines(records: Sequence[Mapping[str, Any]], *, verbose: bool = False)
     rows = [("test", "measure", "effect [CI]", "p", "threshold", "verdict")]
     for rec in sort_records(records):
         r = rec["result"]
-        lo, hi = r["ci"]
         rows.append((rec["test"], f"{r['name']} ({r['effect_name']})",
-                     f"{_num(r['effect'], '+.3f')} [{_num(lo, '+.3f')}, {_num(hi, '+.3f')}]",
-                     _p(r["p_value"]), _num(r["threshold"], ".2f"), r["verdict"].upper()))
+                     effect_ci(r["effect"], r["ci"]), p_text(r["p_value"]),
+                     num(r["threshold"], ".2f"), r["verdict"].upper()))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
              for row in rows]
     if verbose:
         for rec in sort_records(records):
             lines.extend(["", f"{rec['test']} :: {rec['result']['name']}"])
-            lines.extend(table_lines(rec["result"]["table"]))
+            lines.extend(table_lines(rec["result"]))
     return lines
 
 
-_SKIP = {"effect", "ci_low", "ci_high", "p_value", "n", "verdict", "passed", "reason"}
-
-
-def table_lines(table: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Per-group rows: the group's name, n, effect [CI], p and verdict."""
-    out = []
-    for row in table:
-        name = next((f"{k}={v}" for k, v in row.items() if k not in _SKIP and isinstance(v, str)
-                     and k not in ("source", "target", "label", "over_represented")), "")
-        effect = _num(row.get("effect"), "+.3f")
-        ci = f"[{_num(row.get('ci_low'), '+.3f')}, {_num(row.get('ci_high'), '+.3f')}]"
-        out.append(f"    {name:<40} n={row.get('n', '-'):<6} effect {effect} {ci} "
-                   f"p {_p(row.get('p_value'))}  {str(row.get('verdict', '')).upper()}")
-    return out
+def table_lines(result: Mapping[str, Any]) -> list[str]:
+    """Per-group rows: the group, n, effect [CI], p and verdict."""
+    rows = result["table"]
+    keys = group_keys(rows, view_for(result["name"]))
+    names = [group_name(row, keys) or "(all)" for row in rows]
+    width = max((len(n) for n in names), default=0)
+    return [f"    {name:<{width}}  n={row.get('n', '-'):<6} effect "
+            f"{effect_ci(row.get('effect'), (row.get('ci_low'), row.get('ci_high')))} "
+            f"p {p_text(row.get('p_value'))}  {str(row.get('verdict', '')).upper()}"
+            for name, row in zip(names, rows, strict=True)]

@@ -1,0 +1,79 @@
+"""The one place numbers, intervals and p-values become text.
+
+Used by the failure messages of every assertion, the terminal summary, the
+HTML report and the junit properties, so a p-value or an interval reads the
+same everywhere: "p < 1e-6", "p = 0.0123", "0.68 to 0.74", "68.0% to 74.0%".
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+P_FLOOR = 1e-6  # smaller p-values print as "< 1e-6": permutation/float noise below it
+
+
+def missing(x: Any) -> bool:
+    """True for None and NaN (a number that could not be computed)."""
+    return x is None or (isinstance(x, float) and math.isnan(x))
+
+
+def num(x: Any, spec: str = ".3f") -> str:
+    """A number with ``spec``, or "-" when it is missing."""
+    return "-" if missing(x) else format(x, spec)
+
+
+def p_text(p: Any) -> str:
+    """A bare p-value for tables: "<1e-6", "0.0123" (3 significant digits) or "-"."""
+    if missing(p):
+        return "-"
+    return f"<{P_FLOOR:.0e}" if p < P_FLOOR else f"{p:.3g}"
+
+
+def fmt_p(p: Any) -> str:
+    """A p-value in prose: "p < 1e-6", "p = 0.0123", or "p undefined"."""
+    if missing(p):
+        return "p undefined"
+    return f"p < {P_FLOOR:.0e}" if p < P_FLOOR else f"p = {p:.3g}"
+
+
+def fmt_pct(x: float) -> str:
+    """0.712 -> "71.2%"."""
+    return f"{100 * x:.1f}%"
+
+
+def fmt_ci(ci: tuple[float, float], *, pct: bool = False, digits: int = 2) -> str:
+    """(0.68, 0.74) -> "0.68 to 0.74"; with ``pct``, "68.0% to 74.0%"."""
+    lo, hi = ci
+    if pct:
+        return f"{fmt_pct(lo)} to {fmt_pct(hi)}"
+    return f"{num(lo, f'.{digits}f')} to {num(hi, f'.{digits}f')}"
+
+
+def effect_ci(effect: Any, ci: Any) -> str:
+    """A signed effect with its interval for tables: "+0.431 [+0.350, +0.512]"."""
+    lo, hi = ci if ci is not None else (None, None)
+    return f"{num(effect, '+.3f')} [{num(lo, '+.3f')}, {num(hi, '+.3f')}]"
+
+
+def compare(effect: float, threshold: float, direction: str = "two-sided") -> str:
+    """"> 0.20" or "<= 0.20": the effect (|effect| when two-sided) against the threshold."""
+    size = abs(effect) if direction == "two-sided" else effect if direction == "greater" else (
+        -effect)
+    return f"{'>' if size > threshold else '<='} {threshold:.2f}"
+
+
+def gender_word(gender: str | None) -> str:
+    """"female" -> "women", "male" -> "men"; other values unchanged."""
+    return {"female": "women", "male": "men"}.get(gender or "", gender or "")
+
+
+def junit_properties(result: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """``clipbias.<measure>.<field>`` properties for junit XML; missing numbers are left out."""
+    prefix = f"clipbias.{result['name']}"
+    lo, hi = result["ci"]
+    values = {"effect": num(result["effect"], ".6g"), "ci_low": num(lo, ".6g"),
+              "ci_high": num(hi, ".6g"), "p_value": num(result["p_value"], ".6g"),
+              "threshold": num(result["threshold"], ".6g"), "verdict": result["verdict"]}
+    return [(f"{prefix}.{key}", value) for key, value in values.items() if value != "-"]
