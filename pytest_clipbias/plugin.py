@@ -118,7 +118,6 @@ class ClipBiasSession:
         parametrized over several models pytest may tear it down and set it up
         again, and a slow failing download must not be retried per test.
         """
-        __tracebackhide__ = True
         if name not in self.models:
             from .model import ClipModel
 
@@ -308,7 +307,6 @@ def clip_model(request: pytest.FixtureRequest) -> Any:
     Skips the test when no model is chosen (an error with --clip-require-model).
     With several models in --clip-model the fixture is parametrized over them.
     """
-    __tracebackhide__ = True
     session = request.config.stash[state_key]
     name = getattr(request, "param", None)
     if name is None:

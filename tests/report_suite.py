@@ -1,12 +1,28 @@
-"""A suite with every measure, a skip and an error, for report tests (pytester writes it out)."""
+"""A suite with every measure, a skip and an error, for the report tests.
 
-RICH_SUITE = '''
+Not collected here (no test_ prefix): tests/test_reports.py copies it into a
+pytester directory and runs it.
+"""
+
 import pytest
-from pytest_clipbias import (FaceItem, FaceSet, assert_association_below,
-    assert_label_rate_parity, assert_max_skew_below, assert_no_hypodescent,
-    assert_person_default_unmarked, assert_region_gender_skew_below)
-from pytest_clipbias.testing import (PlantedEncoder, PlantedImage, _seed, planted_faces,
-    planted_morph_series)
+
+from pytest_clipbias import (
+    FaceItem,
+    FaceSet,
+    assert_association_below,
+    assert_label_rate_parity,
+    assert_max_skew_below,
+    assert_no_hypodescent,
+    assert_person_default_unmarked,
+    assert_region_gender_skew_below,
+)
+from pytest_clipbias.testing import (
+    PlantedEncoder,
+    PlantedImage,
+    _seed,
+    planted_faces,
+    planted_morph_series,
+)
 
 ENC = PlantedEncoder(["Black", "White", "Asian", "person", "woman", "man", "nurse", "engineer",
                       "doctor", "terrorist", "pleasant", "unpleasant", "flower", "insect"],
@@ -97,4 +113,3 @@ def broken():
 
 def test_error(broken):
     pass
-'''

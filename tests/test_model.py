@@ -8,7 +8,12 @@ import torch
 from PIL import Image
 
 from pytest_clipbias import ClipModel, ConfigurationError, Encoder, ModelUnavailableError
-from pytest_clipbias.model import encode_labels, resolve_weights
+from pytest_clipbias.model import (
+    WeightsSpec,
+    default_pretrained,
+    encode_labels,
+    resolve_weights,
+)
 
 
 def test_encoder_protocol_shapes_and_norms(tiny_model, images):
@@ -128,7 +133,7 @@ def test_offline_tag_explains_the_fixes(monkeypatch):
 
 
 def test_random_init_and_tag_classification():
-    assert resolve_weights("ViT-B-32", None).kind == "random"
+    assert resolve_weights("ViT-B-32", "none").kind == "random"
     assert resolve_weights("ViT-B-32", "None").kind == "random"
     assert resolve_weights("ViT-B-32", "openai").kind == "tag"
     assert resolve_weights("ViT-B-32", "hf-hub:org/repo").kind == "hf-hub"
@@ -147,3 +152,14 @@ def test_bad_device_and_precision():
 def test_texts_must_be_strings(tiny_model):
     with pytest.raises(TypeError, match=r"texts\[1\] must be a str"):
         tiny_model.encode_texts(["ok", 3])
+
+
+def test_no_pretrained_means_the_standard_weights():
+    assert resolve_weights("ViT-B-32", None) == WeightsSpec("tag", "openai")
+    assert default_pretrained("RN50") == "openai"
+    assert default_pretrained("convnext_base") == "laion400m_s13b_b51k"  # first listed tag
+    assert resolve_weights("clipbias-tiny", None).kind == "random"  # test config: no weights
+    with pytest.raises(ModelUnavailableError, match=r"no published weights for 'convnext_tiny'"
+                       r".*--clip-pretrained none"):
+        resolve_weights("convnext_tiny", None)
+

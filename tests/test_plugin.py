@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 import pytest
 
 pytest_plugins = ["pytester"]
@@ -115,11 +120,52 @@ def test_help_lists_the_group(pytester):
     result.stdout.fnmatch_lines(["*clip_model*default for --clip-model*"])
 
 
-def test_no_model_skips_with_instructions(pytester):
-    pytester.makepyfile("def test_needs(clip_model):\n    assert False\n")
+def test_no_model_skips_with_instructions_at_the_tests_line(pytester):
+    pytester.makepyfile(test_needs="import os\n\ndef test_needs(clip_model):\n    assert False\n")
     result = pytester.runpytest("-rs")
     result.assert_outcomes(skipped=1)
-    result.stdout.fnmatch_lines(["*no CLIP model chosen: pass --clip-model*"])
+    result.stdout.fnmatch_lines(["SKIPPED [1] test_needs.py:3: no CLIP model chosen: pass "
+                                 "--clip-model*"])
+
+
+def test_missing_dataset_skip_points_at_the_test(pytester):
+    pytester.makepyfile(test_data="def test_d(clip_dataset):\n    clip_dataset('fairface')\n")
+    result = pytester.runpytest("-rs")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["SKIPPED [1] test_data.py:1: dataset 'fairface' needs*"])
+    assert "plugin.py" not in result.stdout.str()
+
+
+def test_boolean_ini_keys_are_declared_bool(pytester):
+    result = pytester.runpytest("--help")
+    result.stdout.fnmatch_lines(["*clip_no_cache (bool)*", "*clipbias_autosave (bool)*"])
+    pytester.makeini("[pytest]\nclip_require_model = perhaps\n")
+    bad = pytester.runpytest()
+    assert bad.ret == pytest.ExitCode.USAGE_ERROR
+    bad.stderr.fnmatch_lines(["*ini key clip_require_model: expected true/false*"])
+
+
+def test_importing_the_plugin_loads_no_heavy_library():
+    code = ("import sys, pytest_clipbias.plugin, pytest_clipbias.settings\n"
+            "heavy = {'torch', 'open_clip', 'scipy', 'PIL', 'matplotlib'} & set(sys.modules)\n"
+            "print(sorted(heavy))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert out.stdout.strip() == "[]"
+
+
+def test_arch_without_pretrained_loads_standard_weights_or_says_why(pytester, monkeypatch):
+    """--clip-model ViT-B-32 alone means OpenAI's weights; offline that is a clear error."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    pytester.makepyfile("def test_m(clip_model):\n    pass\n")
+    result = pytester.runpytest_subprocess("-rN", "--clip-model", "ViT-B-32")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([
+        "cannot load CLIP model 'ViT-B-32' with pretrained tag 'openai' (its standard weights,"
+        " used when --clip-pretrained is not given)*",
+        "*or use --clip-pretrained none for a randomly initialised model*",
+        "model ViT-B-32: unavailable: *"])
+    assert "random initialisation seed" not in result.stdout.str()
 
 
 def test_require_model_turns_skip_into_error(pytester):
@@ -141,7 +187,7 @@ def test_fixture_loads_model_and_second_run_hits_cache(pytester):
     first.assert_outcomes(passed=1)
     first.stdout.fnmatch_lines(
         [
-            "*= clipbias =*",
+            "*= clipbias: clipbias-tiny with RANDOM INITIALISATION (no trained weights) =*",
             "model clipbias-tiny (random initialisation seed 0) on cpu fp32, fingerprint *",
             "embedding cache */.pytest_cache/d/clipbias: images 0 hits / 5 misses, *",
         ]
@@ -202,8 +248,12 @@ def test_two_xdist_workers_share_the_cache(pytester):
         test_one=ENCODE.replace("{name}", "one"), test_two=ENCODE.replace("{name}", "two")
     )
     args = ["-n", "2", "--clip-model", "clipbias-tiny", "--clip-cache-dir", "emb"]
-    result = pytester.runpytest_subprocess(*args)
+    result = pytester.runpytest_subprocess(*args, "--clipbias-json", "r.json")
     result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*= clipbias: clipbias-tiny with RANDOM INITIALISATION *",
+                                 "model clipbias-tiny (random initialisation seed 0) *"])
+    models = json.loads((pytester.path / "r.json").read_text())["run"]["models"]
+    assert [(m["name"], m["random_init"]) for m in models] == [("clipbias-tiny", True)]
     # both workers encoded the same 5 images: 10 lookups, aggregated in the controller
     result.stdout.fnmatch_lines(["embedding cache *emb: images * hits / * misses, *"])
     line = next(x for x in result.outlines if x.startswith("embedding cache"))

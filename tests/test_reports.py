@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 
@@ -110,6 +111,11 @@ def test_junit_properties(pytester):
     assert 'name="clipbias.hypodescent.effect"' in xml
     assert 'name="clipbias.hypodescent.verdict" value="fail"' in xml
     assert 'name="clipbias.region_gender_skew.p_value"' in xml
+    small = xml[xml.index('name="test_small"'):]
+    small = small[:small.index("</testcase>")]
+    assert 'name="clipbias.hypodescent.verdict" value="inconclusive"' in small
+    assert "p_value" not in small  # an inconclusive check has no p: left out, never "None"
+    assert 'value="None"' not in xml
 
 
 def test_xdist_workers_results_are_aggregated(pytester):
@@ -210,36 +216,70 @@ class _Images(HTMLParser):
             self.images.append(dict(attrs).get("src", ""))
 
 
-def test_html_report_has_plots_and_tables(pytester):
+RICH_SUITE = (Path(__file__).parent / "report_suite.py").read_text()
+
+
+@pytest.fixture(scope="module")
+def rich_report(tmp_path_factory):
+    """The HTML and JSON reports of a run of every measure plus a skip and an error."""
     pytest.importorskip("matplotlib")
-    _suite(pytester)
-    pytester.runpytest("--clipbias-html", "report.html")
-    text = (pytester.path / "report.html").read_text()
+    work = tmp_path_factory.mktemp("rich")
+    (work / "test_rich.py").write_text(RICH_SUITE)
+    subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-p",
+                    "no:cacheprovider", "--clipbias-html", "report.html", "--clipbias-json",
+                    "report.json", "test_rich.py"], cwd=work, capture_output=True, check=False,
+                   env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}, timeout=300)
+    return work
+
+
+def test_html_report_lists_every_outcome_with_overview_and_plots(rich_report):
+    text = (rich_report / "report.html").read_text()
+    doc = json.loads((rich_report / "report.json").read_text())
+    outcomes = {t["test"].split("::")[1]: t["outcome"] for t in doc["tests"]}
+    assert outcomes["test_needs_data"] == "skipped" and outcomes["test_error"] == "error"
+    assert outcomes["test_hypodescent"] == "failed" and outcomes["test_association"] == "passed"
     parser = _Images()
     parser.feed(text)
     pngs = [src for src in parser.images if src.startswith("data:image/png;base64,")]
-    assert len(pngs) >= 4  # morph curves x2, heatmap, skew vs index
-    assert "<table>" in text and "South Asia" in text and "Hypodescent (Black-White" in text
+    assert len(pngs) >= 6  # curves x2, heatmap, skew vs index, rates x2, retrieval shares
+    assert "<h2>Overview</h2>" in text and "<th>PlantedEncoder</th>" in text
+    for test in outcomes:  # every test listed, skips and errors with their message
+        assert f"test_rich.py::{test}" in text
+    assert "fixture exploded" in text and "needs --clip-data-root" in text
+    assert '<span class="v skipped">SKIPPED</span>' in text
+    assert '<span class="v error">ERROR</span>' in text
+
+
+def test_html_tables_keep_every_group_column_and_format_p_like_the_terminal(rich_report):
+    text = (rich_report / "report.html").read_text()
+    parity = text[text.index("label_rate_parity <span"):]
+    header = parity[parity.index("<tr>"):parity.index("</tr>")]
+    assert all(f"<th>{k}</th>" in header for k in ("kind", "region", "gender", "headwear"))
+    assert "<td>intersection</td><td>South Asia</td><td>male</td>" in parity
+    assert "&lt;1e-6" in text and "e-06" not in text.split("<h2>Results</h2>")[0]
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium package")
-def test_html_renders_in_headless_chromium(pytester):
-    pytest.importorskip("matplotlib")
-    _suite(pytester)
-    pytester.runpytest("--clipbias-html", "report.html")
-    shot = pytester.path / "shot.png"
+def test_html_renders_in_headless_chromium(rich_report):
+    """The first screen shows the overview matrix in verdict colours, within 1200 px."""
+    shot = rich_report / "shot.png"
     subprocess.run(
         ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
          "--no-first-run", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", f"--user-data-dir={pytester.path / 'profile'}",
+         "--disable-sync", "--hide-scrollbars", f"--user-data-dir={rich_report / 'profile'}",
          f"--screenshot={shot}", "--window-size=1200,1600",
-         f"file://{pytester.path / 'report.html'}"],
+         f"file://{rich_report / 'report.html'}"],
         check=True, capture_output=True, timeout=120)
     from PIL import Image
 
-    img = Image.open(shot)
+    img = Image.open(shot).convert("RGB")
     assert img.size == (1200, 1600)
-    assert len(img.convert("L").getcolors(maxcolors=65536)) > 20  # not a blank page
+    colours = dict((c, n) for n, c in img.getcolors(maxcolors=1 << 20))
+    fail_bg, pass_bg, inconclusive_bg = (255, 235, 233), (218, 251, 225), (255, 248, 197)
+    assert colours.get(fail_bg, 0) > 20000 and colours.get(pass_bg, 0) > 20000
+    assert colours.get(inconclusive_bg, 0) > 5000
+    right = img.crop((1180, 0, 1200, 1600))  # nothing drawn in the right margin: no overflow
+    assert right.getcolors(maxcolors=4) == [(20 * 1600, (255, 255, 255))]
 
 
 def test_profiles(pytester):

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 P_FLOOR = 1e-6  # smaller p-values print as "< 1e-6": permutation/float noise below it
+_FLOOR_TEXT = "1e-6"
 
 
 def missing(x: Any) -> bool:
@@ -24,18 +25,26 @@ def num(x: Any, spec: str = ".3f") -> str:
     return "-" if missing(x) else format(x, spec)
 
 
+def _p_number(p: float) -> str:
+    """0.0123 -> "0.0123"; 1.14e-06 -> "1.14e-6" (no zero-padded exponent)."""
+    if p >= 1e-3:
+        return f"{p:.3g}"
+    mantissa, exponent = f"{p:.2e}".split("e")
+    return f"{float(mantissa):.3g}e{int(exponent)}"
+
+
 def p_text(p: Any) -> str:
-    """A bare p-value for tables: "<1e-6", "0.0123" (3 significant digits) or "-"."""
+    """A bare p-value for tables: "<1e-6", "0.0123", "1.14e-5" (3 significant digits) or "-"."""
     if missing(p):
         return "-"
-    return f"<{P_FLOOR:.0e}" if p < P_FLOOR else f"{p:.3g}"
+    return f"<{_FLOOR_TEXT}" if p < P_FLOOR else _p_number(p)
 
 
 def fmt_p(p: Any) -> str:
     """A p-value in prose: "p < 1e-6", "p = 0.0123", or "p undefined"."""
     if missing(p):
         return "p undefined"
-    return f"p < {P_FLOOR:.0e}" if p < P_FLOOR else f"p = {p:.3g}"
+    return f"p < {_FLOOR_TEXT}" if p < P_FLOOR else f"p = {_p_number(p)}"
 
 
 def fmt_pct(x: float) -> str:

@@ -22,6 +22,7 @@ from .summary import sort_records
 from .views import group_keys, view_for
 
 _CSS = """
+*{box-sizing:border-box}
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;color:#1f2328;
  margin:0 auto;padding:1.5rem;max-width:1150px}
 h1{font-size:1.6rem;margin:.2rem 0 .8rem}
@@ -121,7 +122,7 @@ def result_table(result: Mapping[str, Any]) -> str:
         interval = effect_ci(r.get("effect"), (r.get("ci_low"), r.get("ci_high")))
         cells += [f'<td class="num">{_esc(r.get("n", "-"))}</td>',
                   f'<td class="num">{interval}</td>',
-                  f'<td class="num">{p_text(r.get("p_value"))}</td>']
+                  f'<td class="num">{_esc(p_text(r.get("p_value")))}</td>']
         cells += [f'<td class="num">{_value(r, c)}</td>' for c in extra]
         cells.append(f"<td class='nowrap'>{_verdict(str(r.get('verdict', '')))}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
@@ -151,7 +152,7 @@ def overview(records: Sequence[Mapping[str, Any]], models: Sequence[str]) -> str
             tds.append(f'<td class="cell {_esc(r["verdict"])}"><a href="#{_anchor(rec, i)}" '
                        f'class="v {_esc(r["verdict"])}">{_esc(r["verdict"].upper())}</a>'
                        f"<small>{_esc(r['effect_name'])} {effect_ci(r['effect'], r['ci'])}"
-                       f"</small><small>p {p_text(r['p_value'])}, threshold "
+                       f"</small><small>p {_esc(p_text(r['p_value']))}, threshold "
                        f"{num(r['threshold'], '.2f')}</small></td>")
         body.append(f"<tr><td>{_esc(check)}</td>{''.join(tds)}</tr>")
     return (f'<div class="scroll"><table><tr><th>check</th>{head}</tr>{"".join(body)}'
