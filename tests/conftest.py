@@ -10,6 +10,12 @@ import pytest
 from hypothesis import settings
 from PIL import Image
 
+# pytester's in-process runs put sys.modules back afterwards, and C extensions
+# (numpy.fft, loaded by scipy) cannot be loaded twice in one process: import the
+# lazily loaded parts of the package here, before an inner run first does.
+import pytest_clipbias.assertions
+import pytest_clipbias.report.html
+import pytest_clipbias.report.session  # noqa: F401
 from pytest_clipbias import ClipModel
 
 
