@@ -27,7 +27,7 @@ from pytest_clipbias.testing import (
 ENC = PlantedEncoder(["Black", "White", "Asian", "person", "woman", "man", "nurse", "engineer",
                       "doctor", "terrorist", "pleasant", "unpleasant", "flower", "insect"],
                      image_bias={"Black": 0.1})
-REGIONS = ("South Asia", "Europe and Central Asia", "North America", "Sub-Saharan Africa",
+REGIONS = ("South Asia", "Europe", "North America", "Sub-Saharan Africa",
            "East Asia and the Pacific", "Latin America and the Caribbean")
 
 
@@ -54,7 +54,7 @@ def test_region_skew():
 
 def test_label_parity():
     items = []
-    for region in ("South Asia", "Europe and Central Asia"):
+    for region in ("South Asia", "Europe"):
         for gender in ("female", "male"):
             for i in range(40):
                 headwear = "yes" if i % 2 else "no"

@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .format import effect_ci, missing, num, p_text
+from .format import effect_ci, fmt_p, missing, num, p_text
 from .summary import sort_records
 from .views import group_keys, view_for
 
@@ -30,7 +30,7 @@ h2{font-size:1.2rem;margin-top:2.2rem;padding-bottom:.2rem;border-bottom:2px sol
 h3{font-size:1rem;margin:1.8rem 0 .3rem}
 .scroll{overflow-x:auto;max-width:100%}
 table{border-collapse:collapse;margin:.4rem 0;font-size:12.5px;width:100%}
-th{background:#f6f8fa;font-weight:600}
+th{background:#f6f8fa;font-weight:600;white-space:nowrap}
 td,th{border:1px solid #d0d7de;padding:.25rem .45rem;text-align:left;vertical-align:top;
  overflow-wrap:anywhere}
 .nowrap{white-space:nowrap}
@@ -152,7 +152,7 @@ def overview(records: Sequence[Mapping[str, Any]], models: Sequence[str]) -> str
             tds.append(f'<td class="cell {_esc(r["verdict"])}"><a href="#{_anchor(rec, i)}" '
                        f'class="v {_esc(r["verdict"])}">{_esc(r["verdict"].upper())}</a>'
                        f"<small>{_esc(r['effect_name'])} {effect_ci(r['effect'], r['ci'])}"
-                       f"</small><small>p {_esc(p_text(r['p_value']))}, threshold "
+                       f"</small><small>{_esc(fmt_p(r['p_value']))}, threshold "
                        f"{num(r['threshold'], '.2f')}</small></td>")
         body.append(f"<tr><td>{_esc(check)}</td>{''.join(tds)}</tr>")
     return (f'<div class="scroll"><table><tr><th>check</th>{head}</tr>{"".join(body)}'
