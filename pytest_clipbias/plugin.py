@@ -81,7 +81,7 @@ def _outcome(report: pytest.TestReport) -> str | None:
 
 
 def _short_message(report: pytest.TestReport) -> str:
-    if report.skipped and isinstance(report.longrepr, tuple):
+    if report.skipped and isinstance(report.longrepr, (tuple, list)):
         return str(report.longrepr[2]).removeprefix("Skipped: ")
     crash = getattr(report.longrepr, "reprcrash", None)
     if crash is None or not crash.message:

@@ -306,3 +306,22 @@ def test_marker_registered_and_selectable(pytester):
     result.assert_outcomes(failed=1)
     assert "test_hypodescent" in result.stdout.str()
     assert "clipbias(family=None" in pytester.runpytest("--markers").stdout.str()
+
+
+def test_custom_measure_registers_its_columns_and_every_group_is_a_column():
+    from pytest_clipbias.report.html import result_table
+    from pytest_clipbias.report.summary import table_lines
+    from pytest_clipbias.report.views import register_view
+
+    register_view("team_measure", columns=("share",), hidden=("note",))
+    rows = [{"region": "Europe", "n": 10, "effect": 0.1, "ci_low": 0.0, "ci_high": 0.2,
+             "p_value": 0.5, "verdict": "pass", "share": 0.25, "note": "x"},
+            {"region": "South Asia", "gender": "male", "n": 10, "effect": 0.6, "ci_low": 0.4,
+             "ci_high": 0.8, "p_value": 2e-7, "verdict": "fail", "share": 0.75, "note": "y"}]
+    result = {"name": "team_measure", "table": rows}
+    table = result_table(result)
+    assert "<th>region</th><th>gender</th><th>n</th>" in table and "<th>note</th>" not in table
+    assert "<th>share</th>" in table and "0.750" in table and "&lt;1e-6" in table
+    lines = table_lines(result)
+    assert lines[0].split()[0] == "region=Europe"
+    assert "region=South Asia, gender=male" in lines[1] and "p <1e-6" in lines[1]
