@@ -101,6 +101,7 @@ def resolve_weights(model_name: str, pretrained: str | os.PathLike | None) -> We
         if pretrained is None:
             if model_name.startswith(_TEST_CONFIG_PREFIX):
                 return WeightsSpec("random")
+            _check_model_name(model_name)
             raise ModelUnavailableError(
                 f"open_clip has no published weights for {model_name!r}: pass a local "
                 "checkpoint or an hf-hub: id with --clip-pretrained, or --clip-pretrained none "

@@ -45,8 +45,9 @@ def test_planted_hypodescent_fails_with_the_truth_inside_the_ci():
     message = str(info.value)
     assert re.search(
         r"Hypodescent \(Black-White, women\): \d+\.\d% of midpoint morphs labelled \"Black\" "
-        r"\(n=400, 95% CI \d+\.\d-\d+\.\d%\); Cohen's h = 0\.\d\d > 0\.20; one-sided binomial "
-        r"p < 1e-6\. Crossover at alpha\* = 0\.\d\d \(95% CI 0\.\d\d-0\.\d\d\)\.", message)
+        r"\(n=400, 95% CI \d+\.\d% to \d+\.\d%\); Cohen's h = 0\.\d\d > 0\.20; one-sided "
+        r"binomial p < 1e-6\. Crossover at alpha\* = 0\.\d\d \(95% CI 0\.\d\d to 0\.\d\d\)\.",
+        message)
 
 
 def test_no_bias_passes():

@@ -124,7 +124,7 @@ def test_no_model_skips_with_instructions_at_the_tests_line(pytester):
     pytester.makepyfile(test_needs="import os\n\ndef test_needs(clip_model):\n    assert False\n")
     result = pytester.runpytest("-rs")
     result.assert_outcomes(skipped=1)
-    result.stdout.fnmatch_lines(["SKIPPED [1] test_needs.py:3: no CLIP model chosen: pass "
+    result.stdout.fnmatch_lines(["SKIPPED ?1? test_needs.py:3: no CLIP model chosen: pass "
                                  "--clip-model*"])
 
 
@@ -132,7 +132,7 @@ def test_missing_dataset_skip_points_at_the_test(pytester):
     pytester.makepyfile(test_data="def test_d(clip_dataset):\n    clip_dataset('fairface')\n")
     result = pytester.runpytest("-rs")
     result.assert_outcomes(skipped=1)
-    result.stdout.fnmatch_lines(["SKIPPED [1] test_data.py:1: dataset 'fairface' needs*"])
+    result.stdout.fnmatch_lines(["SKIPPED ?1? test_data.py:1: dataset 'fairface' needs*"])
     assert "plugin.py" not in result.stdout.str()
 
 

@@ -162,8 +162,8 @@ def assert_no_hypodescent(
             f"{fmt_ci((r['rate_ci_low'], r['rate_ci_high']), pct=True)}); Cohen's h = "
             f"{r['effect']:.2f} {compare(r['effect'], threshold, 'greater')}; one-sided binomial "
             f"{fmt_p(r['p_value'])}{family}. Crossover at alpha* = {r['crossover']:.2f} "
-            f"({100 * confidence:.0f}% CI {r['crossover_ci_low']:.2f}-"
-            f"{r['crossover_ci_high']:.2f}).{spread}"
+            f"({100 * confidence:.0f}% CI "
+            f"{fmt_ci((r['crossover_ci_low'], r['crossover_ci_high']))}).{spread}"
             + (f" Inconclusive: {r['reason']}." if d.verdict == "inconclusive" else "")
         )
     result = build_result(

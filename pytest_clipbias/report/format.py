@@ -26,8 +26,8 @@ def num(x: Any, spec: str = ".3f") -> str:
 
 
 def _p_number(p: float) -> str:
-    """0.0123 -> "0.0123"; 1.14e-06 -> "1.14e-6" (no zero-padded exponent)."""
-    if p >= 1e-3:
+    """0.0123 -> "0.0123", 0.0005 -> "0.0005"; 1.14e-06 -> "1.14e-6" (short exponent)."""
+    if p >= 1e-4:
         return f"{p:.3g}"
     mantissa, exponent = f"{p:.2e}".split("e")
     return f"{float(mantissa):.3g}e{int(exponent)}"
