@@ -314,6 +314,8 @@ class ClipModel:
         with torch.random.fork_rng(devices=[]), _quiet_random_init_warning():
             torch.manual_seed(seed)
             try:
+                if spec.kind == "tag":  # fetch first: an offline machine fails before the build
+                    open_clip.download_pretrained(open_clip.get_pretrained_cfg(arch, spec.value))
                 model, _, preprocess = open_clip.create_model_and_transforms(arch, **kwargs)
                 tokenizer = open_clip.get_tokenizer(arch)
             except ModelUnavailableError:
