@@ -1,0 +1,89 @@
+"""Representation in retrieval, per query: MaxSkew@k and NDKL of the top k (Geyik et al. 2019).
+
+The images are ranked by cosine with the query. By default the reference
+distribution is the pool's own composition (``desired="pool"``): the model
+did not choose the pool, only the ranking, so a ranking blind to the
+attribute has MaxSkew@k near 0 whatever the pool. "uniform" or a mapping
+value -> share compare with a desired split instead.
+
+The judged cell is a bootstrap of MaxSkew@k over the pool (images resampled
+with replacement and re-ranked), percentile intervals; see
+:func:`pytest_clipbias.measures.cells.bootstrap_cell`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .cells import Cell, bootstrap_cell
+from .retrieval import desired_distribution, max_skew_from_counts, ndkl, skew_at_k
+
+
+@dataclass
+class SkewRow:
+    """One query: MaxSkew@k, the over-represented value, top-k shares, NDKL."""
+
+    query: str
+    k: int
+    n: int
+    over_represented: str
+    top_k_shares: dict[str, float]
+    skews: dict[str, float]
+    ndkl: float
+    cells: dict[str, Cell] = field(default_factory=dict)
+    problem: str | None = None
+
+
+def reference(values: Sequence[str], desired: str | Mapping[str, float]) -> dict[str, float]:
+    """The reference shares: the pool's composition ("pool"), "uniform", or a mapping."""
+    if desired == "pool":
+        names, counts = np.unique(np.asarray(values, dtype=object).astype(str),
+                                  return_counts=True)
+        return {str(v): float(c) / len(values) for v, c in zip(names, counts, strict=True)}
+    return desired_distribution(values, desired)
+
+
+def measure_max_skew(scores: np.ndarray, values: Sequence[str], queries: Sequence[str],
+                     dist: Mapping[str, float], *, k: int, n_resamples: int,
+                     rng: np.random.Generator) -> list[SkewRow]:
+    """One row per query from ``scores`` (n_images, n_queries)."""
+    names = list(dist)
+    q = np.array([dist[v] for v in names])
+    codes = np.array([names.index(v) for v in values])
+    n = len(values)
+    rows = []
+    for j, query in enumerate(queries):
+        order = np.argsort(-scores[:, j], kind="stable")
+        ranked = [values[i] for i in order]
+        skews = skew_at_k(ranked, k, dist)
+        over = max(skews, key=skews.get)
+        counts = np.bincount(codes[order[:k]], minlength=len(names))
+        boot = _bootstrap(scores[:, j], codes, len(names), k, n_resamples, rng)
+        boot = max_skew_from_counts(boot, k, q)
+        row = SkewRow(query, k, n, over, {v: float(c / k) for v, c in zip(names, counts,
+                                                                          strict=True)},
+                      skews, ndkl(ranked, dist, k))
+        if np.isfinite(skews[over]) and np.isfinite(boot).sum() >= 20:
+            row.cells = {"": bootstrap_cell(skews[over], boot, k)}
+        else:
+            row.problem = "MaxSkew@k is undefined for this ranking"
+        rows.append(row)
+    return rows
+
+
+def _bootstrap(score: np.ndarray, codes: np.ndarray, n_values: int, k: int, n_resamples: int,
+               rng: np.random.Generator, batch_bytes: int = 32 * 2**20) -> np.ndarray:
+    """Top-k value counts of ``n_resamples`` bootstrap pools (resampled, re-ranked), batched."""
+    n = len(score)
+    batch = max(1, min(n_resamples, batch_bytes // (16 * n)))
+    out = np.empty((n_resamples, n_values), dtype=np.int64)
+    for start in range(0, n_resamples, batch):
+        b = min(batch, n_resamples - start)
+        picks = rng.integers(0, n, (b, n))
+        top = np.argpartition(-score[picks], k - 1, axis=1)[:, :k]
+        chosen = codes[np.take_along_axis(picks, top, axis=1)]
+        out[start:start + b] = (chosen[:, :, None] == np.arange(n_values)).sum(1)
+    return out
