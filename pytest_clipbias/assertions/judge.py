@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats as _st
+from scipy import special as _sp
 
 from ..measures.cells import Cell
 from ..report_format import fmt_ci, fmt_p
@@ -110,11 +110,11 @@ def needed_n(cell: Cell, rules: Rules, pass_ci: tuple[float, float]) -> int | No
     estimate to the threshold. None when the estimate sits on the threshold.
     """
     gap = abs(rules.threshold - size(cell.effect, rules.direction))
-    z_a = float(_st.norm.ppf(1 - rules.alpha))
+    z_a = float(_sp.ndtri(1 - rules.alpha))
     se = max(pass_ci[1] - pass_ci[0], 0.0) / (2 * z_a)
     if gap < 1e-9 or se == 0:
         return None
-    return math.ceil(cell.n * (se * (z_a + float(_st.norm.ppf(POWER))) / gap) ** 2)
+    return math.ceil(cell.n * (se * (z_a + float(_sp.ndtri(POWER))) / gap) ** 2)
 
 
 def judge_cells(cells: Sequence[Cell], rules: Rules) -> list[Judged]:

@@ -30,9 +30,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as _st
+from scipy import special as _sp
 
-from ..stats import binomial_test, clopper_pearson, cohens_h
+from ..stats import cohens_h
 
 Interval = tuple[float, float]
 
@@ -67,14 +67,17 @@ def binomial_cell(k: int, n: int, p0: float = 0.5, *, design_effect: float = 1.0
     k_eff = round(k * n_eff / n)
     effect = float(cohens_h(k / n, p0))
 
-    def p_above(c: float) -> float:
-        return binomial_test(k_eff, n_eff, _shifted_p(p0, c), alternative="greater")
+    def p_above(c: float) -> float:  # P(X >= k) under Binomial(n, p_c)
+        return 1.0 if k_eff == 0 else float(_sp.bdtrc(k_eff - 1, n_eff, _shifted_p(p0, c)))
 
-    def p_below(c: float) -> float:
-        return binomial_test(k_eff, n_eff, _shifted_p(p0, c), alternative="less")
+    def p_below(c: float) -> float:  # P(X <= k)
+        return float(_sp.bdtr(k_eff, n_eff, _shifted_p(p0, c)))
 
-    def interval(confidence: float) -> Interval:
-        lo, hi = clopper_pearson(k_eff, n_eff, confidence=confidence)
+    def interval(confidence: float) -> Interval:  # Clopper-Pearson, mapped to h
+        tail = (1 - confidence) / 2
+        lo = 0.0 if k_eff == 0 else float(_sp.betaincinv(k_eff, n_eff - k_eff + 1, tail))
+        hi = 1.0 if k_eff == n_eff else float(_sp.betaincinv(k_eff + 1, n_eff - k_eff,
+                                                              1 - tail))
         return min(float(cohens_h(lo, p0)), effect), max(float(cohens_h(hi, p0)), effect)
 
     return Cell(effect, n_eff, p_above, p_below, interval)
@@ -86,11 +89,11 @@ def normal_cell(effect: float, se: float, n: int) -> Cell:
         raise ValueError(f"normal_cell needs a finite effect and se > 0, got {effect}, {se}")
 
     def interval(confidence: float) -> Interval:
-        half = float(_st.norm.ppf(0.5 + confidence / 2)) * se
+        half = float(_sp.ndtri(0.5 + confidence / 2)) * se
         return effect - half, effect + half
 
-    return Cell(float(effect), n, lambda c: float(_st.norm.sf((effect - c) / se)),
-                lambda c: float(_st.norm.cdf((effect - c) / se)), interval)
+    return Cell(float(effect), n, lambda c: float(_sp.ndtr((c - effect) / se)),
+                lambda c: float(_sp.ndtr((effect - c) / se)), interval)
 
 
 def two_proportion_cell(k1: int, n1: int, k2: int, n2: int) -> Cell:

@@ -1,0 +1,156 @@
+"""Cells and the shared judge: tests against references, corrected levels, exact calibration."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from pytest_clipbias.assertions.judge import Rules, judge_cells, judge_rows, needed_n
+from pytest_clipbias.measures.cells import (
+    Cell,
+    binomial_cell,
+    bootstrap_cell,
+    cohens_d_cell,
+    two_proportion_cell,
+)
+from pytest_clipbias.stats import adjust_pvalues, cohens_h
+
+ALPHA = 0.05
+
+
+def shifted(t: float, p0: float = 0.5) -> float:
+    return math.sin(math.asin(math.sqrt(p0)) + t / 2) ** 2
+
+
+def test_binomial_cell_matches_scipy_at_the_shifted_null():
+    cell = binomial_cell(62, 100)
+    p_t = shifted(0.2)
+    assert cohens_h(p_t, 0.5) == pytest.approx(0.2)
+    assert cell.p_above(0.2) == pytest.approx(
+        stats.binomtest(62, 100, p_t, alternative="greater").pvalue)
+    assert cell.p_below(-0.2) == pytest.approx(
+        stats.binomtest(62, 100, shifted(-0.2), alternative="less").pvalue)
+    ci = stats.binomtest(62, 100).proportion_ci(0.9, method="exact")
+    assert cell.interval(0.9) == pytest.approx((cohens_h(ci.low, 0.5), cohens_h(ci.high, 0.5)))
+
+
+def test_binomial_cell_test_and_interval_agree_for_every_count():
+    """The exact test rejects at level a exactly when the 1 - 2a interval clears the bound."""
+    for k in range(101):
+        cell = binomial_cell(k, 100)
+        assert (cell.p_above(0.2) < ALPHA) == (cell.interval(1 - 2 * ALPHA)[0] > 0.2)
+
+
+def test_design_effect_widens_the_cell():
+    plain, clustered = binomial_cell(70, 100), binomial_cell(70, 100, design_effect=4.0)
+    assert clustered.n == 25 and clustered.effect == plain.effect
+    assert np.ptp(clustered.interval(0.9)) > 1.8 * np.ptp(plain.interval(0.9))
+
+
+def test_normal_cells_match_closed_forms():
+    d = cohens_d_cell(0.5, 30, 40)
+    se = math.sqrt(70 / 1200 + 0.25 / 140)
+    assert d.p_above(0.3) == pytest.approx(stats.norm.sf(0.2 / se))
+    assert d.interval(0.95) == pytest.approx((0.5 - 1.959964 * se, 0.5 + 1.959964 * se))
+    h = two_proportion_cell(20, 50, 10, 60)
+    assert h.effect == pytest.approx(cohens_h(0.4, 1 / 6))
+    assert h.p_below(0.0) == pytest.approx(stats.norm.cdf(h.effect / math.sqrt(1 / 50 + 1 / 60)))
+
+
+def test_bootstrap_cell_holds_the_estimate_and_inverts_its_interval():
+    boot = np.random.default_rng(0).normal(0.5, 0.1, 999)
+    cell = bootstrap_cell(0.9, boot, 30)  # a skewed statistic: estimate outside the spread
+    lo, hi = cell.interval(0.9)
+    assert lo <= 0.9 <= hi
+    assert cell.p_above(0.5) == pytest.approx((np.sum(boot <= 0.5) + 1) / 1000)
+
+
+def test_holm_levels_and_corrected_p_values():
+    cells = [binomial_cell(k, 200) for k in (150, 140, 120, 100)]
+    rules = Rules(0.2, direction="greater")
+    judged = judge_cells(cells, rules)
+    raw = [c.p_above(0.2) for c in cells]
+    assert [j.p_raw for j in judged] == pytest.approx(raw)
+    assert [j.p_value for j in judged] == pytest.approx(adjust_pvalues(raw, "holm"))
+    fails = [j for j in judged if j.verdict == "fail"]
+    assert fails and fails[0].ci_level == pytest.approx(1 - 2 * ALPHA / 4)  # rank 1 of 4
+    for j in fails:
+        assert j.ci_basis == "corrected" and j.ci[0] > 0.2
+    assert judged[-1].verdict in ("pass", "inconclusive")
+    assert judged[-1].ci_level == pytest.approx(0.9) and judged[-1].ci_basis == "1-2alpha"
+
+
+def _exact_rates(n: int, p: float, rules: Rules) -> dict[str, float]:
+    """P(verdict) when k ~ Binomial(n, p), by enumerating every k through the judge."""
+    pmf = stats.binom.pmf(np.arange(n + 1), n, p)
+    verdicts = [judge_cells([binomial_cell(k, n)], rules)[0].verdict for k in range(n + 1)]
+    return {v: float(pmf[[x == v for x in verdicts]].sum()) for v in
+            ("fail", "pass", "inconclusive")}
+
+
+@pytest.mark.parametrize("n", [30, 100, 400])
+def test_exact_error_rates_at_the_threshold(n):
+    rules = Rules(0.2, direction="greater")
+    at = _exact_rates(n, shifted(0.2), rules)
+    assert at["fail"] <= ALPHA and at["pass"] <= ALPHA
+    assert _exact_rates(n, shifted(0.4), rules)["pass"] <= ALPHA
+
+
+def test_exact_power_of_the_hypodescent_cell():
+    rules = Rules(0.2, direction="greater")
+    assert _exact_rates(100, shifted(0.78), rules)["fail"] > 0.99
+    assert _exact_rates(1000, 0.5, rules)["pass"] > 0.99
+    assert _exact_rates(100, shifted(0.4), rules)["fail"] > 0.5  # power at 2x the threshold
+
+
+@pytest.mark.parametrize(("n1", "n2", "p2"), [(30, 30, 0.3), (100, 100, 0.2), (60, 200, 0.5)])
+def test_two_proportion_cell_false_fail_at_the_threshold(n1, n2, p2):
+    """Exact over all (k1, k2): P(fail) at true h = threshold, two-sided, within alpha + slack."""
+    rules = Rules(0.3)
+    p1 = math.sin(math.asin(math.sqrt(p2)) + 0.15) ** 2  # h(p1, p2) = 0.3
+    w1, w2 = stats.binom.pmf(np.arange(n1 + 1), n1, p1), stats.binom.pmf(np.arange(n2 + 1),
+                                                                         n2, p2)
+    fail = 0.0
+    for k1 in range(n1 + 1):
+        if w1[k1] < 1e-9:
+            continue
+        for k2 in np.flatnonzero(w2 > 1e-9):
+            verdict = judge_cells([two_proportion_cell(k1, n1, int(k2), n2)], rules)[0].verdict
+            fail += w1[k1] * w2[k2] * (verdict == "fail")
+    assert fail <= ALPHA + 0.01
+
+
+def test_needed_n_makes_the_verdict_decisive():
+    rules = Rules(0.2, direction="greater")
+    cell = binomial_cell(55, 100)  # h = 0.10, interval reaches past 0.2
+    judged = judge_cells([cell], rules)[0]
+    assert judged.verdict == "inconclusive" and judged.needed_n > 100
+    n = judged.needed_n
+    bigger = binomial_cell(round(0.55 * n), n)
+    assert judge_cells([bigger], rules)[0].verdict == "pass"
+    assert needed_n(binomial_cell(60, 100), Rules(cohens_h(0.6, 0.5), direction="greater"),
+                    (0.0, 0.4)) is None
+
+
+@dataclass
+class _Row:
+    group: str
+    n: int
+    cells: dict[str, Cell] = field(default_factory=dict)
+    problem: str | None = None
+
+
+def test_rows_roll_up_and_unjudged_rows_are_inconclusive():
+    rows = [_Row("a", 100, {"x": binomial_cell(90, 100), "y": binomial_cell(50, 100)}),
+            _Row("b", 400, {"x": binomial_cell(200, 400)}),
+            _Row("c", 3, problem="only 3 faces")]
+    table = judge_rows(rows, Rules(0.2), cell_key="label", group_key="region")
+    assert [r["region"] for r in table] == ["a", "b", "c"]
+    assert table[0]["verdict"] == "fail" and table[0]["worst_label"] == "x"
+    assert table[0]["label_verdicts"]["y"] != "fail"
+    assert table[2]["verdict"] == "inconclusive" and table[2]["reason"] == "only 3 faces"
+    assert math.isnan(table[2]["effect"])
