@@ -32,6 +32,20 @@ from .intervals import (
     proportion_ci,
     wilson,
 )
+from .mineffect import (
+    ALTERNATIVES,
+    d_ci,
+    d_test,
+    eat_d_ci,
+    eat_d_test,
+    h_one_sample_ci,
+    h_one_sample_test,
+    h_two_sample_ci,
+    h_two_sample_test,
+    hedges_correction,
+    hedges_g,
+    min_effect_p,
+)
 from .permutation import (
     EatResult,
     PermutationResult,
@@ -44,6 +58,7 @@ from .permutation import (
 )
 
 __all__ = [
+    "ALTERNATIVES",
     "CorrelationResult",
     "Decision",
     "EatResult",
@@ -62,9 +77,20 @@ __all__ = [
     "correlation",
     "cosine",
     "cramers_v",
+    "d_ci",
+    "d_test",
     "decide",
+    "eat_d_ci",
+    "eat_d_test",
     "fisher_exact",
+    "h_one_sample_ci",
+    "h_one_sample_test",
+    "h_two_sample_ci",
+    "h_two_sample_test",
+    "hedges_correction",
+    "hedges_g",
     "log_ratio_skew",
+    "min_effect_p",
     "newcombe",
     "permutation_test",
     "permutation_test_columns",

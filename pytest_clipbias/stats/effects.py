@@ -18,16 +18,10 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats as _st
 
+from ._validate import finite, finite_1d, level
+from .intervals import proportion_ci
+
 _Z = _st.norm.ppf
-
-
-def _as1d(x, name: str) -> np.ndarray:
-    arr = np.asarray(x, dtype=np.float64)
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return arr
 
 
 def pooled_sd(x, y, *, ddof: int = 1) -> float:
@@ -36,7 +30,7 @@ def pooled_sd(x, y, *, ddof: int = 1) -> float:
     ddof=1 (default) gives the usual unbiased pooled variance of Cohen's d;
     ddof=0 divides by n_x + n_y (maximum likelihood).
     """
-    x, y = _as1d(x, "x"), _as1d(y, "y")
+    x, y = finite_1d(x, "x"), finite_1d(y, "y")
     ss = ((x - x.mean()) ** 2).sum() + ((y - y.mean()) ** 2).sum()
     dof = len(x) + len(y) - 2 * ddof
     if dof <= 0:
@@ -50,7 +44,7 @@ def cohens_d(x, y, *, ddof: int = 1) -> float:
     s_pooled is :func:`pooled_sd` with the given ddof. Returns 0.0 when both
     groups are constant and equal, +-inf when constant and different.
     """
-    x, y = _as1d(x, "x"), _as1d(y, "y")
+    x, y = finite_1d(x, "x"), finite_1d(y, "y")
     if len(x) == 0 or len(y) == 0:
         raise ValueError("cohens_d needs at least one value in each group")
     diff = x.mean() - y.mean()
@@ -65,8 +59,10 @@ def cohens_d_ci(d: float, n_x: int, n_y: int, *, confidence: float = 0.95) -> tu
 
     se(d) = sqrt((n_x + n_y) / (n_x n_y) + d^2 / (2 (n_x + n_y)))  (Hedges & Olkin 1985, 5.15).
     """
+    d = float(finite(d, "d"))
     if n_x < 1 or n_y < 1:
         raise ValueError("group sizes must be positive")
+    confidence = level(confidence)
     se = np.sqrt((n_x + n_y) / (n_x * n_y) + d * d / (2.0 * (n_x + n_y)))
     z = _Z(0.5 + confidence / 2)
     return float(d - z * se), float(d + z * se)
@@ -78,7 +74,7 @@ def cohens_h(p1, p2):
     Vectorised over arrays; bounded in [-pi, pi]. 0.2, 0.5 and 0.8 are
     Cohen's small, medium and large.
     """
-    p1, p2 = np.asarray(p1, dtype=np.float64), np.asarray(p2, dtype=np.float64)
+    p1, p2 = finite(p1, "p1"), finite(p2, "p2")
     if np.any((p1 < 0) | (p1 > 1)) or np.any((p2 < 0) | (p2 > 1)):
         raise ValueError("proportions must lie in [0, 1]")
     h = 2.0 * np.arcsin(np.sqrt(p1)) - 2.0 * np.arcsin(np.sqrt(p2))
@@ -97,8 +93,6 @@ def cohens_h_ci(
     variance-stabilised normal interval h +- z sqrt(1/n1 + 1/n2), since
     Var(2 asin sqrt(p_hat)) ~ 1/n (Cohen 1988, sec. 6.2), clipped to [-pi, pi].
     """
-    from .intervals import proportion_ci
-
     if p0 is not None:
         lo, hi = proportion_ci(k1, n1, confidence=confidence, method=method)
         return float(cohens_h(lo, p0)), float(cohens_h(hi, p0))
@@ -127,8 +121,7 @@ def log_ratio_skew(observed, desired):
 
     Positive when a group is over-represented; vectorised over arrays.
     """
-    observed = np.asarray(observed, dtype=np.float64)
-    desired = np.asarray(desired, dtype=np.float64)
+    observed, desired = finite(observed, "observed"), finite(desired, "desired")
     if np.any(desired <= 0):
         raise ValueError("desired shares must be positive")
     with np.errstate(divide="ignore"):
@@ -138,7 +131,7 @@ def log_ratio_skew(observed, desired):
 
 def cramers_v(table) -> float:
     """Cramer's V = sqrt(chi2 / (n (min(r, c) - 1))) of a contingency table (no correction)."""
-    table = np.asarray(table, dtype=np.float64)
+    table = finite(table, "table")
     if table.ndim != 2 or min(table.shape) < 2:
         raise ValueError("cramers_v needs a 2-D table with at least 2 rows and 2 columns")
     n = table.sum()
@@ -149,7 +142,7 @@ def cramers_v(table) -> float:
 
 
 def _unit_rows(m, name: str) -> np.ndarray:
-    arr = np.asarray(m, dtype=np.float64)
+    arr = finite(m, name)
     if arr.ndim == 1:
         arr = arr[None, :]
     if arr.ndim != 2 or arr.shape[0] == 0:
@@ -167,7 +160,9 @@ def cosine(a, b) -> np.ndarray:
 
 def association(w, attributes_a, attributes_b) -> np.ndarray:
     """s(w, A, B) = mean_a cos(w, a) - mean_b cos(w, b) for each row w (Caliskan 2017)."""
-    return cosine(w, attributes_a).mean(1) - cosine(w, attributes_b).mean(1)
+    w = _unit_rows(w, "w")
+    a, b = _unit_rows(attributes_a, "attributes_a"), _unit_rows(attributes_b, "attributes_b")
+    return (w @ a.T).mean(1) - (w @ b.T).mean(1)
 
 
 def sc_eat_d(w, attributes_a, attributes_b, *, ddof: int = 1):
@@ -177,8 +172,9 @@ def sc_eat_d(w, attributes_a, attributes_b, *, ddof: int = 1):
     std with ``ddof`` (1 by default). Returns a float for one vector, an
     array for an (n, d) matrix of targets.
     """
-    ca = cosine(w, attributes_a)
-    cb = cosine(w, attributes_b)
+    unit = _unit_rows(w, "w")
+    ca = unit @ _unit_rows(attributes_a, "attributes_a").T
+    cb = unit @ _unit_rows(attributes_b, "attributes_b").T
     both = np.concatenate([ca, cb], axis=1)
     if both.shape[1] - ddof <= 0:
         raise ValueError("not enough attribute vectors for the requested ddof")
@@ -193,8 +189,8 @@ def weat_d(targets_x, targets_y, attributes_a, attributes_b, *, ddof: int = 1) -
     std with ``ddof`` (1 by default; Caliskan et al. do not state it, and
     published reimplementations differ, so it is a parameter).
     """
-    sx = association(targets_x, attributes_a, attributes_b)
-    sy = association(targets_y, attributes_a, attributes_b)
+    sx = association(_unit_rows(targets_x, "targets_x"), attributes_a, attributes_b)
+    sy = association(_unit_rows(targets_y, "targets_y"), attributes_a, attributes_b)
     both = np.concatenate([sx, sy])
     if len(both) - ddof <= 0:
         raise ValueError("not enough target vectors for the requested ddof")

@@ -124,3 +124,33 @@ def test_weat_d_by_hand_and_sign_flip():
 def test_cosine_rejects_zero_vectors():
     with pytest.raises(ValueError, match="zero vector"):
         cs.cosine(np.zeros((1, 3)), np.ones((1, 3)))
+
+
+BAD = [np.nan, np.inf, -np.inf]
+
+
+@pytest.mark.parametrize("bad", BAD)
+def test_every_public_function_refuses_nan_and_inf_naming_the_argument(bad):
+    rng = np.random.default_rng(0)
+    emb = rng.normal(size=(4, 3))
+    poisoned = emb.copy()
+    poisoned[2, 1] = bad
+    calls = {
+        "targets_x": lambda: cs.weat_test(poisoned, emb, emb, emb, n_permutations=10),
+        "attributes_b": lambda: cs.sc_eat_test(emb[0], emb, poisoned),
+        "attributes_a": lambda: cs.weat_d(emb, emb, poisoned, emb),
+        "pooled": lambda: cs.subset_sum_test(poisoned[:, 1], 2),
+        "x": lambda: cs.permutation_test_columns(poisoned, emb, n_permutations=10),
+        "y": lambda: cs.permutation_test(emb[:, 0], poisoned[:, 1]),
+        "data": lambda: cs.bootstrap_ci(poisoned[:, 1], n_resamples=10),
+        "values": lambda: cs.cluster_bootstrap_ci(poisoned[:, 1], [0, 0, 1, 1]),
+        "p1": lambda: cs.cohens_h(bad, 0.5),
+        "d": lambda: cs.cohens_d_ci(bad, 10, 10),
+        "table": lambda: cs.fisher_exact([[1, bad], [2, 3]]),
+        "k1": lambda: cs.two_proportion_test(bad, 3, 1, 3),
+        "k": lambda: cs.wilson(bad, 3),
+        "observed": lambda: cs.log_ratio_skew(bad, 0.5),
+    }
+    for name, call in calls.items():
+        with pytest.raises(ValueError, match=rf"^{name} contains NaN or infinite"):
+            call()
