@@ -60,7 +60,6 @@ def audit_association(
     attributes_b: Any, threshold: float, alpha: float = 0.05, permutations: int | None = None,
     alternative: str = "greater", rule: str = "three-way", templates: Sequence[str] | None
     = None, names: Sequence[str] = ("X", "Y", "A", "B"), ddof: int = 1, seed: int = 0,
-    n_resamples: int | None = None,
 ) -> BiasResult:
     """Measure and judge an embedding association test without raising.
 
@@ -68,8 +67,9 @@ def audit_association(
     and attributes may be images (paths, FaceSet, PIL, arrays) or texts
     (encoded as given, or through ``templates``). d is judged against
     ``threshold`` in the direction of ``alternative`` ("greater": X with A,
-    as in Caliskan et al.) from a bootstrap of d (percentile intervals). The
-    permutation p against zero is reported as ``p_zero``.
+    as in Caliskan et al.) with noncentral-t tests and intervals (see
+    ``measures.association``). The permutation p against zero is reported as
+    ``p_zero``.
     """
     __tracebackhide__ = True
     if alternative not in ALTERNATIVES:
@@ -85,7 +85,6 @@ def audit_association(
     row = measure_association(
         x, y, a, b, names=tuple(labels), alternative=alternative, ddof=count(ddof, "ddof"),
         permutations=count(permutations or get_profile().permutations, "permutations", low=1),
-        n_resamples=count(n_resamples or get_profile().bootstrap, "n_resamples", low=20),
         seed=seed)
     table = judge_rows([row], rules)
     return build("association", "sc_eat_d" if y is None else "weat_d", table, rules,

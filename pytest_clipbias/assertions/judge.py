@@ -127,8 +127,10 @@ def judge_cells(cells: Sequence[Cell], rules: Rules) -> list[Judged]:
     for cell, p_raw, p, lev in zip(cells, raw, adjusted, levels, strict=True):
         fail_level = 1 - sides * lev
         pass_ci = cell.interval(1 - 2 * rules.alpha)
+        # the fail interval matters only when the corrected p is below alpha
+        fail_ci = cell.interval(fail_level) if p < rules.alpha else pass_ci
         d = decide(cell.effect, threshold=rules.threshold, p_value=float(p),
-                   fail_ci=cell.interval(fail_level), fail_level=fail_level, pass_ci=pass_ci,
+                   fail_ci=fail_ci, fail_level=fail_level, pass_ci=pass_ci,
                    alpha=rules.alpha, rule=rules.rule, direction=rules.direction)
         need = needed_n(cell, rules, pass_ci) if d.verdict == "inconclusive" else None
         out.append(Judged(cell.effect, d.verdict, d.reason, d.ci, d.ci_level, d.ci_basis,

@@ -7,7 +7,7 @@ default) when m(at) > 0, interpolating m linearly between the two nearest
 steps when ``at`` is not a step. Without hypodescent half of the series
 would be, so the effect is Cohen's h of the observed share against 0.5,
 judged with exact binomial tests against the shifted null (see
-:func:`pytest_clipbias.measures.cells.binomial_cell`).
+:func:`pytest_clipbias.measures.cells.one_sample_h_cells`).
 
 Secondary: the crossover alpha*, the point up to which the series is
 labelled minority: alpha* = a_0 + the length of the part of the path where
@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..stats import cluster_bootstrap_ci, cohens_h, proportion_ci
-from .cells import Cell, binomial_cell
+from .cells import Cell, one_sample_h_cells
 
 
 def margin_at(alphas: np.ndarray, margins: np.ndarray, at: float) -> float:
@@ -149,7 +149,7 @@ def measure_pair(
     clusters = ([np.array([p[j] for p, h in zip(kept_parents, has_mid, strict=True) if h])
                  for j in range(2)] if kept_parents else [])
     deff = design_effect(y, clusters) if n else 1.0
-    cells = {"": binomial_cell(k, n, 0.5, design_effect=deff)} if n else {}
+    cells = {"": one_sample_h_cells([k], [n], 0.5, design_effect=[deff])[0]} if n else {}
     rate_ci = proportion_ci(k, n, confidence=confidence) if n else nan2
     cross = [crossover(a, m) for a, m in zip(alphas, margins, strict=True)]
     shifts = np.array([c[0] for c in cross])

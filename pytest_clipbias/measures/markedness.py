@@ -18,7 +18,7 @@ from itertools import combinations
 import numpy as np
 
 from ..stats import cohens_h, correlation, proportion_ci
-from .cells import Cell, two_proportion_cell
+from .cells import Cell, two_sample_h_cells
 
 
 @dataclass
@@ -70,9 +70,13 @@ def measure_person_default(scores: np.ndarray, codes: np.ndarray, groups: Sequen
             row.problem = f"only {n} faces (min_per_group = {min_per_group})"
         elif rest_n == 0:
             row.problem = "no other group to compare with"
-        else:
-            row.cells = {"": two_proportion_cell(k, n, rest_k, rest_n)}
         rows.append(row)
+    ok = [r for r in rows if r.problem is None]
+    if ok:
+        cells = two_sample_h_cells([r.k for r in ok], [r.n for r in ok],
+                                   [k_g.sum() - r.k for r in ok], [r.compared_n for r in ok])
+        for row, cell in zip(ok, cells, strict=True):
+            row.cells = {"": cell}
     return rows
 
 

@@ -19,7 +19,7 @@ from itertools import product
 import numpy as np
 
 from ..stats import proportion_ci
-from .cells import Cell, two_proportion_cell
+from .cells import Cell, two_sample_h_cells
 
 
 @dataclass
@@ -35,6 +35,7 @@ class ParityRow:
     rate_ci_high: float
     compared_n: int
     compared_rate: float
+    compared_k: int = 0
     cells: dict[str, Cell] = field(default_factory=dict)
     problem: str | None = None
 
@@ -47,11 +48,9 @@ def parity_row(kind: str, group: dict[str, str], hits: np.ndarray, mask: np.ndar
     nan = float("nan")
     row = ParityRow(kind, group, n, k, k / n if n else nan,
                     *(proportion_ci(k, n, confidence=confidence) if n else (nan, nan)),
-                    n2, k2 / n2 if n2 else nan)
+                    n2, k2 / n2 if n2 else nan, compared_k=k2)
     if min(n, n2) < min_per_group:
         row.problem = f"only {n} vs {n2} images (min_per_group = {min_per_group})"
-    else:
-        row.cells = {"": two_proportion_cell(k, n, k2, n2)}
     return row
 
 
@@ -79,6 +78,12 @@ def measure_parity(hits: np.ndarray, attrs: Mapping[str, np.ndarray], keys: Sequ
             rows.append(row("cue", {**dict(zip(keys, combo, strict=True)), cue: cue_values[0]},
                             cell & (attrs[cue] == cue_values[0]),
                             cell & (attrs[cue] == cue_values[1])))
+    ok = [r for r in rows if r.problem is None]
+    if ok:
+        cells = two_sample_h_cells([r.k for r in ok], [r.n for r in ok],
+                                   [r.compared_k for r in ok], [r.compared_n for r in ok])
+        for row, cell in zip(ok, cells, strict=True):
+            row.cells = {"": cell}
     return rows
 
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..report_format import fmt_ci, fmt_p
 from ..stats import cohens_d, correlation
-from .cells import Cell, cohens_d_cell, two_proportion_cell
+from .cells import Cell, cohens_d_cells, two_sample_h_cells
 
 METRICS = ("association", "rate")
 
@@ -40,18 +40,21 @@ class RegionRow:
     problem: str | None = None
 
 
-def region_cells(sw: np.ndarray, sm: np.ndarray, labels: Sequence[str], metric: str
-                 ) -> dict[str, Cell]:
-    """Cells of one region from its women's and men's scores (n_i, n_labels)."""
-    cells = {}
-    top_w, top_m = sw.argmax(1), sm.argmax(1)
-    for j, label in enumerate(labels):
-        if metric == "association":
-            cells[label] = cohens_d_cell(cohens_d(sw[:, j], sm[:, j]), len(sw), len(sm))
-        else:
-            cells[label] = two_proportion_cell(int((top_w == j).sum()), len(sw),
-                                               int((top_m == j).sum()), len(sm))
-    return cells
+def region_cells(scores: Sequence[tuple[np.ndarray, np.ndarray]], n_labels: int, metric: str
+                 ) -> list[list[Cell]]:
+    """Cells of several regions (one vectorised batch) from (women, men) score matrices."""
+    n1 = np.repeat([len(w) for w, _ in scores], n_labels)
+    n2 = np.repeat([len(m) for _, m in scores], n_labels)
+    if metric == "association":
+        d = [cohens_d(w[:, j], m[:, j]) for w, m in scores for j in range(n_labels)]
+        if not np.all(np.isfinite(d)):
+            raise ValueError("Cohen's d is infinite: no spread within either gender")
+        flat = cohens_d_cells(d, n1, n2)
+    else:
+        k1 = [int((w.argmax(1) == j).sum()) for w, _ in scores for j in range(n_labels)]
+        k2 = [int((m.argmax(1) == j).sum()) for _, m in scores for j in range(n_labels)]
+        flat = two_sample_h_cells(k1, n1, k2, n2)
+    return [flat[i * n_labels:(i + 1) * n_labels] for i in range(len(scores))]
 
 
 def measure_region_skew(scores: Mapping[str, tuple[np.ndarray, np.ndarray]],
@@ -64,13 +67,19 @@ def measure_region_skew(scores: Mapping[str, tuple[np.ndarray, np.ndarray]],
         if min(len(sw), len(sm)) < min_per_group:
             row.problem = (f"only {len(sw)} {genders[0]} / {len(sm)} {genders[1]} images "
                            f"(min_per_group = {min_per_group})")
-        else:
-            try:
-                row.cells = region_cells(sw, sm, labels, metric)
-            except ValueError:  # d is infinite: no spread within either gender
-                row.problem = "some label's association does not vary within each gender"
+        elif metric == "association" and not _spread(sw, sm):
+            row.problem = "some label's association does not vary within each gender"
         rows.append(row)
+    ok = [r for r in rows if r.problem is None]
+    for row, cells in zip(ok, region_cells([scores[r.group] for r in ok], len(labels), metric)
+                          if ok else [], strict=True):
+        row.cells = dict(zip(labels, cells, strict=True))
     return rows
+
+
+def _spread(sw: np.ndarray, sm: np.ndarray) -> bool:
+    """Every label's scores vary within at least one gender (so d is finite)."""
+    return bool(np.all((np.ptp(sw, axis=0) > 0) | (np.ptp(sm, axis=0) > 0)))
 
 
 def index_correlation(table: Sequence[Mapping[str, Any]], scores: Mapping[str, float],
