@@ -12,14 +12,23 @@ from scipy import stats
 from pytest_clipbias.assertions.judge import Rules, judge_cells, judge_rows, needed_n
 from pytest_clipbias.measures.cells import (
     Cell,
-    binomial_cell,
     bootstrap_cell,
-    cohens_d_cell,
-    two_proportion_cell,
+    cohens_d_cells,
+    eat_cell,
+    one_sample_h_cells,
+    two_sample_h_cells,
 )
 from pytest_clipbias.stats import adjust_pvalues, cohens_h
 
 ALPHA = 0.05
+
+
+def binomial_cell(k, n, design_effect=1.0):
+    return one_sample_h_cells([k], [n], design_effect=[design_effect])[0]
+
+
+def two_proportion_cell(k1, n1, k2, n2):
+    return two_sample_h_cells([k1], [n1], [k2], [n2])[0]
 
 
 def shifted(t: float, p0: float = 0.5) -> float:
@@ -51,14 +60,20 @@ def test_design_effect_widens_the_cell():
     assert np.ptp(clustered.interval(0.9)) > 1.8 * np.ptp(plain.interval(0.9))
 
 
-def test_normal_cells_match_closed_forms():
-    d = cohens_d_cell(0.5, 30, 40)
-    se = math.sqrt(70 / 1200 + 0.25 / 140)
-    assert d.p_above(0.3) == pytest.approx(stats.norm.sf(0.2 / se))
-    assert d.interval(0.95) == pytest.approx((0.5 - 1.959964 * se, 0.5 + 1.959964 * se))
+def test_batched_cells_match_the_primitives_one_by_one():
+    from pytest_clipbias.stats.mineffect import d_ci, d_test, h_two_sample_test
+
+    cells = cohens_d_cells([0.5, -0.2], [30, 12], [40, 15])
+    assert cells[0].p_above(0.3) == pytest.approx(d_test(0.5, 30, 40, 0.3))
+    assert cells[1].interval(0.9) == pytest.approx(d_ci(-0.2, 12, 15, confidence=0.9), abs=1e-6)
     h = two_proportion_cell(20, 50, 10, 60)
     assert h.effect == pytest.approx(cohens_h(0.4, 1 / 6))
-    assert h.p_below(0.0) == pytest.approx(stats.norm.cdf(h.effect / math.sqrt(1 / 50 + 1 / 60)))
+    assert h.p_below(0.1) == pytest.approx(h_two_sample_test(20, 50, 10, 60, 0.1,
+                                                             alternative="less"))
+    x, y = np.random.default_rng(0).normal(0.5, 1, 8), np.random.default_rng(1).normal(0, 1, 8)
+    d = (x.mean() - y.mean()) / np.concatenate([x, y]).std(ddof=1)
+    lo, hi = eat_cell(d, x, y).interval(0.9)
+    assert lo <= d <= hi
 
 
 def test_bootstrap_cell_holds_the_estimate_and_inverts_its_interval():
@@ -85,43 +100,49 @@ def test_holm_levels_and_corrected_p_values():
 
 
 def _exact_rates(n: int, p: float, rules: Rules) -> dict[str, float]:
-    """P(verdict) when k ~ Binomial(n, p), by enumerating every k through the judge."""
-    pmf = stats.binom.pmf(np.arange(n + 1), n, p)
-    verdicts = [judge_cells([binomial_cell(k, n)], rules)[0].verdict for k in range(n + 1)]
-    return {v: float(pmf[[x == v for x in verdicts]].sum()) for v in
-            ("fail", "pass", "inconclusive")}
+    """P(verdict) when k ~ Binomial(n, p), every k judged alone (correction "none")."""
+    ks = np.arange(n + 1)
+    pmf = stats.binom.pmf(ks, n, p)
+    verdicts = np.array([j.verdict for j in judge_cells(one_sample_h_cells(ks, [n] * (n + 1)),
+                                                        rules)])
+    return {v: float(pmf[verdicts == v].sum()) for v in ("fail", "pass", "inconclusive")}
 
 
 @pytest.mark.parametrize("n", [30, 100, 400])
 def test_exact_error_rates_at_the_threshold(n):
-    rules = Rules(0.2, direction="greater")
+    rules = Rules(0.2, direction="greater", correction="none")
     at = _exact_rates(n, shifted(0.2), rules)
     assert at["fail"] <= ALPHA and at["pass"] <= ALPHA
     assert _exact_rates(n, shifted(0.4), rules)["pass"] <= ALPHA
 
 
 def test_exact_power_of_the_hypodescent_cell():
-    rules = Rules(0.2, direction="greater")
+    rules = Rules(0.2, direction="greater", correction="none")
     assert _exact_rates(100, shifted(0.78), rules)["fail"] > 0.99
     assert _exact_rates(1000, 0.5, rules)["pass"] > 0.99
     assert _exact_rates(100, shifted(0.4), rules)["fail"] > 0.5  # power at 2x the threshold
 
 
-@pytest.mark.parametrize(("n1", "n2", "p2"), [(30, 30, 0.3), (100, 100, 0.2), (60, 200, 0.5)])
-def test_two_proportion_cell_false_fail_at_the_threshold(n1, n2, p2):
-    """Exact over all (k1, k2): P(fail) at true h = threshold, two-sided, within alpha + slack."""
-    rules = Rules(0.3)
-    p1 = math.sin(math.asin(math.sqrt(p2)) + 0.15) ** 2  # h(p1, p2) = 0.3
+def two_sample_rates(n1: int, n2: int, p1: float, p2: float, rules: Rules) -> dict[str, float]:
+    """P(verdict) over every (k1, k2) with non-negligible probability, each judged alone."""
     w1, w2 = stats.binom.pmf(np.arange(n1 + 1), n1, p1), stats.binom.pmf(np.arange(n2 + 1),
                                                                          n2, p2)
-    fail = 0.0
-    for k1 in range(n1 + 1):
-        if w1[k1] < 1e-9:
-            continue
-        for k2 in np.flatnonzero(w2 > 1e-9):
-            verdict = judge_cells([two_proportion_cell(k1, n1, int(k2), n2)], rules)[0].verdict
-            fail += w1[k1] * w2[k2] * (verdict == "fail")
-    assert fail <= ALPHA + 0.01
+    k1, k2 = (g.ravel() for g in np.meshgrid(np.flatnonzero(w1 > 1e-7),
+                                             np.flatnonzero(w2 > 1e-7), indexing="ij"))
+    cells = two_sample_h_cells(k1, [n1] * len(k1), k2, [n2] * len(k1))
+    verdicts = np.array([j.verdict for j in judge_cells(cells, rules)])
+    weight = w1[k1] * w2[k2]
+    return {v: float(weight[verdicts == v].sum()) for v in ("fail", "pass", "inconclusive")}
+
+
+@pytest.mark.parametrize(("n1", "n2", "p2"), [(30, 30, 0.3), (30, 30, 0.05), (100, 100, 0.01),
+                                              (60, 200, 0.5)])
+def test_two_sample_cell_error_rates_at_the_threshold(n1, n2, p2):
+    """Exact: P(fail) and P(pass) at true h = threshold stay within alpha, low rates included."""
+    rules = Rules(0.3, correction="none")
+    p1 = math.sin(math.asin(math.sqrt(p2)) + 0.15) ** 2  # h(p1, p2) = 0.3
+    rates = two_sample_rates(n1, n2, p1, p2, rules)
+    assert rates["fail"] <= ALPHA and rates["pass"] <= ALPHA
 
 
 def test_needed_n_makes_the_verdict_decisive():
