@@ -93,6 +93,6 @@ def test_two_sided_and_input_errors():
                                  threshold=0.5)
     with pytest.raises(ValueError, match="attributes_a is empty"):
         assert_association_below(ENC, x, attributes_a=[], attributes_b=b, threshold=0.5)
-    with pytest.raises(TypeError, match="attributes_a must be a list .* bare string"):
+    with pytest.raises(TypeError, match=r"attributes_a must be a list .* bare string"):
         assert_association_below(ENC, x, attributes_a="unpleasant", attributes_b=b,
                                  threshold=0.5)

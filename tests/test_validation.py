@@ -131,7 +131,7 @@ def test_person_default_group_key_and_label_text():
 
 def test_hypodescent_arguments():
     series = planted_morph_series("Black", "White", n_series=3, midpoint_rate=0.5)
-    with pytest.raises(TypeError, match="templates must be a list .* bare string"):
+    with pytest.raises(TypeError, match=r"templates must be a list .* bare string"):
         assert_no_hypodescent(ENC, series, templates="a photo of a {} person.")
     with pytest.raises(TypeError, match="series must be a list of MorphSeries"):
         assert_no_hypodescent(ENC, series[0])
