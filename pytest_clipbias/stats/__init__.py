@@ -5,6 +5,13 @@ that resample take ``seed`` (an int or a numpy Generator); None means seed 0,
 so results are reproducible by default.
 """
 
+from .cluster import (
+    ClusteredProportion,
+    cluster_h_ci,
+    cluster_h_test,
+    cluster_proportion_ci,
+    clustered_proportion,
+)
 from .corrections import adjust_pvalues
 from .correlation import CorrelationResult, correlation
 from .decision import Decision, decide
@@ -59,6 +66,7 @@ from .permutation import (
 
 __all__ = [
     "ALTERNATIVES",
+    "ClusteredProportion",
     "CorrelationResult",
     "Decision",
     "EatResult",
@@ -69,6 +77,10 @@ __all__ = [
     "bootstrap_ci",
     "clopper_pearson",
     "cluster_bootstrap_ci",
+    "cluster_h_ci",
+    "cluster_h_test",
+    "cluster_proportion_ci",
+    "clustered_proportion",
     "cohens_d",
     "cohens_d_ci",
     "cohens_d_test",

@@ -46,3 +46,17 @@ def level(confidence: float, name: str = "confidence") -> float:
     if not 0 < c < 1:
         raise ValueError(f"{name} must lie in (0, 1), got {confidence}")
     return c
+
+
+def rate(p_ref: float, name: str = "p_ref") -> float:
+    """A reference rate strictly between 0 and 1."""
+    p = float(finite(p_ref, name))
+    if not 0 < p < 1:
+        raise ValueError(f"{name} must lie in (0, 1), got {p_ref}")
+    return p
+
+
+def as_output(x):
+    """A 0-d result as a Python float, anything else as a float64 array."""
+    x = np.asarray(x, dtype=np.float64)
+    return float(x) if x.ndim == 0 else x
