@@ -63,6 +63,7 @@ from .permutation import (
     subset_sum_test,
     weat_test,
 )
+from .power import min_effect_power, required_n
 
 __all__ = [
     "ALTERNATIVES",
@@ -103,6 +104,7 @@ __all__ = [
     "hedges_g",
     "log_ratio_skew",
     "min_effect_p",
+    "min_effect_power",
     "newcombe",
     "permutation_test",
     "permutation_test_columns",
@@ -110,6 +112,7 @@ __all__ = [
     "proportion_ci",
     "proportion_difference",
     "proportion_ratio",
+    "required_n",
     "sc_eat_d",
     "sc_eat_test",
     "subset_sum_test",
