@@ -23,6 +23,8 @@ from .effects import (
     cohens_h_ci,
     cosine,
     cramers_v,
+    hedges_correction,
+    hedges_g,
     log_ratio_skew,
     pooled_sd,
     proportion_difference,
@@ -49,8 +51,6 @@ from .mineffect import (
     h_one_sample_test,
     h_two_sample_ci,
     h_two_sample_test,
-    hedges_correction,
-    hedges_g,
     min_effect_p,
 )
 from .permutation import (

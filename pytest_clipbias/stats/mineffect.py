@@ -38,12 +38,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from scipy import special as _sp
 from scipy import stats as _st
 
 from ._transforms import arcsine, from_arcsine
-from ._validate import as_output, counts, finite, finite_1d, level, rate
-from .effects import cohens_d
+from ._validate import as_output, counts, finite, level, rate
 
 ALTERNATIVES = ("greater", "less", "beyond", "within")
 _ZMAX = 38.0  # Phi(-38) ~ 3e-316: a bound this far out is as good as no bound
@@ -215,28 +213,7 @@ def h_two_sample_test(
 
 
 # --- Cohen's d between two groups (noncentral t) ----------------------------------------
-
-
-def hedges_correction(df):
-    """Hedges' J(df) = Gamma(df/2) / (sqrt(df/2) Gamma((df - 1)/2)) ~ 1 - 3/(4 df - 1).
-
-    g = J(n1 + n2 - 2) d is unbiased for the population delta under normality
-    (Hedges 1981). Vectorised; df must exceed 1.
-    """
-    df = finite(df, "df")
-    if np.any(df <= 1):
-        raise ValueError(f"df must exceed 1, got {df}")
-    return as_output(np.exp(_sp.gammaln(df / 2) - _sp.gammaln((df - 1) / 2)) / np.sqrt(df / 2))
-
-
-def hedges_g(x, y) -> float:
-    """Hedges' g = J(n_x + n_y - 2) * Cohen's d (pooled sd, ddof=1): d without its bias.
-
-    The interval for the population delta is the same whichever of d or g is
-    reported (:func:`d_ci` takes d).
-    """
-    x, y = finite_1d(x, "x"), finite_1d(y, "y")
-    return float(hedges_correction(len(x) + len(y) - 2) * cohens_d(x, y))
+# (Hedges' g and its correction J live with the other effect sizes in effects.py.)
 
 
 def _d_setup(d, n1, n2):
