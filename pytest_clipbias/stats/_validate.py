@@ -7,11 +7,15 @@ of silently producing p = 0 (NaN compares False with everything).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
 def finite(x, name: str, *, ndim: int | None = None) -> np.ndarray:
     """``x`` as a float64 array; ValueError naming ``name`` on NaN/inf or a wrong ndim."""
+    if type(x) in (int, float) and ndim in (None, 0) and math.isfinite(x):
+        return np.float64(x)  # fast path: scalars are checked in hot loops
     arr = np.asarray(x, dtype=np.float64)
     if ndim is not None and arr.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-dimensional, got shape {arr.shape}")
@@ -46,3 +50,17 @@ def level(confidence: float, name: str = "confidence") -> float:
     if not 0 < c < 1:
         raise ValueError(f"{name} must lie in (0, 1), got {confidence}")
     return c
+
+
+def rate(p_ref: float, name: str = "p_ref") -> float:
+    """A reference rate strictly between 0 and 1."""
+    p = float(finite(p_ref, name))
+    if not 0 < p < 1:
+        raise ValueError(f"{name} must lie in (0, 1), got {p_ref}")
+    return p
+
+
+def as_output(x):
+    """A 0-d result as a Python float, anything else as a float64 array."""
+    x = np.asarray(x, dtype=np.float64)
+    return float(x) if x.ndim == 0 else x

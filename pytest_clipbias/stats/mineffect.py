@@ -38,11 +38,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from scipy import special as _sp
 from scipy import stats as _st
 
-from ._validate import counts, finite, finite_1d, level
-from .effects import cohens_d
+from ._transforms import arcsine, from_arcsine
+from ._validate import as_output, counts, finite, level, rate
 
 ALTERNATIVES = ("greater", "less", "beyond", "within")
 _ZMAX = 38.0  # Phi(-38) ~ 3e-316: a bound this far out is as good as no bound
@@ -51,11 +50,6 @@ _ZMAX = 38.0  # Phi(-38) ~ 3e-316: a bound this far out is as good as no bound
 def _check_alternative(alternative: str) -> None:
     if alternative not in ALTERNATIVES:
         raise ValueError(f"alternative must be one of {ALTERNATIVES}, got {alternative!r}")
-
-
-def _out(x):
-    x = np.asarray(x, dtype=np.float64)
-    return float(x) if x.ndim == 0 else x
 
 
 def min_effect_p(p_at: Callable[[np.ndarray, str], np.ndarray], threshold, alternative: str):
@@ -70,13 +64,13 @@ def min_effect_p(p_at: Callable[[np.ndarray, str], np.ndarray], threshold, alter
     _check_alternative(alternative)
     t = finite(threshold, "threshold")
     if alternative in ("greater", "less"):
-        return _out(np.clip(p_at(t, alternative), 0.0, 1.0))
+        return as_output(np.clip(p_at(t, alternative), 0.0, 1.0))
     t = np.abs(t)
     if alternative == "beyond":
         p = np.minimum(1.0, 2.0 * np.minimum(p_at(t, "greater"), p_at(-t, "less")))
     else:
         p = np.maximum(p_at(t, "less"), p_at(-t, "greater"))
-    return _out(np.clip(p, 0.0, 1.0))
+    return as_output(np.clip(p, 0.0, 1.0))
 
 
 def _bisect(f: Callable[[np.ndarray], np.ndarray], lo, hi, iters: int = 64) -> np.ndarray:
@@ -89,14 +83,6 @@ def _bisect(f: Callable[[np.ndarray], np.ndarray], lo, hi, iters: int = 64) -> n
         hi = np.where(up, mid, hi)
         lo = np.where(up, lo, mid)
     return 0.5 * (lo + hi)
-
-
-def _arcsine(p):
-    return 2.0 * np.arcsin(np.sqrt(np.clip(p, 0.0, 1.0)))
-
-
-def _from_arcsine(phi):
-    return np.sin(np.clip(phi, 0.0, np.pi) / 2.0) ** 2
 
 
 # --- one-sample Cohen's h against a reference rate ------------------------------------
@@ -114,15 +100,8 @@ def h_one_sample_ci(k, n, *, p_ref: float = 0.5, confidence: float = 0.95):
     with np.errstate(invalid="ignore"):
         lo = np.where(k == 0, 0.0, _st.beta.ppf(a / 2, k, n - k + 1))
         hi = np.where(k == n, 1.0, _st.beta.ppf(1 - a / 2, k + 1, n - k))
-    ref = _arcsine(_check_rate(p_ref))
-    return _out(_arcsine(lo) - ref), _out(_arcsine(hi) - ref)
-
-
-def _check_rate(p_ref: float) -> float:
-    p = float(finite(p_ref, "p_ref"))
-    if not 0 < p < 1:
-        raise ValueError(f"p_ref must lie in (0, 1), got {p_ref}")
-    return p
+    ref = arcsine(rate(p_ref))
+    return as_output(arcsine(lo) - ref), as_output(arcsine(hi) - ref)
 
 
 def h_one_sample_test(k, n, threshold, *, p_ref: float = 0.5, alternative: str = "greater"):
@@ -133,10 +112,10 @@ def h_one_sample_test(k, n, threshold, *, p_ref: float = 0.5, alternative: str =
     attainable range clamp p0 to 0 or 1. Inverts :func:`h_one_sample_ci`.
     """
     k, n = counts(k, n)
-    ref = _arcsine(_check_rate(p_ref))
+    ref = arcsine(rate(p_ref))
 
     def p_at(h0, side):
-        p0 = _from_arcsine(ref + h0)
+        p0 = from_arcsine(ref + h0)
         if side == "greater":
             return _st.binom.sf(k - 1, n, p0)
         return _st.binom.cdf(k, n, p0)
@@ -179,9 +158,9 @@ def _check_method(method: str) -> str:
 
 def _mover_h(k1, n1, k2, n2, z, method):
     """MOVER limits of h = g(p1) - g(p2), g(p) = 2 asin sqrt p, from Wilson limits at z."""
-    g1, g2 = _arcsine(k1 / n1), _arcsine(k2 / n2)
-    l1, u1 = (_arcsine(b) for b in _wilson(k1, n1, z, method))
-    l2, u2 = (_arcsine(b) for b in _wilson(k2, n2, z, method))
+    g1, g2 = arcsine(k1 / n1), arcsine(k2 / n2)
+    l1, u1 = (arcsine(b) for b in _wilson(k1, n1, z, method))
+    l2, u2 = (arcsine(b) for b in _wilson(k2, n2, z, method))
     h = g1 - g2
     return h - np.hypot(g1 - l1, u2 - g2), h + np.hypot(u1 - g1, g2 - l2)
 
@@ -204,7 +183,7 @@ def h_two_sample_ci(k1, n1, k2, n2, *, confidence: float = 0.95, method: str = "
     k2, n2 = counts(k2, n2, k_name="k2", n_name="n2")
     z = _st.norm.ppf(0.5 + level(confidence) / 2)
     lo, hi = _mover_h(k1, n1, k2, n2, z, _check_method(method))
-    return _out(lo), _out(hi)
+    return as_output(lo), as_output(hi)
 
 
 def h_two_sample_test(
@@ -219,43 +198,26 @@ def h_two_sample_test(
     """
     k1, n1 = counts(k1, n1, k_name="k1", n_name="n1")
     k2, n2 = counts(k2, n2, k_name="k2", n_name="n2")
-    h = _arcsine(k1 / n1) - _arcsine(k2 / n2)
+    h = arcsine(k1 / n1) - arcsine(k2 / n2)
     _check_method(method)
 
     def p_at(h0, side):
         h0 = np.broadcast_to(h0, np.broadcast(h, h0).shape)
         below = h0 < h
-        z_lo = _bisect(lambda z: h0 - _mover_h(k1, n1, k2, n2, z, method)[0], 0.0, _ZMAX)
-        z_hi = _bisect(lambda z: _mover_h(k1, n1, k2, n2, z, method)[1] - h0, 0.0, _ZMAX)
-        p_greater = np.where(below, _st.norm.sf(z_lo), _st.norm.cdf(z_hi))
+
+        def gap(z):  # increasing in z: the limit on h0's side moves out past h0
+            lo, hi = _mover_h(k1, n1, k2, n2, z, method)
+            return np.where(below, h0 - lo, hi - h0)
+
+        z = _bisect(gap, 0.0, _ZMAX, iters=44)
+        p_greater = np.where(below, _st.norm.sf(z), _st.norm.cdf(z))
         return p_greater if side == "greater" else 1.0 - p_greater
 
     return min_effect_p(p_at, threshold, alternative)
 
 
 # --- Cohen's d between two groups (noncentral t) ----------------------------------------
-
-
-def hedges_correction(df):
-    """Hedges' J(df) = Gamma(df/2) / (sqrt(df/2) Gamma((df - 1)/2)) ~ 1 - 3/(4 df - 1).
-
-    g = J(n1 + n2 - 2) d is unbiased for the population delta under normality
-    (Hedges 1981). Vectorised; df must exceed 1.
-    """
-    df = finite(df, "df")
-    if np.any(df <= 1):
-        raise ValueError(f"df must exceed 1, got {df}")
-    return _out(np.exp(_sp.gammaln(df / 2) - _sp.gammaln((df - 1) / 2)) / np.sqrt(df / 2))
-
-
-def hedges_g(x, y) -> float:
-    """Hedges' g = J(n_x + n_y - 2) * Cohen's d (pooled sd, ddof=1): d without its bias.
-
-    The interval for the population delta is the same whichever of d or g is
-    reported (:func:`d_ci` takes d).
-    """
-    x, y = finite_1d(x, "x"), finite_1d(y, "y")
-    return float(hedges_correction(len(x) + len(y) - 2) * cohens_d(x, y))
+# (Hedges' g and its correction J live with the other effect sizes in effects.py.)
 
 
 def _d_setup(d, n1, n2):
@@ -292,7 +254,7 @@ def d_ci(d, n1, n2, *, confidence: float = 0.95):
     t, df, scale = _d_setup(d, n1, n2)
     a = 1.0 - level(confidence)
     lo, hi = _delta_bounds(t, df, scale, a / 2, a / 2)
-    return _out(lo), _out(hi)
+    return as_output(lo), as_output(hi)
 
 
 def d_test(d, n1, n2, threshold, *, alternative: str = "greater"):
@@ -347,7 +309,7 @@ def eat_d_ci(x_scores, y_scores, *, confidence: float = 0.95):
     """
     d, n1, n2, c = _eat_setup(x_scores, y_scores)
     lo, hi = d_ci(d, n1, n2, confidence=confidence)
-    return _out(_theta(lo, c)), _out(_theta(hi, c))
+    return as_output(_theta(lo, c)), as_output(_theta(hi, c))
 
 
 def eat_d_test(x_scores, y_scores, threshold, *, alternative: str = "greater"):
