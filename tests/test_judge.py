@@ -13,6 +13,7 @@ from pytest_clipbias.assertions.judge import Rules, judge_cells, judge_rows, nee
 from pytest_clipbias.measures.cells import (
     Cell,
     bootstrap_cell,
+    clustered_h_cell,
     cohens_d_cells,
     eat_cell,
     one_sample_h_cells,
@@ -23,8 +24,8 @@ from pytest_clipbias.stats import adjust_pvalues, cohens_h
 ALPHA = 0.05
 
 
-def binomial_cell(k, n, design_effect=1.0):
-    return one_sample_h_cells([k], [n], design_effect=[design_effect])[0]
+def binomial_cell(k, n):
+    return one_sample_h_cells([k], [n])[0]
 
 
 def two_proportion_cell(k1, n1, k2, n2):
@@ -54,10 +55,14 @@ def test_binomial_cell_test_and_interval_agree_for_every_count():
         assert (cell.p_above(0.2) < ALPHA) == (cell.interval(1 - 2 * ALPHA)[0] > 0.2)
 
 
-def test_design_effect_widens_the_cell():
-    plain, clustered = binomial_cell(70, 100), binomial_cell(70, 100, design_effect=4.0)
-    assert clustered.n == 25 and clustered.effect == plain.effect
-    assert np.ptp(clustered.interval(0.9)) > 1.8 * np.ptp(plain.interval(0.9))
+def test_shared_clusters_widen_the_cell():
+    y = np.repeat([1, 1, 0, 1, 0, 1, 1, 0, 1, 1], 10)  # 10 parents, 10 series each
+    plain = binomial_cell(int(y.sum()), len(y))
+    independent = clustered_h_cell(y, np.arange(100))
+    clustered = clustered_h_cell(y, np.repeat(np.arange(10), 10))
+    assert independent.interval(0.9) == pytest.approx(plain.interval(0.9), abs=0.01)
+    assert clustered.effect == plain.effect and clustered.n < 20
+    assert np.ptp(clustered.interval(0.9)) > 2 * np.ptp(plain.interval(0.9))
 
 
 def test_batched_cells_match_the_primitives_one_by_one():

@@ -14,8 +14,9 @@ bound or level (:class:`CellBatch`): a region x label family of 100 cells
 costs a few vectorised calls, not 100 root searches.
 
 * :func:`one_sample_h_cells`: Cohen's h of rates against p0, exact binomial
-  tests at the shifted null and Clopper-Pearson intervals mapped to h; a
-  design effect (clustered data) shrinks n to the effective n / deff.
+  tests at the shifted null and Clopper-Pearson intervals mapped to h.
+* :func:`clustered_h_cell`: the same for dependent items (morph series that
+  share parents): cluster-robust design effect, exact binomial at n / deff.
 * :func:`two_sample_h_cells`: Cohen's h between two rates, MOVER interval
   with continuity-corrected Wilson limits on the arcsine scale.
 * :func:`cohens_d_cells`: Cohen's d, noncentral-t interval of delta.
@@ -35,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from ..stats.cluster import cluster_h_ci, cluster_h_test, clustered_proportion
 from ..stats.mineffect import (
     d_ci,
     d_test,
@@ -101,25 +103,30 @@ class CellBatch:
         return [cell(i) for i in range(len(self.effects))]
 
 
-def one_sample_h_cells(k: Sequence[int], n: Sequence[int], p0: float = 0.5, *,
-                       design_effect: Sequence[float] | None = None) -> list[Cell]:
-    """Cohen's h of k/n against p0 (exact binomial tests, Clopper-Pearson intervals).
-
-    With ``design_effect`` (>= 1 per cell) the counts are scaled to the
-    effective sample size n / deff (Kish 1965), widening test and interval alike.
-    """
+def one_sample_h_cells(k: Sequence[int], n: Sequence[int], p0: float = 0.5) -> list[Cell]:
+    """Cohen's h of k/n against p0 (exact binomial tests, Clopper-Pearson intervals)."""
     from ..stats import cohens_h
 
     k, n = np.asarray(k, dtype=np.int64), np.asarray(n, dtype=np.int64)
-    deff = np.maximum(1.0, np.asarray(design_effect if design_effect is not None else
-                                      np.ones(len(n)), dtype=np.float64))
-    n_eff = np.maximum(1, np.round(n / deff)).astype(np.int64)
-    k_eff = np.round(k * n_eff / n).astype(np.int64)
-    return CellBatch(cohens_h(k / n, p0) * np.ones(len(n)), n_eff,
-                     lambda c, side: h_one_sample_test(k_eff, n_eff, c, p_ref=p0,
-                                                       alternative=side),
-                     lambda conf: h_one_sample_ci(k_eff, n_eff, p_ref=p0,
-                                                  confidence=conf)).cells()
+    return CellBatch(cohens_h(k / n, p0) * np.ones(len(n)), n,
+                     lambda c, side: h_one_sample_test(k, n, c, p_ref=p0, alternative=side),
+                     lambda conf: h_one_sample_ci(k, n, p_ref=p0, confidence=conf)).cells()
+
+
+def clustered_h_cell(successes: np.ndarray, clusters: np.ndarray, p0: float = 0.5) -> Cell:
+    """Cohen's h of clustered 0/1 items against p0 (design-effect-corrected exact binomial).
+
+    ``clusters`` is one id per item or an (n, c) array of ids (a morph series:
+    its two parents); items sharing any id are dependent.
+    """
+    from ..stats import cohens_h
+
+    y = np.asarray(successes, dtype=np.float64)
+    summary = clustered_proportion(y, clusters)
+    return CellBatch([cohens_h(float(y.mean()), p0)], [round(float(summary.n_eff))],
+                     lambda c, side: cluster_h_test(y, clusters, c, p_ref=p0, alternative=side),
+                     lambda conf: cluster_h_ci(y, clusters, p_ref=p0,
+                                               confidence=conf)).cells()[0]
 
 
 def two_sample_h_cells(k1: Sequence[int], n1: Sequence[int], k2: Sequence[int],

@@ -19,7 +19,8 @@ small alpha*, never a large one. Hypodescent shows as mean alpha* - 0.5 > 0.
 Series with a non-finite margin anywhere are excluded from every statistic
 and counted in ``excluded``. Series that share parents are not independent:
 with parent ids the rate's test and interval use the effective sample size
-n / deff (see :func:`design_effect`).
+n / deff, deff the cluster-robust design effect over shared parents
+(:func:`pytest_clipbias.stats.cluster.clustered_proportion`).
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..stats import cluster_bootstrap_ci, cohens_h, proportion_ci
-from .cells import Cell, one_sample_h_cells
+from ..stats.cluster import clustered_proportion
+from .cells import Cell, clustered_h_cell, one_sample_h_cells
 
 
 def margin_at(alphas: np.ndarray, margins: np.ndarray, at: float) -> float:
@@ -60,31 +62,6 @@ def crossover(alphas: np.ndarray, margins: np.ndarray) -> tuple[float, str]:
     changes = int(np.count_nonzero(positive[1:] != positive[:-1]))
     kind = "crossed" if changes == 1 and positive[0] else "mixed"
     return float(a[0] + (share * width).sum()), kind
-
-
-def design_effect(y: np.ndarray, clusters: Sequence[np.ndarray]) -> float:
-    """Variance inflation of the mean of y under (multi-way) clustering, at least 1.
-
-    One-way: V_g = sum_g (sum_{i in g} (y_i - mean))^2 / n^2 (Liang & Zeger
-    1986). Two-way (source and target parents): V_A + V_B - V_AB (Cameron,
-    Gelbach & Miller 2011). deff = V / V_iid.
-    """
-    y = np.asarray(y, dtype=np.float64)
-    r = y - y.mean()
-    iid = float((r**2).sum())
-    if iid == 0 or not clusters:
-        return 1.0
-
-    def v(ids: np.ndarray) -> float:
-        _, inv = np.unique(ids, return_inverse=True)
-        return float((np.bincount(inv, weights=r) ** 2).sum())
-
-    if len(clusters) == 1:
-        total = v(clusters[0])
-    else:
-        a, b = (np.asarray(c).astype(str) for c in clusters[:2])
-        total = v(a) + v(b) - v(np.char.add(np.char.add(a, "\x1f"), b))
-    return max(1.0, total / iid)
 
 
 @dataclass
@@ -148,8 +125,13 @@ def measure_pair(
                                                            strict=True) if h], dtype=float)
     clusters = ([np.array([p[j] for p, h in zip(kept_parents, has_mid, strict=True) if h])
                  for j in range(2)] if kept_parents else [])
-    deff = design_effect(y, clusters) if n else 1.0
-    cells = {"": one_sample_h_cells([k], [n], 0.5, design_effect=[deff])[0]} if n else {}
+    deff, cells = 1.0, {}
+    if n and clusters:
+        ids = np.stack(clusters, axis=1)
+        deff = float(clustered_proportion(y, ids).design_effect)
+        cells = {"": clustered_h_cell(y, ids, 0.5)}
+    elif n:
+        cells = {"": one_sample_h_cells([k], [n], 0.5)[0]}
     rate_ci = proportion_ci(k, n, confidence=confidence) if n else nan2
     cross = [crossover(a, m) for a, m in zip(alphas, margins, strict=True)]
     shifts = np.array([c[0] for c in cross])

@@ -6,9 +6,14 @@ did not choose the pool, only the ranking, so a ranking blind to the
 attribute has MaxSkew@k near 0 whatever the pool. "uniform" or a mapping
 value -> share compare with a desired split instead.
 
-The judged cell is a bootstrap of MaxSkew@k over the pool (images resampled
-with replacement and re-ranked), percentile intervals; see
-:func:`pytest_clipbias.measures.cells.bootstrap_cell`.
+The judged cell tests H0: MaxSkew@k <= c with the noncentral hypergeometric
+test of :func:`pytest_clipbias.measures.retrieval.max_skew_test` (exact for a
+ranking blind to the attribute), so P(fail) <= alpha at the threshold. Its
+interval is a bootstrap over the pool (images resampled with replacement and
+re-ranked, percentile): the judge fails a query only when the test rejects
+*and* that interval lies beyond the threshold, and passes it only when the
+interval lies within (approximate: the bootstrap's coverage is measured in
+tests/test_calibration.py).
 """
 
 from __future__ import annotations
@@ -19,7 +24,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .cells import Cell, bootstrap_cell
-from .retrieval import desired_distribution, max_skew_from_counts, ndkl, skew_at_k
+from .retrieval import (
+    desired_distribution,
+    max_skew_from_counts,
+    max_skew_test,
+    ndkl,
+    skew_at_k,
+)
 
 
 @dataclass
@@ -39,11 +50,16 @@ class SkewRow:
 
 def reference(values: Sequence[str], desired: str | Mapping[str, float]) -> dict[str, float]:
     """The reference shares: the pool's composition ("pool"), "uniform", or a mapping."""
-    if desired == "pool":
-        names, counts = np.unique(np.asarray(values, dtype=object).astype(str),
-                                  return_counts=True)
-        return {str(v): float(c) / len(values) for v, c in zip(names, counts, strict=True)}
     return desired_distribution(values, desired)
+
+
+def skew_cell(ranked: list[str], k: int, dist: Mapping[str, float], effect: float,
+              boot: np.ndarray) -> Cell:
+    """MaxSkew@k: hypergeometric tests of "skew > c", bootstrap intervals (module docstring)."""
+    boot_cell = bootstrap_cell(effect, boot, k)
+    return Cell(effect, k, lambda c: max_skew_test(ranked, k, reference=dict(dist),
+                                                   threshold=c).p_value,
+                boot_cell.p_below, boot_cell.interval)
 
 
 def measure_max_skew(scores: np.ndarray, values: Sequence[str], queries: Sequence[str],
@@ -67,7 +83,7 @@ def measure_max_skew(scores: np.ndarray, values: Sequence[str], queries: Sequenc
                                                                           strict=True)},
                       skews, ndkl(ranked, dist, k))
         if np.isfinite(skews[over]) and np.isfinite(boot).sum() >= 20:
-            row.cells = {"": bootstrap_cell(skews[over], boot, k)}
+            row.cells = {"": skew_cell(ranked, k, dist, skews[over], boot)}
         else:
             row.problem = "MaxSkew@k is undefined for this ranking"
         rows.append(row)
