@@ -61,7 +61,7 @@ def test_shared_clusters_widen_the_cell():
     independent = clustered_h_cell(y, np.arange(100))
     clustered = clustered_h_cell(y, np.repeat(np.arange(10), 10))
     assert independent.interval(0.9) == pytest.approx(plain.interval(0.9), abs=0.01)
-    assert clustered.effect == plain.effect and clustered.n < 20
+    assert clustered.effect == plain.effect and clustered.n == 100
     assert np.ptp(clustered.interval(0.9)) > 2 * np.ptp(plain.interval(0.9))
 
 
@@ -154,10 +154,15 @@ def test_needed_n_makes_the_verdict_decisive():
     rules = Rules(0.2, direction="greater")
     cell = binomial_cell(55, 100)  # h = 0.10, interval reaches past 0.2
     judged = judge_cells([cell], rules)[0]
-    assert judged.verdict == "inconclusive" and judged.needed_n > 100
-    n = judged.needed_n
+    n = needed_n(cell, rules, judged.ci)
+    assert judged.verdict == "inconclusive" and n > 100
     bigger = binomial_cell(round(0.55 * n), n)
     assert judge_cells([bigger], rules)[0].verdict == "pass"
+    two = two_proportion_cell(30, 100, 25, 100)  # no exact power: from the interval width
+    n2 = needed_n(two, Rules(0.3), judge_cells([two], Rules(0.3))[0].ci)
+    assert n2 > 100
+    assert judge_cells([two_proportion_cell(round(0.3 * n2), n2, round(0.25 * n2), n2)],
+                       Rules(0.3))[0].verdict == "pass"
     assert needed_n(binomial_cell(60, 100), Rules(cohens_h(0.6, 0.5), direction="greater"),
                     (0.0, 0.4)) is None
 

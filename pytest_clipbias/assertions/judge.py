@@ -75,7 +75,6 @@ class Judged:
     p_value: float
     p_raw: float
     n: int
-    needed_n: int | None
 
 
 def min_effect_p(cell: Cell, rules: Rules) -> float:
@@ -102,14 +101,25 @@ def _levels(raw: np.ndarray, adjusted: np.ndarray, rules: Rules) -> np.ndarray:
     return np.full(m, a * max(1, int(np.sum(adjusted < a))) / m)
 
 
-def needed_n(cell: Cell, rules: Rules, pass_ci: tuple[float, float]) -> int | None:
+def needed_n(cell: Cell, rules: Rules, pass_ci: tuple[float, float], m: int = 1) -> int | None:
     """Items per group for 80% power to reach a verdict if the effect stays at its estimate.
 
-    The 1 - 2 alpha half-width gives the standard error (se ~ 1/sqrt(n));
+    Goal "fail" (estimate beyond the threshold, test at alpha / m for a
+    family of m cells) or "pass" (within it; TOST at alpha). Exact power from
+    :func:`pytest_clipbias.stats.power.required_n` where the cell knows its
+    kind; otherwise from the interval: se = (1 - 2 alpha half-width) / z and
     n' = n (se (z_{1-alpha} + z_power) / gap)^2, gap the distance from the
-    estimate to the threshold. None when the estimate sits on the threshold.
+    estimate to the threshold. None when the estimate sits on the threshold
+    or no sample size up to a million reaches the power.
     """
     gap = abs(rules.threshold - size(cell.effect, rules.direction))
+    if cell.required is not None and gap >= 1e-9:
+        goal = "fail" if size(cell.effect, rules.direction) > rules.threshold else "pass"
+        try:
+            return cell.required(rules.threshold, rules.alpha / m if goal == "fail"
+                                 else rules.alpha, goal)
+        except ValueError:
+            return None
     z_a = float(_sp.ndtri(1 - rules.alpha))
     se = max(pass_ci[1] - pass_ci[0], 0.0) / (2 * z_a)
     if gap < 1e-9 or se == 0:
@@ -132,9 +142,8 @@ def judge_cells(cells: Sequence[Cell], rules: Rules) -> list[Judged]:
         d = decide(cell.effect, threshold=rules.threshold, p_value=float(p),
                    fail_ci=fail_ci, fail_level=fail_level, pass_ci=pass_ci,
                    alpha=rules.alpha, rule=rules.rule, direction=rules.direction)
-        need = needed_n(cell, rules, pass_ci) if d.verdict == "inconclusive" else None
         out.append(Judged(cell.effect, d.verdict, d.reason, d.ci, d.ci_level, d.ci_basis,
-                          float(p), float(p_raw), cell.n, need))
+                          float(p), float(p_raw), cell.n))
     return out
 
 
@@ -151,7 +160,7 @@ def _roll(verdicts: Sequence[str]) -> str:
 
 
 def _row_dict(row: Any, judged: list[Judged], names: list[str], cell_key: str | None,
-              direction: str, group_key: str | None) -> dict[str, Any]:
+              direction: str, group_key: str | None, need: int | None) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     for f in dataclasses.fields(row):
         value = getattr(row, f.name)
@@ -165,13 +174,12 @@ def _row_dict(row: Any, judged: list[Judged], names: list[str], cell_key: str | 
                 "passed": False, "reason": row.problem, "needed_n": None}
     w = judged[_worst(judged, direction)]
     verdict = _roll([j.verdict for j in judged])
-    needs = [j.needed_n for j in judged if j.needed_n is not None]
     out = {**fields, "effect": w.effect, "ci_low": w.ci[0], "ci_high": w.ci[1],
            "ci_level": w.ci_level, "ci_basis": w.ci_basis, "p_value": w.p_value,
            "p_raw": w.p_raw, "verdict": verdict, "passed": verdict == "pass",
            "reason": w.reason if w.verdict == verdict else next(
                j.reason for j in judged if j.verdict == verdict),
-           "needed_n": max(needs) if needs and verdict == "inconclusive" else None}
+           "needed_n": need}
     if cell_key:
         worst_name = names[_worst(judged, direction)]
         out.update({f"worst_{cell_key}": worst_name,
@@ -197,10 +205,20 @@ def judge_rows(rows: Sequence[Any], rules: Rules, *, cell_key: str | None = None
     judged = judge_cells([c for _, _, c in flat], rules)
     table = []
     for i, row in enumerate(rows):
-        mine = [(name, j) for (k, name, _), j in zip(flat, judged, strict=True) if k == i]
-        table.append(_row_dict(row, [j for _, j in mine], [n for n, _ in mine], cell_key,
-                               rules.direction, group_key))
+        mine = [(c, j) for (k, _, c), j in zip(flat, judged, strict=True) if k == i]
+        names = [name for k, name, _ in flat if k == i]
+        table.append(_row_dict(row, [j for _, j in mine], names, cell_key, rules.direction,
+                               group_key, _row_need(mine, rules, len(flat))))
     return table
+
+
+def _row_need(mine: list[tuple[Cell, Judged]], rules: Rules, m: int) -> int | None:
+    """needed_n of a row's largest inconclusive cell (None unless the row is inconclusive)."""
+    if not mine or _roll([j.verdict for _, j in mine]) != "inconclusive":
+        return None
+    cell, j = max((x for x in mine if x[1].verdict == "inconclusive"),
+                  key=lambda x: size(x[1].effect, rules.direction))
+    return needed_n(cell, rules, j.ci, m)
 
 
 def _headline(table: Sequence[Mapping[str, Any]], direction: str) -> Mapping[str, Any] | None:

@@ -47,6 +47,7 @@ from ..stats.mineffect import (
     h_two_sample_ci,
     h_two_sample_test,
 )
+from ..stats.power import required_n
 
 Interval = tuple[float, float]
 
@@ -60,6 +61,8 @@ class Cell:
     p_above: Callable[[float], float]
     p_below: Callable[[float], float]
     interval: Callable[[float], Interval]
+    #: (threshold, alpha, goal "fail"/"pass") -> items per group for 80% power, if known
+    required: Callable[[float, float, str], int] | None = None
 
 
 class CellBatch:
@@ -71,10 +74,11 @@ class CellBatch:
     """
 
     def __init__(self, effects: Sequence[float], ns: Sequence[int],
-                 test: Callable[[float, str], Any], ci: Callable[[float], Any]) -> None:
+                 test: Callable[[float, str], Any], ci: Callable[[float], Any],
+                 power: tuple[str, Sequence[dict]] | None = None) -> None:
         self.effects = np.asarray(effects, dtype=np.float64)
         self.ns = [int(n) for n in ns]
-        self._test, self._ci = test, ci
+        self._test, self._ci, self._power = test, ci, power
         self._cache: dict[tuple, np.ndarray] = {}
 
     def _p(self, c: float, side: str) -> np.ndarray:
@@ -99,8 +103,16 @@ class CellBatch:
             return Cell(float(self.effects[i]), self.ns[i],
                         lambda c: float(self._p(c, "greater")[i]),
                         lambda c: float(self._p(c, "less")[i]),
-                        lambda conf: tuple(float(v) for v in self._interval(conf)[i]))
+                        lambda conf: tuple(float(v) for v in self._interval(conf)[i]),
+                        None if self._power is None else (
+                            lambda t, a, goal: self._required(i, t, a, goal)))
         return [cell(i) for i in range(len(self.effects))]
+
+    def _required(self, i: int, threshold: float, alpha: float, goal: str) -> int:
+        """:func:`pytest_clipbias.stats.power.required_n` for cell i (kind and extras given)."""
+        kind, extras = self._power
+        return required_n(kind, float(self.effects[i]), threshold, alpha=alpha, goal=goal,
+                          **extras[i])
 
 
 def one_sample_h_cells(k: Sequence[int], n: Sequence[int], p0: float = 0.5) -> list[Cell]:
@@ -110,7 +122,8 @@ def one_sample_h_cells(k: Sequence[int], n: Sequence[int], p0: float = 0.5) -> l
     k, n = np.asarray(k, dtype=np.int64), np.asarray(n, dtype=np.int64)
     return CellBatch(cohens_h(k / n, p0) * np.ones(len(n)), n,
                      lambda c, side: h_one_sample_test(k, n, c, p_ref=p0, alternative=side),
-                     lambda conf: h_one_sample_ci(k, n, p_ref=p0, confidence=conf)).cells()
+                     lambda conf: h_one_sample_ci(k, n, p_ref=p0, confidence=conf),
+                     ("h_one_sample", [{"p_ref": p0}] * len(n))).cells()
 
 
 def clustered_h_cell(successes: np.ndarray, clusters: np.ndarray, p0: float = 0.5) -> Cell:
@@ -122,8 +135,8 @@ def clustered_h_cell(successes: np.ndarray, clusters: np.ndarray, p0: float = 0.
     from ..stats import cohens_h
 
     y = np.asarray(successes, dtype=np.float64)
-    summary = clustered_proportion(y, clusters)
-    return CellBatch([cohens_h(float(y.mean()), p0)], [round(float(summary.n_eff))],
+    clustered_proportion(y, clusters)  # raises early on bad input
+    return CellBatch([cohens_h(float(y.mean()), p0)], [len(y)],
                      lambda c, side: cluster_h_test(y, clusters, c, p_ref=p0, alternative=side),
                      lambda conf: cluster_h_ci(y, clusters, p_ref=p0,
                                                confidence=conf)).cells()[0]
@@ -145,14 +158,17 @@ def cohens_d_cells(d: Sequence[float], n1: Sequence[int], n2: Sequence[int]) -> 
     d, n1, n2 = (np.asarray(v) for v in (d, n1, n2))
     return CellBatch(d, np.minimum(n1, n2),
                      lambda c, side: d_test(d, n1, n2, c, alternative=side),
-                     lambda conf: d_ci(d, n1, n2, confidence=conf)).cells()
+                     lambda conf: d_ci(d, n1, n2, confidence=conf),
+                     ("d", [{"ratio": float(b / a)} for a, b in zip(n1, n2, strict=True)])
+                     ).cells()
 
 
 def eat_cell(effect: float, x_scores: np.ndarray, y_scores: np.ndarray) -> Cell:
     """WEAT / SC-EAT d from the scores of its two groups (noncentral-t, mapped to d)."""
-    return CellBatch([effect], [min(len(x_scores), len(y_scores))],
+    return CellBatch([effect], [len(x_scores)],
                      lambda c, side: eat_d_test(x_scores, y_scores, c, alternative=side),
-                     lambda conf: eat_d_ci(x_scores, y_scores, confidence=conf)).cells()[0]
+                     lambda conf: eat_d_ci(x_scores, y_scores, confidence=conf),
+                     ("eat_d", [{"ratio": len(y_scores) / len(x_scores)}])).cells()[0]
 
 
 def bootstrap_cell(effect: float, boot: np.ndarray, n: int) -> Cell:
