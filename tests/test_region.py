@@ -89,12 +89,14 @@ def test_index_correlation_matches_scipy():
     assert result.details["index"]["rho"] == pytest.approx(ref.statistic)
 
 
-def test_family_wise_false_fail_rate_under_the_null():
-    """8 regions x 4 labels, no skew anywhere: FWER over 40 seeded data sets."""
-    fails = sum(
-        _result(assert_region_gender_skew_below, ENC, _faces(20, skew={}, seed=s),
-                labels=LABELS, threshold=0.2).verdict == "fail" for s in range(40))
-    assert fails / 40 <= 0.05 + 3 * math.sqrt(0.05 * 0.95 / 40)
+def test_no_planted_skew_never_fails():
+    """8 regions x 4 labels, no skew anywhere (the threshold-level rate: test_calibration)."""
+    verdicts = [_result(assert_region_gender_skew_below, ENC, _faces(20, skew={}, seed=s),
+                        labels=LABELS, threshold=0.2).verdict for s in range(15)]
+    assert "fail" not in verdicts and "pass" not in verdicts  # 20 per gender: too few to pass
+    rows = _result(assert_region_gender_skew_below, ENC, _faces(20, skew={}), labels=LABELS,
+                   threshold=0.2).table
+    assert all(r["needed_n"] and r["needed_n"] > 20 for r in rows)
 
 
 def test_no_planted_skew_never_fails_20_labels_rate_metric():
