@@ -307,34 +307,52 @@ def test_bad_gate_settings_stop_the_session_before_tests_run(pytester):
     corrupt.stderr.fnmatch_lines(["*cannot read clipbias results *release.json*"])
 
 
-def _cli(cwd, *args):
-    return subprocess.run([sys.executable, "-m", "pytest_clipbias", *args], cwd=cwd,
-                          capture_output=True, text=True)
+def _cli(capsys, monkeypatch, cwd, *args):
+    """Run the command line in this process (the package import costs seconds per process)."""
+    from pytest_clipbias.__main__ import main
+
+    monkeypatch.chdir(cwd)
+    try:
+        code = main(list(args))
+    except SystemExit as exc:  # argparse: --help and usage errors
+        code = exc.code
+    out = capsys.readouterr()
+    return subprocess.CompletedProcess(args, code, out.out, out.err)
 
 
-def test_command_line_compare_and_list(pytester):
+def test_command_line_compare_and_list(pytester, capsys, monkeypatch):
     pytester.makepyfile(test_suite=SUITE)
     _run(pytester, "--clipbias-save", "v1", BIAS="0.05")
     _run(pytester, "--clipbias-save", "v2", "--clipbias-json", "v2.json", BIAS="0.2",
          VERSION="v2")
-    listed = _cli(pytester.path, "list")
+    capsys.readouterr()
+
+    def cli(*args):
+        return _cli(capsys, monkeypatch, pytester.path, *args)
+
+    listed = cli("list")
     assert listed.returncode == 0
     assert [line.split()[0] for line in listed.stdout.splitlines()] == ["v1", "v2"]
-    regress = _cli(pytester.path, "compare", "v1", "v2.json", "--fail", "effect:+0.05")
+    regress = cli("compare", "v1", "v2.json", "--fail", "effect:+0.05")
     assert regress.returncode == 1, regress.stderr
     assert "REGRESSED" in regress.stdout
     assert regress.stdout.splitlines()[-1].startswith("clipbias gate FAILED")
-    assert _cli(pytester.path, "compare", "v2", "v1", "--fail", "effect:+0.05").returncode == 0
-    assert _cli(pytester.path, "compare", "v1", "v2").returncode == 0  # no rule: informational
+    assert cli("compare", "v2", "v1", "--fail", "effect:+0.05").returncode == 0
+    assert cli("compare", "v1", "v2").returncode == 0  # no rule: informational
     (pytester.path / "broken.json").write_text("{")
     for args in (("v1", "broken.json"), ("nope", "v2"), ("v1", "v2", "--fail", "x:effect:+1"),
-                 ("v1", "v2", "--fail", "effect:1")):
-        out = _cli(pytester.path, "compare", *args)
+                 ("v1", "v2", "--fail", "effect:1"), ("v1", "v2", "--alpha", "0.7")):
+        out = cli("compare", *args)
         assert out.returncode == 2 and "error:" in out.stderr, args
-    helped = _cli(pytester.path, "compare", "--help")
+    helped = cli("compare", "--help")
+    assert helped.returncode == 0
     assert "0  no regression" in helped.stdout and "2  usage error" in helped.stdout
     scripts = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
     assert scripts["project"]["scripts"]["pytest-clipbias"] == "pytest_clipbias.__main__:main"
+    module = subprocess.run([sys.executable, "-m", "pytest_clipbias", "compare", "v1", "v2",
+                             "--fail", "effect:+0.05"], cwd=pytester.path, capture_output=True,
+                            text=True)
+    assert module.returncode == 1 and "clipbias gate FAILED" in module.stdout
 
 
 DATA_SUITE = """
