@@ -26,7 +26,9 @@ never equals another one, so a comparison says so instead of guessing.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
+import json
 import os
 import sys
 import time
@@ -163,18 +165,36 @@ def multiset(items: Iterable[Any]) -> bytes:
     return _sha(b"multiset", *sorted(digest(x) for x in items))
 
 
-def _data_digest(obj: Any) -> bytes | None:
-    """FaceItem, FaceSet and MorphSeries, by content (labels and names left out)."""
+def _texts(mapping: Mapping[str, str]) -> bytes:
+    """Attributes as plain text (values are labels, never read as file names)."""
+    return json.dumps(sorted(mapping.items())).encode()
+
+
+@functools.cache
+def _data_types() -> tuple[type, type, type]:
     from .data.faceset import FaceItem, FaceSet
     from .data.morph import MorphSeries
 
-    if isinstance(obj, FaceItem):
-        return _sha(b"face", image_digest(obj.image), digest(dict(obj.attributes)))
-    if isinstance(obj, FaceSet):
-        return multiset(obj)
-    if isinstance(obj, MorphSeries):
+    return FaceItem, FaceSet, MorphSeries
+
+
+def _face(item: Any) -> bytes:
+    image = item.image
+    head = file_digest(image) if isinstance(image, (str, os.PathLike)) else digest(image)
+    # fixed-length digest then the attributes: unambiguous without length prefixes
+    return hashlib.sha256(b"face" + head + _texts(item.attributes)).digest()
+
+
+def _data_digest(obj: Any) -> bytes | None:
+    """FaceItem, FaceSet and MorphSeries, by content (labels and names left out)."""
+    face_item, face_set, morph_series = _data_types()
+    if isinstance(obj, face_item):
+        return _face(obj)
+    if isinstance(obj, face_set):
+        return _sha(b"multiset", *sorted(_face(item) for item in obj))
+    if isinstance(obj, morph_series):
         return _sha(b"series", obj.source.encode(), obj.target.encode(),
-                    digest(dict(obj.attributes)), digest(list(obj.alphas)),
+                    _texts(obj.attributes), repr(tuple(obj.alphas)).encode(),
                     *(image_digest(img) for img in obj.images))
     return None
 
@@ -208,9 +228,7 @@ def data_fingerprint(data: Any) -> str:
 
 
 def _is_series(obj: Any) -> bool:
-    from .data.morph import MorphSeries
-
-    return isinstance(obj, MorphSeries)
+    return isinstance(obj, _data_types()[2])
 
 
 def describe_fingerprint(value: str) -> str:
