@@ -72,7 +72,7 @@ def parse_fail_rule(text: str) -> FailRule:
     m = _EXPR.match(str(text).strip())
     if not m:
         raise ValueError(
-            f"cannot parse --clipbias-compare-fail {text!r}: use effect:+0.05 (absolute growth "
+            f"cannot parse fail rule {text!r}: use effect:+0.05 (absolute growth "
             "of |effect|), effect:+10% (relative), or MEASURE:effect:+0.05 for one measure"
         )
     return FailRule(str(text).strip(), m["measure"], float(m["value"]), bool(m["pct"]))
@@ -86,7 +86,7 @@ def check_rule_measures(rules: Iterable[FailRule], known: Iterable[str]) -> None
             close = difflib.get_close_matches(rule.measure, names, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise ValueError(
-                f"--clipbias-compare-fail {rule.text!r} names unknown measure "
+                f"fail rule {rule.text!r} names unknown measure "
                 f"{rule.measure!r}{hint}; known measures: {', '.join(names)}")
 
 
