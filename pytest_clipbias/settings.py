@@ -310,18 +310,16 @@ class GateSettings:
         storage = storage if storage.is_absolute() else config.rootpath / storage
         if report["clipbias_save"] or report["clipbias_autosave"]:
             _check_output(storage, "--clipbias-storage", is_file=False)
-        gate = cls(storage, report["clipbias_save"], report["clipbias_autosave"],
-                   report["clipbias_compare"], tuple(report["clipbias_compare_fail"]),
-                   report["clipbias_compare_fail_strict"],
+        compare = report["clipbias_compare"]
+        if compare and (compare.endswith(".json") or os.sep in compare):
+            compare = str(_absolute(compare, config))  # a path, not a saved name
+        gate = cls(storage, report["clipbias_save"], report["clipbias_autosave"], compare,
+                   tuple(report["clipbias_compare_fail"]), report["clipbias_compare_fail_strict"],
                    report["clipbias_compare_allow_missing"], report["clipbias_compare_alpha"])
         if not (gate.compare and gate.rules):
             return gate
         from .report.baseline import BaselineError, Storage, measures_in
 
-        compare = gate.compare
-        if compare != "latest" and not Path(compare).is_absolute() and (
-                compare.endswith(".json") or os.sep in compare):
-            compare = str(config.invocation_params.dir / compare)
         try:
             baseline = Storage(storage).load(compare)
             check_rule_measures(gate.rules, measures_in(baseline[1]))

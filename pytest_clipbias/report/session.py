@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from .._io import atomic_write_text
 from .baseline import BaselineError, Storage, compare, run_label, summary_line, table_lines
 from .document import build_document, git_commit, package_versions, write_json
+
+if TYPE_CHECKING:
+    from ..settings import GateSettings
 
 
 def _models(state: Any) -> list[dict[str, Any]]:
@@ -57,22 +60,20 @@ def finish_reports(config: pytest.Config, state: Any) -> bool:
         target = atomic_write_text(_path(config, opts["clipbias_html"]), render_html(document))
         lines.append(f"clipbias HTML report: {target}")
     storage = Storage(gate.storage)
-    failed = _compare(config, gate, storage, document, lines) if gate.compare else False
+    failed = _compare(gate, storage, document, lines) if gate.compare else False
     for name in ([gate.save] if gate.save else []) + (
             [storage.autosave_name(commit)] if gate.autosave else []):
         lines.append(f"clipbias results saved: {storage.save(document, name)}")
     return failed
 
 
-def _compare(config: pytest.Config, gate: Any, storage: Storage, document: dict,
-             lines: list[str]) -> bool:
+def _compare(gate: GateSettings, storage: Storage, document: dict, lines: list[str]) -> bool:
     """Compare with the baseline (loaded at start-up for a gate); True when the gate fails."""
     if gate.baseline is not None:
         base_path, baseline = gate.baseline
     else:
         try:
-            base_path, baseline = storage.load(str(_path(config, gate.compare)) if (
-                gate.compare.endswith(".json")) else gate.compare)
+            base_path, baseline = storage.load(gate.compare)
         except BaselineError as exc:
             lines.append(f"clipbias compare: {exc}")
             return False
