@@ -204,8 +204,8 @@ REPORT_OPTIONS: tuple[Option, ...] = (
            "missing from the run also fails.", metavar="EXPR", repeatable=True),
     Option("--clipbias-compare-fail-strict", "clipbias_compare_fail_strict",
            "CLIPBIAS_COMPARE_FAIL_STRICT", _bool, False,
-           "judge the tolerance on the point estimates alone, without the test of change "
-           "(noise alone then fails about half the results that did not change).",
+           "also fail results whose |effect| grew beyond the tolerance without the test "
+           "showing it (judged on the point estimates: noise alone can then fail the gate).",
            is_flag=True),
     Option("--clipbias-compare-allow-missing", "clipbias_compare_allow_missing",
            "CLIPBIAS_COMPARE_ALLOW_MISSING", _bool, False,

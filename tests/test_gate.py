@@ -172,6 +172,18 @@ def test_compare_judges_change_and_names_what_it_cannot_compare():
     assert not compare(cand, base, []).failed  # no rule: informational
 
 
+def test_visible_but_unproven_growth_is_inconclusive_not_passed():
+    rules = [parse_fail_rule("effect:+0.05")]
+    base, cand = _doc([0.2], model="v1"), _doc([0.3], model="v2")
+    result = compare(cand, base, rules)
+    p = stats.norm.sf(0.05 / np.hypot(0.05, 0.05))
+    assert [r.verdict for r in result.rows] == ["inconclusive"] and not result.failed
+    assert f"not shown (Holm p {p:.2g})" in result.rows[0].note
+    assert "1 inconclusive" in summary_line(result)
+    strict = compare(cand, base, rules, strict=True)
+    assert [r.verdict for r in strict.rows] == ["regressed"] and strict.failed
+
+
 def test_missing_results_fail_unless_accepted():
     rules = [parse_fail_rule("effect:+0.05")]
     base = _doc([0.2, 0.2], model="v1")

@@ -14,7 +14,10 @@ prompts or the data changed, the result is "not comparable" and not judged.
 A comparable result regressed when the one-sided test of
 :func:`pytest_clipbias.gate.change_test` shows its |effect| grew by more than
 the tolerance of the ``--clipbias-compare-fail`` rules, Holm-corrected across
-the compared results; ``strict`` judges the point estimate alone. A gate
+the compared results. A growth beyond the tolerance that the test does not
+show is "inconclusive": reported, not failed (failing it would fail
+unchanged models far more often than alpha); ``strict`` fails it too, judging
+the point estimate alone. A gate
 (compare with rules) also fails when a baselined result is missing from the
 candidate run, unless removals are accepted explicitly.
 """
@@ -135,7 +138,7 @@ class Row:
 
     test: str
     measure: str
-    verdict: str  # regressed, ok, improved, not comparable, new, missing, no interval
+    verdict: str  # regressed, missing, inconclusive, improved, ok, not comparable, ...
     old: float = float("nan")
     new: float = float("nan")
     change: tuple[float, float, float] | None = None  # diff, low, high
@@ -271,6 +274,10 @@ def _judge(tested: list, out: Comparison, strict: bool) -> None:
             row.verdict, row.note = "regressed", f"grew by more than {tol:.3g} (strict)"
         elif p == p and p < out.alpha:
             row.verdict, row.note = "regressed", f"grew by more than {tol:.3g}, Holm p {p:.2g}"
+        elif tol == tol and diff > tol:
+            row.verdict = "inconclusive"
+            row.note = (f"grew by more than {tol:.3g} but not shown (Holm p {p:.2g}): more data "
+                        "decides; --clipbias-compare-fail-strict fails it")
         elif high < 0:
             row.verdict = "improved"
         elif low != low:
@@ -281,7 +288,8 @@ def _judge(tested: list, out: Comparison, strict: bool) -> None:
                 row.note = f"tolerance {tol:.3g}, Holm p {p:.2g}"
 
 
-_SHOWN = ("regressed", "missing", "improved", "ok", "not comparable", "no interval", "new")
+_SHOWN = ("regressed", "missing", "inconclusive", "improved", "ok", "not comparable",
+          "no interval", "new")
 
 
 def table_lines(cmp: Comparison) -> list[str]:
