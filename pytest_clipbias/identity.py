@@ -16,7 +16,10 @@ paths, object ids and Python's salted ``hash()`` never enter it.
   its frames in order; a list of series as a multiset (order of series does
   not matter, the series id is a label, not content);
 * plain values (texts, numbers, mappings, dataclasses such as PlantedImage)
-  by value; other sequences in order, since their order may matter.
+  by value; other sequences in order, since their order may matter. Inside
+  a FaceItem or MorphSeries a string is always an image path; elsewhere a
+  string that names an existing file is read as that file, any other string
+  is text (a label or prompt).
 
 An object of any other type may define ``__clipbias_fingerprint__() -> str``.
 Data that cannot be identified gets an ``unidentified:`` fingerprint that
