@@ -70,7 +70,9 @@ class Storage:
     def find(self, name: str) -> Path:
         """A saved run by name, unique prefix, "latest", or a path to a results file."""
         as_path = Path(name).expanduser()
-        if (name.endswith(".json") or os.sep in name) and as_path.is_file():
+        if name.endswith(".json") or os.sep in name:
+            if not as_path.is_file():
+                raise BaselineError(f"no clipbias results file at {as_path}")
             return as_path
         runs = self.runs()
         if not runs:
