@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import functools
 import inspect
-import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..data.faceset import FaceSet
-from ..data.morph import MorphSeries
 from ..labels import GROUP_TEXT
-from ..recording import stable_hash
 from ..report_format import fmt_ci, fmt_p
 from ..results import BiasResult, enforce
 
@@ -59,25 +55,8 @@ def asserting(audit: Callable[..., BiasResult], name: str,
     return helper
 
 
-def _identity(item: Any) -> str:
-    if isinstance(item, (str, os.PathLike)):
-        return os.fspath(item)
-    return f"<{type(item).__name__}:{hash(item) if item.__hash__ else id(item)}>"
-
-
 def data_fingerprint(data: Any) -> str:
-    """Hash of what a measure was computed on, so baselines can tell the data changed.
+    """Content fingerprint of what a measure was computed on: see ``identity.data_fingerprint``."""
+    from ..identity import data_fingerprint as fingerprint
 
-    FaceSet: its fingerprint (paths and attributes). Morph series: ids,
-    groups, alphas and image paths. Other sequences: their paths or texts.
-    In-memory images are identified by type and hash only.
-    """
-    if data is None:
-        return ""
-    if isinstance(data, FaceSet):
-        return data.fingerprint
-    items = list(data)
-    if items and all(isinstance(s, MorphSeries) for s in items):
-        return stable_hash([[s.series_id, s.source, s.target, list(s.alphas),
-                             [_identity(i) for i in s.images]] for s in items])
-    return stable_hash([_identity(i) for i in items])
+    return fingerprint(data)
