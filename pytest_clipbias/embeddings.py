@@ -1,0 +1,432 @@
+"""Image embeddings computed elsewhere, in the clip-retrieval layout, used without the image tower.
+
+clip-retrieval (``clip-retrieval inference``, which runs on many GPUs or on
+Spark) writes, per output partition ``i`` (zero-padded to the number of digits
+of the partition count; see ``clip_retrieval/clip_inference/writer.py``)::
+
+    DIR/img_emb/img_emb_{i}.npy          (n_i, d) float16, rows L2-normalised
+    DIR/metadata/metadata_{i}.parquet    n_i rows: image_path [, caption] [, extra columns]
+
+:class:`EmbeddingStore` reads that layout memory-mapped (float16 or float32),
+indexes the rows by ``image_path`` and builds :class:`FaceSet` s from the
+parquet's extra columns or from a manifest joined by path.
+:class:`PrecomputedEncoder` pairs a store with a text encoder: its
+``encode_images`` looks the images up (nothing is decoded, the image tower is
+never called) and its ``encode_texts`` runs the text tower.
+
+The embeddings must come from the model under test. Folders written by
+:func:`write_store` (``python -m pytest_clipbias embed``) carry a sidecar,
+``DIR/clipbias.json``, with the model's fingerprint and dimension; a folder
+written by clip-retrieval gets one with :func:`sign_store` (``embed --sign``).
+A store whose sidecar names another model, or whose dimension differs from
+the text tower's, is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._io import atomic_write_text
+from .data.faceset import DatasetError, FaceItem, FaceSet, describe_rows
+from .errors import ConfigurationError
+
+SIDECAR = "clipbias.json"
+PATH_COLUMN = "image_path"
+#: parquet columns clip-retrieval writes that are not image attributes
+RESERVED_COLUMNS = (PATH_COLUMN, "caption")
+_SHARD = re.compile(r"img_emb_(\d+)\.npy$")
+
+
+class EmbeddingMismatchError(ConfigurationError):
+    """Precomputed embeddings do not belong to the model under test (or cannot be checked)."""
+
+
+def _import_pyarrow() -> Any:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ConfigurationError(
+            "reading or writing clip-retrieval embeddings needs pyarrow: "
+            "pip install 'pytest-clipbias[scale]' (or pip install pyarrow)"
+        ) from exc
+    return pq
+
+
+@dataclass(frozen=True)
+class Shard:
+    """One partition: its memory-mapped embeddings, metadata file and first global row."""
+
+    emb_path: Path
+    meta_path: Path
+    emb: np.ndarray
+    start: int
+
+
+class EmbeddingStore:
+    """A clip-retrieval embeddings folder, memory-mapped and indexed by image path.
+
+    ``image_root`` resolves relative ``image_path`` values; ``path_prefix``
+    ``(old, new)`` rewrites stored paths that start with ``old`` (embeddings
+    computed on another machine, where the images lived elsewhere). Both
+    apply before any lookup, so the keys are the paths images have here.
+    """
+
+    def __init__(self, directory: str | os.PathLike, *, image_root: str | os.PathLike | None = None,
+                 path_prefix: tuple[str, str] | None = None) -> None:
+        self.directory = Path(directory)
+        self.shards = _open_shards(self.directory)
+        self.dim = int(self.shards[0].emb.shape[1])
+        self.dtype = self.shards[0].emb.dtype
+        self._starts = np.array([s.start for s in self.shards], dtype=np.int64)
+        self._n = self.shards[-1].start + len(self.shards[-1].emb)
+        paths = self._column_strings(PATH_COLUMN)
+        self.paths = [_rebase(p, image_root, path_prefix) for p in paths]
+        self._index = {p: i for i, p in enumerate(self.paths)}
+        if len(self._index) != self._n:
+            seen: dict[str, int] = {}
+            dups = [(i, p) for i, p in enumerate(self.paths) if seen.setdefault(p, i) != i]
+            raise DatasetError(describe_rows(
+                dups, "duplicate image paths", str(self.directory / "metadata"),
+                "each image must appear once; deduplicate before auditing"))
+        sidecar = self.directory / SIDECAR
+        self.meta: dict[str, Any] | None = (
+            json.loads(sidecar.read_text()) if sidecar.is_file() else None)
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __repr__(self) -> str:
+        return (f"EmbeddingStore({str(self.directory)!r}, {self._n} rows, d={self.dim}, "
+                f"{self.dtype})")
+
+    # -- metadata ----------------------------------------------------------------------
+
+    def columns(self) -> list[str]:
+        """Parquet column names (the first shard's; all shards must share them)."""
+        pq = _import_pyarrow()
+        return list(pq.read_schema(self.shards[0].meta_path).names)
+
+    def _column_strings(self, name: str) -> list[str]:
+        pq = _import_pyarrow()
+        out: list[str] = []
+        for shard in self.shards:
+            try:
+                col = pq.read_table(shard.meta_path, columns=[name]).column(name)
+            except (KeyError, ValueError) as exc:
+                raise DatasetError(f"{shard.meta_path}: no column {name!r} ({exc}); columns: "
+                                   f"{', '.join(pq.read_schema(shard.meta_path).names)}") from exc
+            values = col.to_pylist()
+            missing = [(shard.start + i, "empty") for i, v in enumerate(values) if v is None]
+            if missing:
+                raise DatasetError(describe_rows(missing, f"rows without {name!r}",
+                                                 str(shard.meta_path), "fill or drop them"))
+            out.extend(str(v) for v in values)
+        return out
+
+    def codes(self, column: str) -> tuple[np.ndarray, list[str]]:
+        """An attribute column as integer codes (int32, one per row) and the sorted values."""
+        values = self._column_strings(column)
+        names, codes = np.unique(np.asarray(values, dtype=object), return_inverse=True)
+        return codes.astype(np.int32), [str(v) for v in names]
+
+    def faceset(self, attributes: Sequence[str] | None = None, *, name: str | None = None
+                ) -> FaceSet:
+        """A FaceSet of every row, attributes from the parquet's extra columns.
+
+        ``attributes`` names the columns to use (all but image_path and
+        caption when None). The items' images are the stored paths: keys for
+        :class:`PrecomputedEncoder`, never opened.
+        """
+        if isinstance(attributes, str):
+            raise TypeError("attributes must be a list of column names, not a bare string")
+        keys = [c for c in self.columns() if c not in RESERVED_COLUMNS] if attributes is None \
+            else list(attributes)
+        if not keys:
+            raise DatasetError(f"{self.directory}: the metadata has no attribute columns besides "
+                               f"{', '.join(RESERVED_COLUMNS)}; join a manifest instead")
+        cols = [self._column_strings(k) for k in keys]
+        items = [FaceItem(p, dict(zip(keys, vals, strict=True)))
+                 for p, *vals in zip(self.paths, *cols, strict=True)]
+        return FaceSet(items, name=name or self.directory.name)
+
+    def join_manifest(self, faces: FaceSet) -> FaceSet:
+        """Check that every item of ``faces`` (e.g. from a manifest) has an embedding here.
+
+        Items are matched by path; the FaceSet is returned unchanged. Raises
+        DatasetError listing the rows without an embedding.
+        """
+        missing = [(i, str(item.image)) for i, item in enumerate(faces)
+                   if _key(item.image) not in self._index]
+        if missing:
+            raise DatasetError(describe_rows(
+                missing, "items without a precomputed embedding", faces.name,
+                f"embed them (python -m pytest_clipbias embed) or check that the paths in "
+                f"{self.directory / 'metadata'} match (image_root / path_prefix)"))
+        return faces
+
+    # -- embeddings --------------------------------------------------------------------
+
+    def index_of(self, images: Iterable[Any]) -> np.ndarray:
+        """Global row of each image (a path); DatasetError names those not in the store."""
+        rows, missing = [], []
+        for i, image in enumerate(images):
+            if not isinstance(image, (str, os.PathLike)):
+                raise TypeError(f"image {i} is a {type(image).__name__}: precomputed embeddings "
+                                "are looked up by path, pass paths")
+            row = self._index.get(_key(image), -1)
+            rows.append(row)
+            if row < 0:
+                missing.append((i, os.fspath(image)))
+        if missing:
+            raise DatasetError(describe_rows(
+                missing, "images without a precomputed embedding", str(self.directory),
+                "the image tower is off when auditing precomputed embeddings: embed these "
+                "images too, or check image_root / path_prefix"))
+        return np.asarray(rows, dtype=np.int64)
+
+    def rows(self, index: np.ndarray) -> np.ndarray:
+        """Embeddings of the given global rows as float32, re-normalised and validated."""
+        index = np.asarray(index, dtype=np.int64)
+        out = np.empty((len(index), self.dim), dtype=np.float32)
+        which = np.searchsorted(self._starts, index, side="right") - 1
+        for s in np.unique(which):
+            sel = which == s
+            shard = self.shards[s]
+            out[sel] = shard.emb[index[sel] - shard.start]
+        return _validated(out, index, self)
+
+    def iter_blocks(self, block_rows: int = 131072) -> Iterator[tuple[int, np.ndarray]]:
+        """(first global row, float32 block) over the whole store, validated, bounded memory."""
+        for shard in self.shards:
+            for lo in range(0, len(shard.emb), block_rows):
+                block = np.asarray(shard.emb[lo:lo + block_rows], dtype=np.float32)
+                start = shard.start + lo
+                yield start, _validated(block, np.arange(start, start + len(block)), self)
+
+    # -- identity ----------------------------------------------------------------------
+
+    def check_model(self, encoder: Any, *, allow_unsigned: bool = False) -> None:
+        """Refuse embeddings from another model: compare the dimension and the fingerprint."""
+        dim = _encoder_dim(encoder)
+        if dim != self.dim:
+            raise EmbeddingMismatchError(
+                f"{self.directory}: embeddings have dimension {self.dim} but model "
+                f"{_name(encoder)} embeds texts in dimension {dim}; they were made by another "
+                "model. Embed the images with this model (python -m pytest_clipbias embed).")
+        if self.meta is None:
+            if allow_unsigned:
+                return
+            raise EmbeddingMismatchError(
+                f"{self.directory} has no {SIDECAR} recording which model made the embeddings. "
+                "If they were made by this model, record that with: python -m pytest_clipbias "
+                f"embed --sign {self.directory} --clip-model NAME [--clip-pretrained TAG]")
+        mine = getattr(encoder, "fingerprint", None)
+        theirs = self.meta.get("model_fingerprint")
+        if mine != theirs:
+            raise EmbeddingMismatchError(
+                f"{self.directory}/{SIDECAR}: embeddings were made by model "
+                f"{self.meta.get('model')!r} (fingerprint {str(theirs)[:12]}), but the model "
+                f"under test is {_name(encoder)} (fingerprint {str(mine)[:12]}). Re-embed the "
+                "images with the model under test.")
+
+
+def _open_shards(directory: Path) -> list[Shard]:
+    emb_dir, meta_dir = directory / "img_emb", directory / "metadata"
+    if not emb_dir.is_dir():
+        raise DatasetError(f"{directory}: no img_emb/ folder; expected the clip-retrieval layout "
+                           "img_emb/img_emb_{i}.npy + metadata/metadata_{i}.parquet")
+    found = sorted(((int(m.group(1)), m.group(1), p) for p in emb_dir.iterdir()
+                    if (m := _SHARD.search(p.name))), key=lambda t: t[0])
+    if not found:
+        raise DatasetError(f"{emb_dir}: no img_emb_{{i}}.npy files")
+    shards, start, dim = [], 0, None
+    for _, digits, emb_path in found:
+        meta_path = meta_dir / f"metadata_{digits}.parquet"
+        if not meta_path.is_file():
+            raise DatasetError(f"{emb_path} has no metadata file {meta_path}")
+        emb = np.load(emb_path, mmap_mode="r")
+        if emb.ndim != 2 or emb.dtype not in (np.float16, np.float32):
+            raise DatasetError(f"{emb_path}: expected a 2-d float16 or float32 array, got shape "
+                               f"{emb.shape} dtype {emb.dtype}")
+        if dim is not None and emb.shape[1] != dim:
+            raise DatasetError(f"{emb_path}: dimension {emb.shape[1]}, other shards have {dim}")
+        dim = emb.shape[1]
+        rows = _import_pyarrow().read_metadata(meta_path).num_rows
+        if rows != len(emb):
+            raise DatasetError(f"{meta_path} has {rows} rows but {emb_path} has {len(emb)} "
+                               "embeddings; the partition is incomplete, re-export it")
+        shards.append(Shard(emb_path, meta_path, emb, start))
+        start += len(emb)
+    return shards
+
+
+def _key(path: str | os.PathLike) -> str:
+    return os.path.normpath(os.fspath(path))
+
+
+def _rebase(path: str, root: str | os.PathLike | None, prefix: tuple[str, str] | None) -> str:
+    if prefix and path.startswith(prefix[0]):
+        path = prefix[1] + path[len(prefix[0]):]
+    if root is not None and not os.path.isabs(path):
+        path = os.path.join(os.fspath(root), path)
+    return _key(path)
+
+
+def _validated(block: np.ndarray, rows: np.ndarray, store: EmbeddingStore) -> np.ndarray:
+    """Re-normalise (float16 rounding) after checking every row is finite and non-zero."""
+    norms = np.linalg.norm(block, axis=1)
+    bad = ~np.isfinite(norms) | (norms < 1e-6)
+    if bad.any():
+        where = [(int(r), store.paths[int(r)]) for r in rows[bad]]
+        raise DatasetError(describe_rows(where, "non-finite or zero embeddings",
+                                         str(store.directory), "re-embed those images"))
+    block /= norms[:, None]
+    return block
+
+
+def _name(encoder: Any) -> str:
+    return repr(getattr(encoder, "name", type(encoder).__name__))
+
+
+def _encoder_dim(encoder: Any) -> int:
+    dim = getattr(encoder, "dim", None)
+    return int(dim) if dim is not None else int(np.asarray(encoder.encode_texts(["x"])).shape[1])
+
+
+class PrecomputedEncoder:
+    """The encoder protocol over a store: images looked up, texts through ``text_encoder``.
+
+    ``encode_images`` takes paths present in the store and never decodes an
+    image; the model fingerprint is the text encoder's, so results and
+    baselines identify the model as usual.
+    """
+
+    def __init__(self, text_encoder: Any, store: EmbeddingStore | str | os.PathLike, *,
+                 allow_unsigned: bool = False) -> None:
+        self.store = store if isinstance(store, EmbeddingStore) else EmbeddingStore(store)
+        self.store.check_model(text_encoder, allow_unsigned=allow_unsigned)
+        self.text_encoder = text_encoder
+        self.name = getattr(text_encoder, "name", type(text_encoder).__name__)
+        self.fingerprint = getattr(text_encoder, "fingerprint", None)
+        self.cache = getattr(text_encoder, "cache", None)
+        self.dim = self.store.dim
+
+    def describe(self) -> str:
+        """The text model's description plus where the image embeddings come from."""
+        inner = getattr(self.text_encoder, "describe", lambda: str(self.name))()
+        return f"{inner}; images from {len(self.store)} precomputed embeddings"
+
+    def encode_images(self, images: Sequence[Any]) -> np.ndarray:
+        """Stored embeddings of ``images`` (paths), float32, unit rows; nothing decoded."""
+        return self.store.rows(self.store.index_of(images))
+
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """The text tower of the model under test."""
+        return self.text_encoder.encode_texts(texts)
+
+
+def top_k(store: EmbeddingStore | np.ndarray, queries: np.ndarray, k: int, *,
+          block_rows: int = 131072) -> tuple[np.ndarray, np.ndarray]:
+    """Indices and cosines of the ``k`` best rows per query, ranked, in bounded memory.
+
+    Scores one block of rows at a time (``queries @ block.T``), keeps each
+    block's k best with ``np.argpartition`` and merges them with the running
+    best, so memory is O(m * (block_rows + k)) instead of the O(m * n) of the
+    full similarity matrix. Returns ``(index, score)`` of shape (m, k), each
+    row sorted by decreasing score, ties by increasing index.
+    """
+    queries = np.ascontiguousarray(queries, dtype=np.float32)
+    if queries.ndim != 2:
+        raise ValueError(f"queries must be a 2-d (m, d) array, got shape {queries.shape}")
+    n = len(store)
+    if not 1 <= k <= n:
+        raise ValueError(f"k must lie in 1..{n}, got {k}")
+    blocks = store.iter_blocks(block_rows) if isinstance(store, EmbeddingStore) else (
+        (lo, np.asarray(store[lo:lo + block_rows], dtype=np.float32))
+        for lo in range(0, n, block_rows))
+    m = len(queries)
+    best_i = np.empty((m, 0), dtype=np.int64)
+    best_s = np.empty((m, 0), dtype=np.float32)
+    for start, block in blocks:
+        scores = queries @ block.T
+        kk = min(k, scores.shape[1])
+        part = np.argpartition(-scores, kk - 1, axis=1)[:, :kk]
+        cand_s = np.concatenate([best_s, np.take_along_axis(scores, part, 1)], axis=1)
+        cand_i = np.concatenate([best_i, part + start], axis=1)
+        if cand_s.shape[1] > k:
+            keep = np.argpartition(-cand_s, k - 1, axis=1)[:, :k]
+            cand_s, cand_i = (np.take_along_axis(cand_s, keep, 1),
+                              np.take_along_axis(cand_i, keep, 1))
+        best_s, best_i = cand_s, cand_i
+    order = np.lexsort((best_i, -best_s), axis=1) if m else best_i
+    return np.take_along_axis(best_i, order, 1), np.take_along_axis(best_s, order, 1)
+
+
+def write_store(directory: str | os.PathLike, batches: Iterable[tuple[np.ndarray, Sequence[str],
+                Mapping[str, Sequence[str]]]], *, model: str, fingerprint: str | None,
+                dtype: str = "float16", n_shards: int = 1) -> Path:
+    """Write embeddings in the clip-retrieval layout plus the clipbias sidecar.
+
+    ``batches`` yields ``(embeddings, image_paths, attribute columns)``; one
+    shard is written per batch (``n_shards`` sets the zero-padding, as
+    clip-retrieval does). Each file goes to a temporary name and is renamed
+    when complete; the sidecar comes last, so a crash never leaves a folder
+    that looks finished.
+    """
+    import pyarrow as pa
+
+    pq = _import_pyarrow()
+    out = Path(directory)
+    if (out / "img_emb").exists() and any((out / "img_emb").iterdir()):
+        raise ConfigurationError(f"{out / 'img_emb'} already holds embeddings; choose an empty "
+                                 "output folder")
+    (out / "img_emb").mkdir(parents=True, exist_ok=True)
+    (out / "metadata").mkdir(parents=True, exist_ok=True)
+    width = int(math.log10(max(n_shards, 1))) + 1
+    total, dim = 0, None
+    for i, (emb, paths, attrs) in enumerate(batches):
+        emb = np.asarray(emb, dtype=dtype)
+        dim = emb.shape[1]
+        digits = str(i).zfill(width)
+        emb_path = out / "img_emb" / f"img_emb_{digits}.npy"
+        tmp = emb_path.with_name(emb_path.name + ".tmp")
+        with open(tmp, "wb") as fh:
+            np.save(fh, emb)
+        os.replace(tmp, emb_path)
+        table = pa.table({PATH_COLUMN: [str(p) for p in paths],
+                          **{k: [str(v) for v in vs] for k, vs in attrs.items()}})
+        meta_path = out / "metadata" / f"metadata_{digits}.parquet"
+        pq.write_table(table, meta_path.with_name(meta_path.name + ".tmp"))
+        os.replace(meta_path.with_name(meta_path.name + ".tmp"), meta_path)
+        total += len(emb)
+    if dim is None:
+        raise ConfigurationError("nothing to write: no embeddings were given")
+    _write_sidecar(out, model=model, fingerprint=fingerprint, dim=dim, rows=total, dtype=dtype)
+    return out
+
+
+def sign_store(directory: str | os.PathLike, encoder: Any) -> Path:
+    """Record in the sidecar that ``encoder`` made the embeddings (after a dimension check)."""
+    store = EmbeddingStore(directory)
+    store.check_model(encoder, allow_unsigned=True)
+    return _write_sidecar(store.directory, model=str(getattr(encoder, "name", "")),
+                          fingerprint=getattr(encoder, "fingerprint", None), dim=store.dim,
+                          rows=len(store), dtype=str(store.dtype))
+
+
+def _write_sidecar(out: Path, *, model: str, fingerprint: str | None, dim: int, rows: int,
+                   dtype: str) -> Path:
+    meta = {"format": "clip-retrieval", "written_by": "pytest-clipbias", "model": model,
+            "model_fingerprint": fingerprint, "dim": dim, "rows": rows, "dtype": dtype}
+    path = out / SIDECAR
+    atomic_write_text(path, json.dumps(meta, indent=2) + "\n")
+    return path
