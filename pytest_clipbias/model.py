@@ -252,9 +252,16 @@ class ClipModel:
         ``pretrained`` is an open_clip tag ("openai", "laion2b_s34b_b79k"), an
         "hf-hub:org/repo" id, a local checkpoint path, or None/"none" for a
         random initialisation seeded by ``seed`` (reproducible across runs).
+        ``model_name`` "hf:ORG/NAME" or "hf:/local/dir" loads a transformers
+        CLIP or SigLIP model instead (see :mod:`pytest_clipbias.hf_model`).
         ``cache_dir`` enables the persistent embedding cache. Raises
         ModelUnavailableError with the fixes when weights cannot be had.
         """
+        if model_name.startswith("hf:"):
+            from .hf_model import HFClipModel
+
+            return HFClipModel.load(model_name, pretrained, device=device, precision=precision,
+                                    batch_size=batch_size, cache_dir=cache_dir, seed=seed)
         import open_clip
         import torch
 
