@@ -6,6 +6,9 @@ bad input, 0 otherwise.
 
 ``python -m pytest_clipbias train-demo [demo|demo-fair] [--out FILE]`` trains a
 demo model (deterministically) into the demo cache, or into FILE.
+
+``python -m pytest_clipbias embed OUT --manifest FILE --clip-model NAME`` writes
+image embeddings in the clip-retrieval layout (see ``embed_cli``).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from . import embed_cli
 from .report.baseline import compare, parse_fail_rule
 from .report.document import load_json
 
@@ -34,7 +38,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     train = sub.add_parser("train-demo", help="train a built-in demo model")
     train.add_argument("name", nargs="?", default="demo", choices=["demo", "demo-fair"])
     train.add_argument("--out", help="write the weights here instead of the demo cache")
+    embed_cli.add_parser(sub)
     args = parser.parse_args(argv)
+    if args.command == "embed":
+        return embed_cli.run(args)
     if args.command == "train-demo":
         from .demo.train import demo_weights
         from .demo.train import train as train_model

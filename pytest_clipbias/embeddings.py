@@ -24,6 +24,7 @@ the text tower's, is refused.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -88,15 +89,7 @@ class EmbeddingStore:
         self.dtype = self.shards[0].emb.dtype
         self._starts = np.array([s.start for s in self.shards], dtype=np.int64)
         self._n = self.shards[-1].start + len(self.shards[-1].emb)
-        paths = self._column_strings(PATH_COLUMN)
-        self.paths = [_rebase(p, image_root, path_prefix) for p in paths]
-        self._index = {p: i for i, p in enumerate(self.paths)}
-        if len(self._index) != self._n:
-            seen: dict[str, int] = {}
-            dups = [(i, p) for i, p in enumerate(self.paths) if seen.setdefault(p, i) != i]
-            raise DatasetError(describe_rows(
-                dups, "duplicate image paths", str(self.directory / "metadata"),
-                "each image must appear once; deduplicate before auditing"))
+        self._rebase = (image_root, path_prefix)
         sidecar = self.directory / SIDECAR
         self.meta: dict[str, Any] | None = (
             json.loads(sidecar.read_text()) if sidecar.is_file() else None)
@@ -109,6 +102,22 @@ class EmbeddingStore:
                 f"{self.dtype})")
 
     # -- metadata ----------------------------------------------------------------------
+
+    @functools.cached_property
+    def paths(self) -> list[str]:
+        """Every row's image path (rebased), read from the metadata on first use."""
+        return [_rebase(p, *self._rebase) for p in self._column_strings(PATH_COLUMN)]
+
+    @functools.cached_property
+    def _index(self) -> dict[str, int]:
+        index = {p: i for i, p in enumerate(self.paths)}
+        if len(index) != self._n:
+            seen: dict[str, int] = {}
+            dups = [(i, p) for i, p in enumerate(self.paths) if seen.setdefault(p, i) != i]
+            raise DatasetError(describe_rows(
+                dups, "duplicate image paths", str(self.directory / "metadata"),
+                "each image must appear once; deduplicate before auditing"))
+        return index
 
     def columns(self) -> list[str]:
         """Parquet column names (the first shard's; all shards must share them)."""
@@ -205,10 +214,18 @@ class EmbeddingStore:
         return _validated(out, index, self)
 
     def iter_blocks(self, block_rows: int = 131072) -> Iterator[tuple[int, np.ndarray]]:
-        """(first global row, float32 block) over the whole store, validated, bounded memory."""
+        """(first global row, float32 block) over the whole store, validated, bounded memory.
+
+        Blocks are read with ordinary file reads rather than through the
+        memory map, so the pages read do not stay in this process's RSS.
+        """
         for shard in self.shards:
-            for lo in range(0, len(shard.emb), block_rows):
-                block = np.asarray(shard.emb[lo:lo + block_rows], dtype=np.float32)
+            emb = shard.emb
+            for lo in range(0, len(emb), block_rows):
+                rows = min(block_rows, len(emb) - lo)
+                raw = np.fromfile(shard.emb_path, dtype=emb.dtype, count=rows * self.dim,
+                                  offset=emb.offset + lo * self.dim * emb.dtype.itemsize)
+                block = raw.reshape(rows, self.dim).astype(np.float32)
                 start = shard.start + lo
                 yield start, _validated(block, np.arange(start, start + len(block)), self)
 
@@ -253,10 +270,15 @@ def _open_shards(directory: Path) -> list[Shard]:
         meta_path = meta_dir / f"metadata_{digits}.parquet"
         if not meta_path.is_file():
             raise DatasetError(f"{emb_path} has no metadata file {meta_path}")
-        emb = np.load(emb_path, mmap_mode="r")
-        if emb.ndim != 2 or emb.dtype not in (np.float16, np.float32):
+        try:
+            emb = np.load(emb_path, mmap_mode="r")
+        except (ValueError, OSError, SyntaxError) as exc:
+            raise DatasetError(f"{emb_path}: not a readable .npy array ({exc}); re-export "
+                               "it") from exc
+        if emb.ndim != 2 or emb.dtype not in (np.float16, np.float32) or not (
+                emb.flags.c_contiguous):
             raise DatasetError(f"{emb_path}: expected a 2-d float16 or float32 array, got shape "
-                               f"{emb.shape} dtype {emb.dtype}")
+                               f"{emb.shape} dtype {emb.dtype} (C order)")
         if dim is not None and emb.shape[1] != dim:
             raise DatasetError(f"{emb_path}: dimension {emb.shape[1]}, other shards have {dim}")
         dim = emb.shape[1]
@@ -359,7 +381,7 @@ def top_k(store: EmbeddingStore | np.ndarray, queries: np.ndarray, k: int, *,
     for start, block in blocks:
         scores = queries @ block.T
         kk = min(k, scores.shape[1])
-        part = np.argpartition(-scores, kk - 1, axis=1)[:, :kk]
+        part = np.argpartition(scores, scores.shape[1] - kk, axis=1)[:, -kk:]
         cand_s = np.concatenate([best_s, np.take_along_axis(scores, part, 1)], axis=1)
         cand_i = np.concatenate([best_i, part + start], axis=1)
         if cand_s.shape[1] > k:

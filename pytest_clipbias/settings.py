@@ -124,6 +124,13 @@ OPTIONS: tuple[Option, ...] = (
         metavar="N",
     ),
     Option(
+        "--clip-embeddings", "clip_embeddings", "CLIPBIAS_EMBEDDINGS", _str, None,
+        "folder of precomputed image embeddings in the clip-retrieval layout (img_emb/, "
+        "metadata/; written by 'python -m pytest_clipbias embed' or clip-retrieval): the "
+        "clip_model fixture then looks images up there and runs only the text tower.",
+        metavar="DIR",
+    ),
+    Option(
         "--clip-data-root", "clip_data_root", "CLIPBIAS_DATA_ROOT", _str, None,
         "folder holding the datasets the clip_dataset and clip_morphs fixtures open "
         "(fairface/, cfd/, utkface/; manifests and folders given relative to it).",
@@ -266,6 +273,7 @@ class Settings:
     data_root: Path | None = None
     require_data: bool = False
     report: dict[str, Any] | None = None
+    embeddings: Path | None = None
 
     @classmethod
     def from_config(cls, config: pytest.Config, default_cache_dir: Path | None) -> Settings:
@@ -298,4 +306,5 @@ class Settings:
             data_root=_absolute(values["clip_data_root"], config),
             require_data=values["clip_require_data"],
             report={opt.dest: resolve(config, opt) for opt in REPORT_OPTIONS},
+            embeddings=_absolute(values["clip_embeddings"], config),
         )

@@ -1,0 +1,240 @@
+"""Audits over precomputed embeddings at scale: time, peak memory, ratio to the naive approach.
+
+    python benchmarks/bench_scale.py                 # 1,000,000 x 512 retrieval, 200,000 faces
+    python benchmarks/bench_scale.py --quick         # 100,000 / 20,000, for a fast look
+
+Targets (issue 17), on 2 CPU cores:
+* retrieval audit of 100 queries over 1,000,000 precomputed 512-d embeddings
+  (top-k by chunked np.argpartition; MaxSkew@k, NDKL, pool-relative
+  hypergeometric p) in <= 60 s and <= 4 GB peak RSS, against the naive
+  approach (the full float32 similarity matrix, each column fully sorted);
+* region-gender skew audit over 200,000 precomputed faces in <= 30 s.
+
+The embeddings are written once in the clip-retrieval layout (float16, as
+clip-retrieval writes them) under --data-dir and reused. Each audit runs in
+its own subprocess so its peak RSS (ru_maxrss) is its own; the time includes
+opening the folder, indexing its paths and encoding the query texts. The text
+tower is a hashing stand-in of the right dimension (no weights here): the
+text tower's cost for 100 prompts is the same with any model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+DIM = 512
+REGIONS = ("Europe", "North America", "Latin America and the Caribbean", "Central Asia",
+           "East Asia and the Pacific", "Sub-Saharan Africa", "Middle East and North Africa",
+           "South Asia")
+LABELS = ("doctor", "nurse", "engineer", "teacher", "pilot", "cook", "lawyer", "farmer",
+          "criminal", "scientist")
+
+
+class HashText:
+    """Stand-in text tower: a fixed unit vector per text (hash-seeded)."""
+
+    name = "hash-text-512"
+    fingerprint = "hash-text-512"
+    dim = DIM
+
+    def encode_texts(self, texts):
+        out = np.empty((len(texts), DIM), dtype=np.float32)
+        for i, t in enumerate(texts):
+            seed = int.from_bytes(hashlib.sha256(t.encode()).digest()[:8], "little")
+            v = np.random.default_rng(seed).standard_normal(DIM)
+            out[i] = v / np.linalg.norm(v)
+        return out
+
+    def encode_images(self, images):
+        raise RuntimeError("the image tower must not run in this benchmark")
+
+
+def make_store(folder: Path, n: int, shards: int, seed: int = 0) -> Path:
+    """n unit float16 rows in the clip-retrieval layout, with gender and region columns.
+
+    Women's rows lean slightly towards one random direction, so some queries
+    retrieve a skewed top k.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pytest_clipbias.embeddings import sign_store
+
+    if (folder / "clipbias.json").is_file():
+        return folder
+    (folder / "img_emb").mkdir(parents=True, exist_ok=True)
+    (folder / "metadata").mkdir(exist_ok=True)
+    rng = np.random.default_rng(seed)
+    lean = rng.standard_normal(DIM)
+    lean /= np.linalg.norm(lean)
+    bounds = [int(b) for b in np.linspace(0, n, shards + 1)]
+    width = len(str(shards))
+    for s in range(shards):
+        lo, hi = bounds[s], bounds[s + 1]
+        tag = str(s).zfill(width)
+        out = np.lib.format.open_memmap(folder / "img_emb" / f"img_emb_{tag}.npy", mode="w+",
+                                        dtype=np.float16, shape=(hi - lo, DIM))
+        female = rng.random(hi - lo) < 0.5
+        for a in range(0, hi - lo, 65536):
+            b = min(a + 65536, hi - lo)
+            x = rng.standard_normal((b - a, DIM)).astype(np.float32)
+            x /= np.linalg.norm(x, axis=1, keepdims=True)
+            x += 0.05 * np.outer(female[a:b], lean).astype(np.float32)
+            out[a:b] = x / np.linalg.norm(x, axis=1, keepdims=True)
+        out.flush()
+        del out
+        regions = np.asarray(REGIONS)[rng.integers(0, len(REGIONS), hi - lo)]
+        pq.write_table(pa.table({
+            "image_path": [f"/data/faces/{i:07d}.jpg" for i in range(lo, hi)],
+            "caption": [""] * (hi - lo),
+            "gender": np.where(female, "female", "male").tolist(),
+            "region": regions.tolist(),
+        }), folder / "metadata" / f"metadata_{tag}.parquet")
+    sign_store(folder, HashText())
+    return folder
+
+
+def retrieval(folder: str, n_queries: int, k: int) -> dict:
+    """The chunked audit: top k per query, MaxSkew@k and NDKL vs the pool, hypergeometric p."""
+    from scipy import stats
+
+    from pytest_clipbias.embeddings import EmbeddingStore, PrecomputedEncoder, top_k
+    from pytest_clipbias.measures.retrieval import max_skew_at_k, ndkl
+    from pytest_clipbias.stats.corrections import adjust_pvalues
+
+    t0 = time.perf_counter()
+    store = EmbeddingStore(folder)
+    encoder = PrecomputedEncoder(HashText(), store)
+    codes, names = store.codes("gender")
+    queries = [f"a photo of a {w} number {i}" for i, w in
+               zip(range(n_queries), LABELS * (n_queries // len(LABELS) + 1), strict=False)]
+    index, _ = top_k(store, encoder.encode_texts(queries), k)
+    pool_counts = np.bincount(codes, minlength=len(names))
+    pool = dict(zip(names, pool_counts / len(codes), strict=True))
+    rows = []
+    for j in range(n_queries):
+        ranked = [names[c] for c in codes[index[j]]]
+        counts = np.bincount(codes[index[j]], minlength=len(names))
+        # pool-relative test: under retrieval blind to the attribute the top k is a uniform
+        # k-subset of the pool, so each group's count is hypergeometric (Bonferroni over groups)
+        p = min(1.0, len(names) * float(stats.hypergeom.sf(counts - 1, len(codes), pool_counts,
+                                                            k).min()))
+        rows.append((max_skew_at_k(ranked, k, pool), ndkl(ranked, pool, k), p))
+    adjusted = adjust_pvalues([r[2] for r in rows], "holm")
+    seconds = time.perf_counter() - t0
+    return {"seconds": seconds, "peak_rss_mb": _peak_mb(), "worst_max_skew": max(
+        r[0] for r in rows), "worst_ndkl": max(r[1] for r in rows),
+        "significant": int(np.sum(np.asarray(adjusted) < 0.05)), "index": index[:2].tolist()}
+
+
+def naive(folder: str, n_queries: int, k: int) -> dict:
+    """The naive approach: every embedding as float32, the full matrix, full sorts."""
+    from pytest_clipbias.embeddings import EmbeddingStore
+
+    t0 = time.perf_counter()
+    store = EmbeddingStore(folder)
+    emb = np.concatenate([np.asarray(s.emb, dtype=np.float32) for s in store.shards])
+    queries = [f"a photo of a {w} number {i}" for i, w in
+               zip(range(n_queries), LABELS * (n_queries // len(LABELS) + 1), strict=False)]
+    scores = emb @ HashText().encode_texts(queries).T
+    index = np.stack([np.argsort(-scores[:, j], kind="stable")[:k] for j in range(n_queries)])
+    return {"seconds": time.perf_counter() - t0, "peak_rss_mb": _peak_mb(),
+            "index": index[:2].tolist()}
+
+
+def region(folder: str, permutations: int | None) -> dict:
+    """assert_region_gender_skew_below over every face of the store (audit, not raising)."""
+    from pytest_clipbias import assert_region_gender_skew_below
+    from pytest_clipbias.embeddings import EmbeddingStore, PrecomputedEncoder
+
+    t0 = time.perf_counter()
+    store = EmbeddingStore(folder)
+    faces = store.faceset(["gender", "region"])
+    t_faces = time.perf_counter() - t0
+    try:
+        result = assert_region_gender_skew_below(PrecomputedEncoder(HashText(), store), faces,
+                                                 labels=LABELS, threshold=0.2,
+                                                 permutations=permutations)
+    except AssertionError as exc:
+        result = exc.result
+    return {"seconds": time.perf_counter() - t0, "faceset_seconds": t_faces,
+            "peak_rss_mb": _peak_mb(), "verdict": result.verdict, "n": result.n}
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _child(*args: str) -> dict:
+    env = {**os.environ, "OMP_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "2",
+           "MKL_NUM_THREADS": "2"}
+    out = subprocess.run([sys.executable, __file__, "--child", *args], env=env,
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=1_000_000)
+    parser.add_argument("--faces", type=int, default=200_000)
+    parser.add_argument("--queries", type=int, default=100)
+    parser.add_argument("--k", type=int, default=1000)
+    parser.add_argument("--permutations", type=int, default=None,
+                        help="region audit permutations (default: the helper's own choice)")
+    parser.add_argument("--data-dir", default=os.path.join(
+        os.environ.get("TMPDIR", "/tmp"), "clipbias-bench-scale"))
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--skip-naive", action="store_true")
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        kind, folder, *rest = args.child
+        perms = None if not rest or rest[0] == "None" else int(rest[0])
+        result = {"retrieval": lambda: retrieval(folder, args.queries, args.k),
+                  "naive": lambda: naive(folder, args.queries, args.k),
+                  "region": lambda: region(folder, perms)}[kind]()
+        print(json.dumps(result))
+        return
+    if args.quick:
+        args.n, args.faces = 100_000, 20_000
+    data = Path(args.data_dir)
+    t0 = time.perf_counter()
+    big = make_store(data / f"pool-{args.n}", args.n, shards=max(1, args.n // 250_000))
+    faces = make_store(data / f"faces-{args.faces}", args.faces, shards=2, seed=1)
+    print(f"data ready in {time.perf_counter() - t0:.0f} s under {data} "
+          f"(float16, clip-retrieval layout)")
+
+    r = _child("retrieval", str(big))
+    print(f"retrieval audit: {args.queries} queries over {args.n:,} x {DIM} embeddings, "
+          f"top {args.k}")
+    print(f"  chunked top-k + MaxSkew/NDKL/hypergeometric: {r['seconds']:7.1f} s   peak RSS "
+          f"{r['peak_rss_mb']:7.0f} MB   (targets <= 60 s, <= 4096 MB)")
+    print(f"  worst MaxSkew@{args.k} {r['worst_max_skew']:.3f}, worst NDKL "
+          f"{r['worst_ndkl']:.4f}, {r['significant']} of {args.queries} queries skewed "
+          "(Holm, alpha 0.05)")
+    if not args.skip_naive:
+        nv = _child("naive", str(big))
+        same = all(set(a) == set(b) for a, b in zip(nv["index"], r["index"], strict=True))
+        print(f"  naive full float32 matrix + full sorts:      {nv['seconds']:7.1f} s   peak RSS "
+              f"{nv['peak_rss_mb']:7.0f} MB   (same top-k sets, first 2 queries: {same})")
+        print(f"  ratio naive/chunked: time {nv['seconds'] / r['seconds']:.2f}x, "
+              f"peak RSS {nv['peak_rss_mb'] / r['peak_rss_mb']:.2f}x")
+    g = _child("region", str(faces), str(args.permutations))
+    print(f"region-gender skew audit: {g['n']:,} precomputed faces, {len(REGIONS)} regions x "
+          f"{len(LABELS)} labels")
+    print(f"  {g['seconds']:7.1f} s (FaceSet from parquet {g['faceset_seconds']:.1f} s)   peak "
+          f"RSS {g['peak_rss_mb']:7.0f} MB   verdict {g['verdict']}   (target <= 30 s)")
+
+
+if __name__ == "__main__":
+    main()
