@@ -30,6 +30,7 @@ import numpy as np
 from . import images as _images
 from .cache import EmbeddingCache
 from .errors import ConfigurationError, ModelUnavailableError
+from .loader import autocast
 from .model import PRECISIONS, ClipModel, WeightsSpec, resolve_device, state_dict_digest
 
 PREFIX = "hf:"
@@ -83,7 +84,7 @@ class HFClipModel(ClipModel):
     def load(  # type: ignore[override]
         cls, model_name: str, pretrained: str | os.PathLike | None = None, *,
         device: str = "auto", precision: str = "fp32", batch_size: int = 64,
-        cache_dir: str | os.PathLike | None = None, seed: int = 0,
+        cache_dir: str | os.PathLike | None = None, seed: int = 0, workers: int | None = None,
     ) -> HFClipModel:
         """Load ``hf:ORG/NAME`` or ``hf:/local/dir``; ``pretrained`` must be unset.
 
@@ -134,7 +135,8 @@ class HFClipModel(ClipModel):
         cache = EmbeddingCache(cache_dir) if cache_dir is not None else None
         return cls(model, image_processor, _TextBatcher(tokenizer, family, max_length),
                    family=family, name=model_name, weights=WeightsSpec("file", where),
-                   device=resolved, precision=precision, batch_size=batch_size, cache=cache)
+                   device=resolved, precision=precision, batch_size=batch_size, cache=cache,
+                   workers=workers)
 
     def _compute_fingerprint(self) -> str:
         """Weights digest, processor and tokenizer configuration, family, precision."""
@@ -159,16 +161,19 @@ class HFClipModel(ClipModel):
         return getattr(out, "pooler_output", out)
 
     def _encode_text_tokens(self, tokens: Any) -> np.ndarray:
-        feats = self.model.get_text_features(**tokens.to(self.device))
+        with autocast(self.device, self.precision):
+            feats = self.model.get_text_features(**tokens.to(self.device))
         return self._normalise(self._features(feats))
 
-    def _encode_pixels(self, pil_images: list) -> np.ndarray:
+    def _transform(self, image: Any) -> Any:
+        return self.image_processor(images=[image], return_tensors="pt")["pixel_values"][0]
+
+    def _forward_pixels(self, batch: Any) -> np.ndarray:
         import torch
 
-        pixels = self.image_processor(images=pil_images, return_tensors="pt")["pixel_values"]
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast(self.device, self.precision):
             feats = self.model.get_image_features(
-                pixel_values=pixels.to(self.device, dtype=self._dtype))
+                pixel_values=batch.to(self.device, dtype=self._dtype, non_blocking=True))
         return self._normalise(self._features(feats))
 
     def probabilities(self, image_emb: np.ndarray, text_emb: np.ndarray) -> np.ndarray:

@@ -8,12 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import write_images
 
 from pytest_clipbias import ClipModel
 from pytest_clipbias.__main__ import main
 from pytest_clipbias.embeddings import SIDECAR, EmbeddingStore
-
-from conftest import write_images
 
 TINY = ["--clip-model", "clipbias-tiny", "--clip-pretrained", "none", "--clip-device", "cpu"]
 

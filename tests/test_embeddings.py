@@ -175,7 +175,7 @@ def test_embeddings_of_another_model_are_refused(tmp_path: Path) -> None:
     sign(folder, TextOnlyEncoder())
     other = TextOnlyEncoder()
     other.fingerprint = "retrained"
-    with pytest.raises(EmbeddingMismatchError, match="made by model 'text-only'.*Re-embed"):
+    with pytest.raises(EmbeddingMismatchError, match=r"made by model 'text-only'.*Re-embed"):
         PrecomputedEncoder(other, folder)
 
 
@@ -185,7 +185,7 @@ def test_broken_folders_get_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match="no img_emb/ folder"):
         EmbeddingStore(tmp_path)
     np.save(folder / "img_emb" / "img_emb_0.npy", emb[:29].astype(np.float16))
-    with pytest.raises(DatasetError, match="30 rows but .* has 29 embeddings"):
+    with pytest.raises(DatasetError, match=r"30 rows but .* has 29 embeddings"):
         EmbeddingStore(folder)
     bad = emb.copy()
     bad[5] = np.nan
