@@ -2,13 +2,16 @@
 
     python benchmarks/bench_scale.py                 # 1,000,000 x 512 retrieval, 200,000 faces
     python benchmarks/bench_scale.py --quick         # 100,000 / 20,000, for a fast look
+    python benchmarks/bench_scale.py --only decode   # decode pipeline: workers vs none
 
 Targets (issue 17), on 2 CPU cores:
 * retrieval audit of 100 queries over 1,000,000 precomputed 512-d embeddings
   (top-k by chunked np.argpartition; MaxSkew@k, NDKL, pool-relative
   hypergeometric p) in <= 60 s and <= 4 GB peak RSS, against the naive
   approach (the full float32 similarity matrix, each column fully sorted);
-* region-gender skew audit over 200,000 precomputed faces in <= 30 s.
+* region-gender skew audit over 200,000 precomputed faces in <= 30 s;
+* the decode + preprocess pipeline on CPU, in process vs DataLoader workers
+  (the GPU path's feeder; on a GPU machine the workers run beside the model).
 
 The embeddings are written once in the clip-retrieval layout (float16, as
 clip-retrieval writes them) under --data-dir and reused. Each audit runs in
@@ -171,6 +174,25 @@ def region(folder: str, permutations: int | None) -> dict:
             "peak_rss_mb": _peak_mb(), "verdict": result.verdict, "n": result.n}
 
 
+def decode(n: int, workers: int, batch: int = 64) -> dict:
+    """Decode + preprocess n JPEGs through pixel_batches (the DataLoader path when workers)."""
+    import tempfile
+
+    from bench_encoding import make_jpegs
+
+    from pytest_clipbias import ClipModel
+    from pytest_clipbias.images import prepare
+    from pytest_clipbias.loader import pixel_batches
+
+    paths = make_jpegs(Path(tempfile.mkdtemp(prefix="clipbias-decode-")), n)
+    transform = ClipModel.load("clipbias-tiny", None, device="cpu").preprocess
+    t0 = time.perf_counter()
+    prepared = [prepare(p, i) for i, p in enumerate(paths)]
+    rows = sum(len(b) for b in pixel_batches(prepared, transform, batch_size=batch,
+                                             workers=workers))
+    return {"seconds": time.perf_counter() - t0, "rows": rows, "peak_rss_mb": _peak_mb()}
+
+
 def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -195,6 +217,10 @@ def main() -> None:
         os.environ.get("TMPDIR", "/tmp"), "clipbias-bench-scale"))
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--skip-naive", action="store_true")
+    parser.add_argument("--only", choices=("retrieval", "region", "decode"),
+                        help="run one part only")
+    parser.add_argument("--decode-n", type=int, default=1000,
+                        help="JPEGs for the decode pipeline comparison (default 1000)")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -202,38 +228,61 @@ def main() -> None:
         perms = None if not rest or rest[0] == "None" else int(rest[0])
         result = {"retrieval": lambda: retrieval(folder, args.queries, args.k),
                   "naive": lambda: naive(folder, args.queries, args.k),
-                  "region": lambda: region(folder, perms)}[kind]()
+                  "region": lambda: region(folder, perms),
+                  "decode": lambda: decode(args.decode_n, int(folder))}[kind]()
         print(json.dumps(result))
         return
     if args.quick:
         args.n, args.faces = 100_000, 20_000
     data = Path(args.data_dir)
-    t0 = time.perf_counter()
-    big = make_store(data / f"pool-{args.n}", args.n, shards=max(1, args.n // 250_000))
-    faces = make_store(data / f"faces-{args.faces}", args.faces, shards=2, seed=1)
-    print(f"data ready in {time.perf_counter() - t0:.0f} s under {data} "
-          f"(float16, clip-retrieval layout)")
+    if args.only in (None, "retrieval"):
+        bench_retrieval(data, args)
+    if args.only in (None, "region"):
+        bench_region(data, args)
+    if args.only in (None, "decode"):
+        bench_decode(args)
 
+
+def bench_retrieval(data: Path, args: argparse.Namespace) -> None:
+    """Chunked retrieval audit vs the naive full matrix, each in its own process."""
+    big = make_store(data / f"pool-{args.n}", args.n, shards=max(1, args.n // 250_000))
     r = _child("retrieval", str(big))
-    print(f"retrieval audit: {args.queries} queries over {args.n:,} x {DIM} embeddings, "
-          f"top {args.k}")
+    print(f"retrieval audit: {args.queries} queries over {args.n:,} x {DIM} float16 embeddings "
+          f"(clip-retrieval layout), top {args.k}")
     print(f"  chunked top-k + MaxSkew/NDKL/hypergeometric: {r['seconds']:7.1f} s   peak RSS "
           f"{r['peak_rss_mb']:7.0f} MB   (targets <= 60 s, <= 4096 MB)")
     print(f"  worst MaxSkew@{args.k} {r['worst_max_skew']:.3f}, worst NDKL "
           f"{r['worst_ndkl']:.4f}, {r['significant']} of {args.queries} queries skewed "
           "(Holm, alpha 0.05)")
-    if not args.skip_naive:
-        nv = _child("naive", str(big))
-        same = all(set(a) == set(b) for a, b in zip(nv["index"], r["index"], strict=True))
-        print(f"  naive full float32 matrix + full sorts:      {nv['seconds']:7.1f} s   peak RSS "
-              f"{nv['peak_rss_mb']:7.0f} MB   (same top-k sets, first 2 queries: {same})")
-        print(f"  ratio naive/chunked: time {nv['seconds'] / r['seconds']:.2f}x, "
-              f"peak RSS {nv['peak_rss_mb'] / r['peak_rss_mb']:.2f}x")
+    if args.skip_naive:
+        return
+    nv = _child("naive", str(big))
+    same = all(set(a) == set(b) for a, b in zip(nv["index"], r["index"], strict=True))
+    print(f"  naive full float32 matrix + full sorts:      {nv['seconds']:7.1f} s   peak RSS "
+          f"{nv['peak_rss_mb']:7.0f} MB   (same top-k sets, first 2 queries: {same})")
+    print(f"  ratio naive/chunked: time {nv['seconds'] / r['seconds']:.2f}x, "
+          f"peak RSS {nv['peak_rss_mb'] / r['peak_rss_mb']:.2f}x")
+
+
+def bench_region(data: Path, args: argparse.Namespace) -> None:
+    """assert_region_gender_skew_below over the precomputed faces."""
+    faces = make_store(data / f"faces-{args.faces}", args.faces, shards=2, seed=1)
     g = _child("region", str(faces), str(args.permutations))
     print(f"region-gender skew audit: {g['n']:,} precomputed faces, {len(REGIONS)} regions x "
-          f"{len(LABELS)} labels")
+          f"{len(LABELS)} labels, permutations {args.permutations or 'default'}")
     print(f"  {g['seconds']:7.1f} s (FaceSet from parquet {g['faceset_seconds']:.1f} s)   peak "
           f"RSS {g['peak_rss_mb']:7.0f} MB   verdict {g['verdict']}   (target <= 30 s)")
+
+
+def bench_decode(args: argparse.Namespace) -> None:
+    """Decode + preprocess on CPU: in-process loop vs DataLoader workers."""
+    plain = _child("decode", "0")
+    print(f"decode + preprocess {args.decode_n} JPEGs 224x224 on CPU (clipbias-tiny transform)")
+    print(f"  in process:          {plain['rows'] / plain['seconds']:7.1f} img/s")
+    for workers in (1, 2):
+        w = _child("decode", str(workers))
+        print(f"  DataLoader {workers} worker(s): {w['rows'] / w['seconds']:7.1f} img/s   ratio "
+              f"{plain['seconds'] / w['seconds']:.2f}x")
 
 
 if __name__ == "__main__":
