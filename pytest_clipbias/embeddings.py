@@ -393,6 +393,23 @@ def top_k(store: EmbeddingStore | np.ndarray, queries: np.ndarray, k: int, *,
     return np.take_along_axis(best_i, order, 1), np.take_along_axis(best_s, order, 1)
 
 
+def ranked_values(top: np.ndarray, codes: np.ndarray, names: Sequence[str]) -> list[str]:
+    """Attribute values of a whole-pool ranking whose first positions are the rows ``top``.
+
+    The rest of the pool follows grouped by value: MaxSkew@k, NDKL@k and the
+    pool-relative tests of :mod:`pytest_clipbias.measures.retrieval` read only
+    the first k positions and the pool's counts, so the order of the rest is
+    immaterial and the 1,000,000 x m similarity matrix is never needed.
+    """
+    top = np.asarray(top, dtype=np.int64)
+    rest = np.bincount(codes, minlength=len(names)) - np.bincount(codes[top],
+                                                                    minlength=len(names))
+    ranked = [names[c] for c in codes[top]]
+    for v, n in zip(names, rest.tolist(), strict=True):
+        ranked.extend([v] * n)
+    return ranked
+
+
 def write_store(directory: str | os.PathLike, batches: Iterable[tuple[np.ndarray, Sequence[str],
                 Mapping[str, Sequence[str]]]], *, model: str, fingerprint: str | None,
                 dtype: str = "float16", n_shards: int = 1) -> Path:
