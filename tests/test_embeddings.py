@@ -20,6 +20,7 @@ from pytest_clipbias.embeddings import (
     EmbeddingMismatchError,
     EmbeddingStore,
     PrecomputedEncoder,
+    ranked_values,
     sign_store,
     top_k,
     write_store,
@@ -227,3 +228,25 @@ def test_chunked_top_k_equals_a_full_sort(n: int, m: int, k: int, block: int, se
         assert len(set(idx[j].tolist())) == k
         assert np.all(np.diff(score[j]) <= 0)
         np.testing.assert_allclose(score[j], full[j, idx[j]], atol=1e-5)
+
+
+def test_retrieval_over_the_store_matches_the_full_ranking(store_10k: Path) -> None:
+    from pytest_clipbias.measures.retrieval import max_skew_test, ndkl
+
+    store = EmbeddingStore(store_10k)
+    codes, names = store.codes("gender")
+    queries = TextOnlyEncoder().encode_texts(["nurse", "a photo of a pilot", "someone"])
+    index, score = top_k(store, queries, 50, block_rows=1000)
+    full = store.rows(np.arange(len(store))) @ queries.T
+    pool = dict(zip(names, (np.bincount(codes) / len(codes)).tolist(), strict=True))
+    for j in range(len(queries)):
+        np.testing.assert_allclose(score[j], np.sort(full[:, j])[::-1][:50], atol=1e-5)
+        order = np.argsort(-full[:, j], kind="stable")
+        truth = [names[c] for c in codes[order]]
+        ours = ranked_values(index[j], codes, names)
+        assert len(ours) == len(truth) and sorted(ours) == sorted(truth)
+        assert ours[:50] == truth[:50]
+        want = max_skew_test(truth, 50, reference=pool)
+        got = max_skew_test(ours, 50, reference=pool)
+        assert (got.max_skew, got.p_value) == (want.max_skew, want.p_value)
+        assert ndkl(ours, pool, 50) == ndkl(truth, pool, 50)
