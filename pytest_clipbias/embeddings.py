@@ -143,9 +143,21 @@ class EmbeddingStore:
 
     def codes(self, column: str) -> tuple[np.ndarray, list[str]]:
         """An attribute column as integer codes (int32, one per row) and the sorted values."""
-        values = self._column_strings(column)
-        names, codes = np.unique(np.asarray(values, dtype=object), return_inverse=True)
-        return codes.astype(np.int32), [str(v) for v in names]
+        import pyarrow as pa
+
+        pq = _import_pyarrow()
+        parts = []
+        for shard in self.shards:
+            col = pq.read_table(shard.meta_path, columns=[column]).column(column)
+            if col.null_count:
+                self._column_strings(column)  # raises, naming the rows
+            enc = col.cast(pa.string()).combine_chunks().dictionary_encode()
+            parts.append((enc.dictionary.to_pylist(), enc.indices.to_numpy()))
+        names = sorted({v for dictionary, _ in parts for v in dictionary})
+        position = {v: i for i, v in enumerate(names)}
+        codes = np.concatenate([np.array([position[v] for v in dictionary], np.int32)[idx]
+                                for dictionary, idx in parts])
+        return codes, names
 
     def faceset(self, attributes: Sequence[str] | None = None, *, name: str | None = None
                 ) -> FaceSet:
@@ -219,6 +231,12 @@ class EmbeddingStore:
         Blocks are read with ordinary file reads rather than through the
         memory map, so the pages read do not stay in this process's RSS.
         """
+        for start, block, norms in self._raw_blocks(block_rows):
+            block /= norms[:, None]
+            yield start, block
+
+    def _raw_blocks(self, block_rows: int) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+        """(first row, float32 block as stored, its validated row norms)."""
         for shard in self.shards:
             emb = shard.emb
             for lo in range(0, len(emb), block_rows):
@@ -227,7 +245,7 @@ class EmbeddingStore:
                                   offset=emb.offset + lo * self.dim * emb.dtype.itemsize)
                 block = raw.reshape(rows, self.dim).astype(np.float32)
                 start = shard.start + lo
-                yield start, _validated(block, np.arange(start, start + len(block)), self)
+                yield start, block, _norms(block, start, self)
 
     # -- identity ----------------------------------------------------------------------
 
@@ -303,15 +321,21 @@ def _rebase(path: str, root: str | os.PathLike | None, prefix: tuple[str, str] |
     return _key(path)
 
 
-def _validated(block: np.ndarray, rows: np.ndarray, store: EmbeddingStore) -> np.ndarray:
-    """Re-normalise (float16 rounding) after checking every row is finite and non-zero."""
-    norms = np.linalg.norm(block, axis=1)
+def _norms(block: np.ndarray, rows: np.ndarray | int, store: EmbeddingStore) -> np.ndarray:
+    """Row norms, after checking every row is finite and non-zero (rows: indices or first)."""
+    norms = np.sqrt(np.einsum("ij,ij->i", block, block))
     bad = ~np.isfinite(norms) | (norms < 1e-6)
     if bad.any():
+        rows = rows + np.arange(len(block)) if isinstance(rows, int) else rows
         where = [(int(r), store.paths[int(r)]) for r in rows[bad]]
         raise DatasetError(describe_rows(where, "non-finite or zero embeddings",
                                          str(store.directory), "re-embed those images"))
-    block /= norms[:, None]
+    return norms
+
+
+def _validated(block: np.ndarray, rows: np.ndarray, store: EmbeddingStore) -> np.ndarray:
+    """Re-normalise (float16 rounding) after checking every row is finite and non-zero."""
+    block /= _norms(block, rows, store)[:, None]
     return block
 
 
@@ -363,8 +387,10 @@ def top_k(store: EmbeddingStore | np.ndarray, queries: np.ndarray, k: int, *,
     Scores one block of rows at a time (``queries @ block.T``), keeps each
     block's k best with ``np.argpartition`` and merges them with the running
     best, so memory is O(m * (block_rows + k)) instead of the O(m * n) of the
-    full similarity matrix. Returns ``(index, score)`` of shape (m, k), each
-    row sorted by decreasing score, ties by increasing index.
+    full similarity matrix. Rows of a store are validated and scored as
+    cosines; an array's rows are scored as given. Returns ``(index, score)``
+    of shape (m, k), each row sorted by decreasing score, ties by increasing
+    index.
     """
     queries = np.ascontiguousarray(queries, dtype=np.float32)
     if queries.ndim != 2:
@@ -372,14 +398,16 @@ def top_k(store: EmbeddingStore | np.ndarray, queries: np.ndarray, k: int, *,
     n = len(store)
     if not 1 <= k <= n:
         raise ValueError(f"k must lie in 1..{n}, got {k}")
-    blocks = store.iter_blocks(block_rows) if isinstance(store, EmbeddingStore) else (
-        (lo, np.asarray(store[lo:lo + block_rows], dtype=np.float32))
+    blocks = store._raw_blocks(block_rows) if isinstance(store, EmbeddingStore) else (
+        (lo, np.asarray(store[lo:lo + block_rows], dtype=np.float32), None)
         for lo in range(0, n, block_rows))
     m = len(queries)
     best_i = np.empty((m, 0), dtype=np.int64)
     best_s = np.empty((m, 0), dtype=np.float32)
-    for start, block in blocks:
+    for start, block, norms in blocks:
         scores = queries @ block.T
+        if norms is not None:
+            scores /= norms  # cosines without a second pass over the block
         kk = min(k, scores.shape[1])
         part = np.argpartition(scores, scores.shape[1] - kk, axis=1)[:, -kk:]
         cand_s = np.concatenate([best_s, np.take_along_axis(scores, part, 1)], axis=1)
