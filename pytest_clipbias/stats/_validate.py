@@ -7,11 +7,15 @@ of silently producing p = 0 (NaN compares False with everything).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
 def finite(x, name: str, *, ndim: int | None = None) -> np.ndarray:
     """``x`` as a float64 array; ValueError naming ``name`` on NaN/inf or a wrong ndim."""
+    if type(x) in (int, float) and ndim in (None, 0) and math.isfinite(x):
+        return np.float64(x)  # fast path: scalars are checked in hot loops
     arr = np.asarray(x, dtype=np.float64)
     if ndim is not None and arr.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-dimensional, got shape {arr.shape}")

@@ -204,9 +204,13 @@ def h_two_sample_test(
     def p_at(h0, side):
         h0 = np.broadcast_to(h0, np.broadcast(h, h0).shape)
         below = h0 < h
-        z_lo = _bisect(lambda z: h0 - _mover_h(k1, n1, k2, n2, z, method)[0], 0.0, _ZMAX)
-        z_hi = _bisect(lambda z: _mover_h(k1, n1, k2, n2, z, method)[1] - h0, 0.0, _ZMAX)
-        p_greater = np.where(below, _st.norm.sf(z_lo), _st.norm.cdf(z_hi))
+
+        def gap(z):  # increasing in z: the limit on h0's side moves out past h0
+            lo, hi = _mover_h(k1, n1, k2, n2, z, method)
+            return np.where(below, h0 - lo, hi - h0)
+
+        z = _bisect(gap, 0.0, _ZMAX, iters=44)
+        p_greater = np.where(below, _st.norm.sf(z), _st.norm.cdf(z))
         return p_greater if side == "greater" else 1.0 - p_greater
 
     return min_effect_p(p_at, threshold, alternative)

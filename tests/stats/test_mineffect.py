@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 
 from pytest_clipbias import stats as cs
@@ -209,3 +211,26 @@ def test_min_effect_inputs_are_validated():
         cs.h_two_sample_test(11, 10, 2, 10, 0.2)
     with pytest.raises(ValueError, match="x_scores contains NaN"):
         cs.eat_d_ci([1.0, math.nan, 2.0], [1.0, 2.0])
+
+
+@settings(max_examples=30, deadline=None)
+@given(n1=st.integers(1, 60), n2=st.integers(1, 60), f1=st.floats(0, 1), f2=st.floats(0, 1),
+       t=st.floats(0.0, 1.0), a=st.sampled_from([0.01, 0.05, 0.1]))
+def test_every_verdict_agrees_with_its_interval(n1, n2, f1, f2, t, a):
+    k1, k2 = round(f1 * n1), round(f2 * n2)
+    lo1, hi1 = cs.h_two_sample_ci(k1, n1, k2, n2, confidence=1 - 2 * a)
+    lo2, hi2 = cs.h_two_sample_ci(k1, n1, k2, n2, confidence=1 - a)
+    eps = 1e-6  # no claim is made for a threshold within rounding of a limit
+    p = {alt: cs.h_two_sample_test(k1, n1, k2, n2, t, alternative=alt) for alt in
+         ("greater", "less", "beyond", "within")}
+    if abs(lo1 - t) > eps:
+        assert (p["greater"] <= a) == (lo1 > t)
+    if abs(hi1 + t) > eps:
+        assert (cs.h_two_sample_test(k1, n1, k2, n2, -t, alternative="less") <= a) == (hi1 < -t)
+    if min(abs(lo2 - t), abs(hi2 + t)) > eps:
+        assert (p["beyond"] <= a) == (lo2 > t or hi2 < -t)
+    if min(abs(lo1 + t), abs(hi1 - t)) > eps:
+        assert (p["within"] <= a) == (-t < lo1 and hi1 < t)
+    assert all(0.0 <= v <= 1.0 for v in p.values())
+    # a larger threshold is never easier to exceed
+    assert cs.h_one_sample_test(k1, n1, t) <= cs.h_one_sample_test(k1, n1, t + 0.1) + 1e-12
