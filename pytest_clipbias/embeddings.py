@@ -438,6 +438,32 @@ def ranked_values(top: np.ndarray, codes: np.ndarray, names: Sequence[str]) -> l
     return ranked
 
 
+def retrieval_skew(store: EmbeddingStore, queries: np.ndarray, attribute: str, k: int, *,
+                   threshold: float = 0.0) -> list[dict[str, Any]]:
+    """Per query: MaxSkew@k against the pool, its pool-relative p-value, and NDKL@k.
+
+    The top k come from :func:`top_k` (bounded memory, any pool size); the
+    measures and the test are :func:`~pytest_clipbias.measures.retrieval.max_skew_test`
+    (H0: skew <= ``threshold``; exact hypergeometric at 0) and ``ndkl``,
+    against the pool's composition of ``attribute``. p-values are raw:
+    correct them over the queries (Holm) before judging.
+    """
+    from .measures.retrieval import max_skew_test, ndkl
+
+    codes, names = store.codes(attribute)
+    pool = dict(zip(names, (np.bincount(codes, minlength=len(names)) / len(codes)).tolist(),
+                    strict=True))
+    index, _ = top_k(store, queries, k)
+    rows = []
+    for j in range(len(index)):
+        ranked = ranked_values(index[j], codes, names)
+        test = max_skew_test(ranked, k, reference=pool, threshold=threshold)
+        rows.append({"query": j, "k": k, "n": len(codes), "max_skew": test.max_skew,
+                     "over_represented": test.worst, "p_raw": test.p_value,
+                     "ndkl": ndkl(ranked, pool, k), "top": index[j]})
+    return rows
+
+
 def write_store(directory: str | os.PathLike, batches: Iterable[tuple[np.ndarray, Sequence[str],
                 Mapping[str, Sequence[str]]]], *, model: str, fingerprint: str | None,
                 dtype: str = "float16", n_shards: int = 1) -> Path:

@@ -21,6 +21,7 @@ from pytest_clipbias.embeddings import (
     EmbeddingStore,
     PrecomputedEncoder,
     ranked_values,
+    retrieval_skew,
     sign_store,
     top_k,
     write_store,
@@ -250,3 +251,9 @@ def test_retrieval_over_the_store_matches_the_full_ranking(store_10k: Path) -> N
         got = max_skew_test(ours, 50, reference=pool)
         assert (got.max_skew, got.p_value) == (want.max_skew, want.p_value)
         assert ndkl(ours, pool, 50) == ndkl(truth, pool, 50)
+    rows = retrieval_skew(store, queries, "gender", 50)
+    assert [r["top"].tolist() for r in rows] == index.tolist()
+    for j, row in enumerate(rows):
+        truth = [names[c] for c in codes[np.argsort(-full[:, j], kind="stable")]]
+        want = max_skew_test(truth, 50, reference=pool)
+        assert (row["max_skew"], row["p_raw"], row["n"]) == (want.max_skew, want.p_value, 10_000)
