@@ -45,7 +45,7 @@ def pytest_configure(config: pytest.Config) -> None:
     cache = getattr(config, "cache", None)
     default_dir = cache.mkdir("clipbias") if cache is not None else None
     settings = Settings.from_config(config, default_dir)
-    load_profile(settings.report.profile)
+    load_profile(settings.report["clipbias_profile"])
     session = ClipBiasSession(config, settings)
     config.stash[state_key] = session
     config.pluginmanager.register(session, PLUGIN_NAME)
@@ -127,6 +127,10 @@ class ClipBiasSession:
                     name, s.pretrained.get(name), device=s.device, precision=s.precision,
                     batch_size=s.batch_size, cache_dir=s.cache_dir, seed=s.seed,
                 )
+                if s.embeddings is not None:
+                    from .embeddings import PrecomputedEncoder
+
+                    self.models[name] = PrecomputedEncoder(self.models[name], s.embeddings)
             except ClipBiasError as exc:
                 self.models[name] = exc
         result = self.models[name]
@@ -316,6 +320,22 @@ def clip_model(request: pytest.FixtureRequest) -> Any:
             _skip_here(_SKIP_NO_MODEL)
         name = session.settings.models[0]
     return session.get_model(name)
+
+
+@pytest.fixture(scope="session")
+def clip_embeddings(pytestconfig: pytest.Config) -> Any:
+    """The --clip-embeddings folder as an EmbeddingStore (skips the test when none is given).
+
+    ``clip_embeddings.faceset()`` takes attributes from its parquet columns;
+    ``clip_embeddings.join_manifest(faces)`` checks a FaceSet is covered.
+    """
+    from .embeddings import EmbeddingStore
+
+    session = pytestconfig.stash[state_key]
+    folder = session.settings.embeddings
+    if folder is None:
+        _skip_here("no --clip-embeddings folder given")
+    return session.open_cached(f"embeddings:{folder}", lambda: EmbeddingStore(folder))
 
 
 @pytest.fixture(scope="session")

@@ -53,10 +53,10 @@ def fmt_pct(x: float) -> str:
 
 
 def fmt_ci(ci: tuple[float, float], *, pct: bool = False, digits: int = 2) -> str:
-    """(0.68, 0.74) -> "0.68 to 0.74"; with ``pct``, "68.0% to 74.0%"."""
+    """(0.68, 0.74) -> "0.68 to 0.74"; with ``pct``, "68.0-74.0%"."""
     lo, hi = ci
     if pct:
-        return f"{fmt_pct(lo)} to {fmt_pct(hi)}"
+        return f"{100 * lo:.1f}-{100 * hi:.1f}%"
     return f"{num(lo, f'.{digits}f')} to {num(hi, f'.{digits}f')}"
 
 
