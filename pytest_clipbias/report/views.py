@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 # The fields every table row has (see BiasResult): never a group column.
-ROW_FIELDS = ("effect", "ci_low", "ci_high", "p_value", "n", "verdict", "passed", "reason")
+ROW_FIELDS = ("effect", "ci_low", "ci_high", "ci_basis", "p_value", "n", "verdict", "passed",
+              "reason")
 
 Plot = Callable[[Mapping[str, Any]], Any]
 
