@@ -72,6 +72,20 @@ class Shard:
     start: int
 
 
+class StoredImage(str):
+    """An ``image_path`` of a precomputed-embedding folder: a lookup key, never opened.
+
+    The image bytes are not available where embeddings were computed
+    elsewhere, so its data identity (``identity.digest``) is the path as the
+    metadata writes it: two folders listing the same paths are the same data.
+    """
+
+    __slots__ = ()
+
+    def __clipbias_fingerprint__(self) -> str:
+        return "stored-image:" + str.__str__(self)
+
+
 class EmbeddingStore:
     """A clip-retrieval embeddings folder, memory-mapped and indexed by image path.
 
@@ -175,7 +189,7 @@ class EmbeddingStore:
             raise DatasetError(f"{self.directory}: the metadata has no attribute columns besides "
                                f"{', '.join(RESERVED_COLUMNS)}; join a manifest instead")
         cols = [self._column_strings(k) for k in keys]
-        items = [FaceItem(p, dict(zip(keys, vals, strict=True)))
+        items = [FaceItem(StoredImage(p), dict(zip(keys, vals, strict=True)))
                  for p, *vals in zip(self.paths, *cols, strict=True)]
         return FaceSet(items, name=name or self.directory.name)
 

@@ -125,6 +125,9 @@ def _scalar(obj: Any) -> bytes | None:
 
 def digest(obj: Any) -> bytes:
     """Full SHA-256 digest of one object's content (see the module docstring)."""
+    own = getattr(obj, "__clipbias_fingerprint__", None)
+    if callable(own):
+        return _sha(b"own", str(own()).encode())
     if isinstance(obj, os.PathLike):
         return _sha(b"file", file_digest(obj))
     if isinstance(obj, str):
@@ -137,9 +140,6 @@ def digest(obj: Any) -> bytes:
     scalar = _scalar(obj)
     if scalar is not None:
         return scalar
-    own = getattr(obj, "__clipbias_fingerprint__", None)
-    if callable(own):
-        return _sha(b"own", str(own()).encode())
     special = _data_digest(obj)
     if special is not None:
         return special
@@ -183,7 +183,9 @@ def _data_types() -> tuple[type, type, type]:
 
 def _face(item: Any) -> bytes:
     image = item.image
-    head = file_digest(image) if isinstance(image, (str, os.PathLike)) else digest(image)
+    own = callable(getattr(image, "__clipbias_fingerprint__", None))
+    head = file_digest(image) if isinstance(image, (str, os.PathLike)) and not own \
+        else digest(image)
     # fixed-length digest then the attributes: unambiguous without length prefixes
     return hashlib.sha256(b"face" + head + _texts(item.attributes)).digest()
 

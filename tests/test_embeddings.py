@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -110,8 +111,7 @@ def test_10k_clip_retrieval_folder_audited_without_the_image_tower(store_10k: Pa
     assert len(faces) == 10_000 and set(faces.keys()) == {"region", "gender"}
     encoder = PrecomputedEncoder(text, store)
     with pytest.raises(BiasAssertionError) as info:
-        assert_region_gender_skew_below(encoder, faces, labels=LABELS, threshold=0.2,
-                                        permutations=199)
+        assert_region_gender_skew_below(encoder, faces, labels=LABELS, threshold=0.2)
     rows = {r["region"]: r for r in info.value.result.table}
     assert rows["South"]["verdict"] == "fail" and rows["South"]["worst_label"] == "nurse"
     assert rows["South"]["effect"] > 0.2
@@ -257,3 +257,15 @@ def test_retrieval_over_the_store_matches_the_full_ranking(store_10k: Path) -> N
         truth = [names[c] for c in codes[np.argsort(-full[:, j], kind="stable")]]
         want = max_skew_test(truth, 50, reference=pool)
         assert (row["max_skew"], row["p_raw"], row["n"]) == (want.max_skew, want.p_value, 10_000)
+
+
+def test_stored_images_are_identified_by_their_stored_path(store_10k: Path, tmp_path: Path) -> None:
+    """The images are not on disk: a store's FaceSet is identified by its paths and labels."""
+    from pytest_clipbias.identity import data_fingerprint
+
+    copy = tmp_path / "copy"
+    shutil.copytree(store_10k, copy)
+    first = EmbeddingStore(store_10k).faceset()
+    assert not Path(str(first[0].image)).exists()
+    assert data_fingerprint(first) == data_fingerprint(EmbeddingStore(copy).faceset())
+    assert data_fingerprint(first) != data_fingerprint(first.filter(gender="female"))
