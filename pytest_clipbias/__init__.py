@@ -17,6 +17,7 @@ from .data import DatasetError, FaceItem, FaceSet, MorphSeries
 from .errors import ClipBiasError, ConfigurationError, ImageLoadError, ModelUnavailableError
 from .model import ClipModel, Encoder, encode_labels
 from .profiles import Profile, get_profile, register_profile
+from .prompts import assert_prompt_robust
 from .results import BiasAssertionError, BiasInconclusiveError, BiasResult, enforce
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "assert_max_skew_below",
     "assert_no_hypodescent",
     "assert_person_default_unmarked",
+    "assert_prompt_robust",
     "assert_region_gender_skew_below",
     "encode_labels",
     "enforce",
