@@ -35,7 +35,6 @@ from typing import Any
 
 import numpy as np
 
-from .assertions._common import VERDICT_WORD
 from .data.faceset import FaceSet
 from .data.morph import MorphSeries
 from .recording import recording
@@ -44,6 +43,7 @@ from .results import BiasAssertionError, BiasInconclusiveError, BiasResult, enfo
 from .strategies import hypothesis_strategies, template_family
 
 CONFIRMS = ("holdout", "holm", "bonferroni")
+VERDICT_WORD = {"fail": "FAILED", "pass": "passed", "inconclusive": "INCONCLUSIVE"}
 _GREATER = {"assert_no_hypodescent", "assert_label_rate_parity", "assert_max_skew_below"}
 Evaluate = Callable[[Any, Mapping[str, Any], float], BiasResult]
 
