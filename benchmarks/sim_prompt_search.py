@@ -31,7 +31,7 @@ HELPER = {"min_series": 50, "n_resamples": 50}
 def encoder(planted: bool, seed: int) -> WordingEncoder:
     base = PlantedEncoder(["Black", "White"], seed=seed)
     bias = {"trigger": "portrait", "concept": "Black", "toward": "White", "weight": 0.3}
-    return WordingEncoder(base, ["Black", "White"], wording_noise=1.0, seed=seed,
+    return WordingEncoder(base, ["Black", "White"], wording_noise=1.0, image_noise=1.0, seed=seed,
                           **(bias if planted else {}))
 
 
@@ -59,7 +59,7 @@ def main() -> None:
             start = time.process_time()
             for run in range(args.runs):
                 series = planted_morph_series("Black", "White", n_series=args.series,
-                                              midpoint_rate=0.5, noise=1.0, steps=5, seed=run)
+                                              midpoint_rate=0.5, steps=5, seed=run)
                 enc = encoder(planted, run)
                 if how == "naive":
                     result = naive(enc, series, space, args.examples, run)

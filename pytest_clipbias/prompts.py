@@ -90,35 +90,85 @@ def quiet(helper: Callable[..., BiasResult], *args: Any, **kwargs: Any) -> BiasR
             return exc.result
 
 
-def split_halves(data: Any) -> tuple[Any, Any]:
-    """Two disjoint halves of the data, balanced within every stratum, the same on every run.
+def _deal(strata: list[str], clusters: list[str]) -> tuple[list[int], list[int]]:
+    """Item indices dealt to two halves: clusters kept whole, each stratum balanced.
 
-    FaceSet: within each combination of attribute values, items ordered by
-    image path (position for in-memory images) and dealt alternately.
-    Morph series: within each (source, target, gender), ordered by series id
-    and dealt alternately. Other sliceable sequences: even and odd positions.
+    Clusters are dealt in a content order (stratum, size, cluster key), each
+    to the half with fewer items of its stratum so far.
+    """
+    members: dict[str, list[int]] = {}
+    for i, c in enumerate(clusters):
+        members.setdefault(c, []).append(i)
+    largest = max(members.values(), key=len)
+    if len(largest) > 2 * len(clusters) / 3:
+        raise ValueError(f"{len(largest)} of {len(clusters)} items are linked (same person or "
+                         "shared parents), so no held-out half is independent of the search "
+                         "half; use confirm='holm'")
+    halves: tuple[list[int], list[int]] = ([], [])
+    counts: dict[str, list[int]] = {}
+    for _, idx in sorted(members.items(), key=lambda kv: (strata[kv[1][0]], -len(kv[1]),
+                                                           kv[0])):
+        n = counts.setdefault(strata[idx[0]], [0, 0])
+        side = 0 if n[0] <= n[1] else 1
+        n[side] += len(idx)
+        halves[side].extend(idx)
+    return sorted(halves[0]), sorted(halves[1])
+
+
+def _series_clusters(series: list[MorphSeries]) -> list[str]:
+    """Connected components of series linked by a shared parent (``parents`` when known)."""
+    root = {s.series_id: s.series_id for s in series}
+
+    def find(x: str) -> str:
+        while root[x] != x:
+            root[x] = root[root[x]]
+            x = root[x]
+        return x
+
+    first: dict[str, str] = {}
+    for s in series:
+        for parent in getattr(s, "parents", ()) or ():
+            other = first.setdefault(parent, s.series_id)
+            a, b = sorted((find(other), find(s.series_id)))
+            root[b] = a
+    return [find(s.series_id) for s in series]
+
+
+def split_halves(data: Any, *, split_by: str | None = None) -> tuple[Any, Any]:
+    """Two disjoint, independent halves of the data, balanced within every stratum.
+
+    The same split on every run, from content alone. FaceSet: strata are the
+    combinations of attribute values; items are ordered by image path
+    (position for in-memory images); with ``split_by`` (e.g. "person_id")
+    all faces sharing that attribute's value go to the same half. Morph
+    series: strata are (source, target, gender); series that share a parent
+    face (``MorphSeries.parents``) go to the same half. Other sliceable
+    sequences: even and odd positions. Raises ValueError when one linked
+    cluster holds over two thirds of the items.
     """
     if isinstance(data, FaceSet):
-        strata: dict[tuple, list[tuple[str, int]]] = {}
+        strata, clusters = [], []
         for i, item in enumerate(data):
-            path = os.fspath(item.image) if isinstance(item.image, (str, os.PathLike)) else ""
-            strata.setdefault(tuple(sorted(item.attributes.items())), []).append((path, i))
-        halves: tuple[list[int], list[int]] = ([], [])
-        for members in strata.values():
-            for j, (_, i) in enumerate(sorted(members)):
-                halves[j % 2].append(i)
-        return tuple(FaceSet([data[i] for i in sorted(h)], name=f"{data.name}[half {k + 1}]")
+            attrs = {k: v for k, v in item.attributes.items() if k != split_by}
+            strata.append(repr(sorted(attrs.items())))
+            if split_by is not None:
+                if item.get(split_by) is None:
+                    raise ValueError(f"split_by={split_by!r}: face {i} ({item!r}) has no such "
+                                     "attribute")
+                clusters.append(f"{split_by}={item[split_by]}")
+            elif isinstance(item.image, (str, os.PathLike)):
+                clusters.append(f"path:{os.fspath(item.image)}")
+            else:
+                clusters.append(f"#{i:09d}")
+        halves = _deal(strata, clusters)
+        return tuple(FaceSet([data[i] for i in h], name=f"{data.name}[half {k + 1}]")
                      for k, h in enumerate(halves))
     items = list(data) if not hasattr(data, "__getitem__") else data
     if len(items) and all(isinstance(s, MorphSeries) for s in items):
-        groups: dict[tuple, list[MorphSeries]] = {}
-        for s in items:
-            groups.setdefault((s.source, s.target, s.attributes.get("gender")), []).append(s)
-        out: tuple[list[MorphSeries], list[MorphSeries]] = ([], [])
-        for members in groups.values():
-            for j, s in enumerate(sorted(members, key=lambda s: s.series_id)):
-                out[j % 2].append(s)
-        return out
+        items = list(items)
+        strata = [repr((s.source, s.target, s.attributes.get("gender"))) for s in items]
+        first, second = _deal(strata, _series_clusters(items))
+        return [items[i] for i in first], [items[i] for i in second]
     try:
         return items[0::2], items[1::2]
     except TypeError:
@@ -161,9 +211,10 @@ def explore(space: Any, *, max_examples: int, seed: int,
 
 
 def search_holdout(evaluate: Evaluate, data: Any, space: Any, *, alpha: float,
-                   direction: str, max_examples: int, seed: int) -> dict[str, Any]:
+                   direction: str, max_examples: int, seed: int,
+                   split_by: str | None = None) -> dict[str, Any]:
     """Search on one half (steered), judge the worst template on the other half."""
-    search_half, confirm_half = split_halves(data)
+    search_half, confirm_half = split_halves(data, split_by=split_by)
     found: dict[str, BiasResult] = {}
 
     def score(key: str, kwargs: dict[str, Any]) -> float:
@@ -257,7 +308,7 @@ def assert_prompt_robust(
     helper: Callable[..., BiasResult], model: Any, data: Any, *args: Any, space: Any = None,
     max_examples: int = 30, confirm: str = "holdout", alpha: float = 0.05,
     direction: str | None = None, seed: int = 0, family: Callable[[str], str] = template_family,
-    **kwargs: Any,
+    split_by: str | None = None, **kwargs: Any,
 ) -> BiasResult:
     """Fail when some prompt in ``space`` makes ``helper`` fail, judged honestly.
 
@@ -267,6 +318,9 @@ def assert_prompt_robust(
     ``strategies.templates()``) or of mappings of helper arguments. See the
     module docstring for ``confirm``. ``direction`` ("greater", "less",
     "two-sided") says which effects are worse; by default the helper's own.
+    ``split_by`` names the FaceSet attribute that identifies a person, so
+    that one person's faces stay in one half (morph series sharing a parent
+    are kept together from ``MorphSeries.parents``).
     Returns a BiasResult named "prompt_robustness" whose headline is the
     verdict on the worst template and whose table has one row per template
     tried (``row["template"]``, ``row["family"]``, ``row["stage"]``).
@@ -292,8 +346,9 @@ def assert_prompt_robust(
         return quiet(helper, model, part, *args, alpha=level, **kwargs, **prompt)
 
     opts = {"direction": direction, "max_examples": max_examples, "seed": seed}
-    found = (search_holdout(evaluate, data, space, alpha=alpha, **opts) if confirm == "holdout"
-             else search_corrected(evaluate, data, space, alpha=alpha, method=confirm, **opts))
+    found = (search_holdout(evaluate, data, space, alpha=alpha, split_by=split_by, **opts)
+             if confirm == "holdout" else
+             search_corrected(evaluate, data, space, alpha=alpha, method=confirm, **opts))
     final, prompts = found["final"], found["prompts"]
     stage = "search" if confirm == "holdout" else confirm
     rows = sorted((_row(k, prompts[k], r, stage, family) for k, r in found["search"].items()),

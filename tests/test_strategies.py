@@ -98,10 +98,10 @@ def test_missing_hypothesis_is_named(monkeypatch):
 
 def null_world(**bias):
     """Series with no hypodescent; enough of them that a null template passes under any rule."""
-    series = planted_morph_series("Black", "White", n_series=400, midpoint_rate=0.5, noise=1.0,
-                                  steps=5)
+    series = planted_morph_series("Black", "White", n_series=400, midpoint_rate=0.5, steps=5)
     base = PlantedEncoder(["Black", "White"])
-    return WordingEncoder(base, ["Black", "White"], wording_noise=0.5, **bias), series
+    return WordingEncoder(base, ["Black", "White"], wording_noise=0.5, image_noise=1.0,
+                          **bias), series
 
 
 NULL_ENCODER, SERIES = null_world()
