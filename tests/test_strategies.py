@@ -172,3 +172,38 @@ def test_facesets_split_within_every_stratum():
     halves = split_halves(SERIES)
     assert len(halves[0]) == len(halves[1]) == 200
     assert not {s.series_id for s in halves[0]} & {s.series_id for s in halves[1]}
+
+
+def with_parents(series, parents):
+    """Series that name their parent faces (MorphSeries.parents)."""
+    for s, p in zip(series, parents, strict=True):
+        object.__setattr__(s, "parents", p)
+    return series
+
+
+def test_series_sharing_a_parent_stay_in_one_half():
+    series = with_parents(planted_morph_series("Black", "White", n_series=12, midpoint_rate=0.5,
+                                               steps=3),
+                          [(f"b{i // 3}", f"w{i}") for i in range(12)])
+    first, second = split_halves(series)
+    assert len(first) == len(second) == 6
+    for half in (first, second):
+        other = second if half is first else first
+        assert not {s.parents[0] for s in half} & {s.parents[0] for s in other}
+    linked = with_parents(planted_morph_series("Black", "White", n_series=9, midpoint_rate=0.5,
+                                               steps=3), [("b0", f"w{i}") for i in range(9)])
+    with pytest.raises(ValueError, match="confirm='holm'"):
+        split_halves(linked)
+
+
+def test_faces_of_one_person_stay_in_one_half():
+    faces = planted_faces({"Black": 8}, weights={"Black": {"Black": 1.0}})
+    from pytest_clipbias import FaceItem, FaceSet
+
+    people = FaceSet([FaceItem(f.image, {**f.attributes, "person": f"p{i // 2}"})
+                      for i, f in enumerate(faces)])
+    first, second = split_halves(people, split_by="person")
+    assert len(first) == len(second) == 4
+    assert not set(first.values("person")) & set(second.values("person"))
+    with pytest.raises(ValueError, match="split_by='age'"):
+        split_halves(people, split_by="age")
