@@ -22,8 +22,6 @@ import pytest
 from pytest_clipbias import assert_no_hypodescent, strategies
 from pytest_clipbias.prompts import assert_prompt_robust
 
-from .conftest import is_demo
-
 pytest.importorskip("hypothesis", reason="prompt searches need hypothesis")
 
 
@@ -33,12 +31,13 @@ def black_white_morphs(clip_morphs, clip_settings, clipbias_profile):
     root = clip_settings.data_root
     source = "cfd" if root is not None and (root / "cfd").is_dir() else "synthetic"
     return clip_morphs(source, pairs=[("Black", "White")], genders=("female", "male"),
-                       n_series=2 * clipbias_profile.n_series)
+                       n_series=2 * clipbias_profile.n_series,
+                       steps=getattr(clipbias_profile, "morph_steps", 21))
 
 
 def person_templates(model):
     """The template space searched for ``model``: "{} person" wordings."""
-    if is_demo(model):
+    if str(getattr(model, "name", "")).startswith("demo"):
         return strategies.templates("{} person", media=("photo",), adjectives=("",),
                                     articles=("a",))
     return strategies.templates("{} person")
