@@ -44,14 +44,15 @@ from .strategies import hypothesis_strategies, template_family
 
 CONFIRMS = ("holdout", "holm", "bonferroni")
 VERDICT_WORD = {"fail": "FAILED", "pass": "passed", "inconclusive": "INCONCLUSIVE"}
-_GREATER = {"assert_no_hypodescent", "assert_label_rate_parity", "assert_max_skew_below"}
+_GREATER = {"assert_no_hypodescent", "assert_label_rate_parity", "assert_max_skew_below",
+            "audit_hypodescent", "audit_label_rate_parity", "audit_max_skew"}
 Evaluate = Callable[[Any, Mapping[str, Any], float], BiasResult]
 
 
 def helper_direction(helper: Callable[..., Any], kwargs: Mapping[str, Any]) -> str:
     """Which effects count as bias for a helper: "greater", "less" or "two-sided"."""
     name = getattr(helper, "__name__", "")
-    if name == "assert_association_below":
+    if name in ("assert_association_below", "audit_association"):
         return kwargs.get("alternative", "greater")
     return "greater" if name in _GREATER else "two-sided"
 
