@@ -146,3 +146,35 @@ def test_space_of_dicts_and_bad_arguments():
         assert_prompt_robust(lambda model, data: None, COLUMN, data)
     with pytest.raises(ValueError, match="max_examples"):
         assert_prompt_robust(rate_helper, COLUMN, data, max_examples=0)
+
+
+def test_bonferroni_and_holm_levels():
+    """Bonferroni judges every template at alpha / m; Holm steps up after each failure."""
+    rates = [0.9 if template_family(t) == "portrait" else 0.5 for t in SPACE]
+    data = simulate(np.random.default_rng(8), rates)
+    bonf = quiet(assert_prompt_robust, rate_helper, COLUMN, data, confirm="bonferroni",
+                 max_examples=15)
+    m = bonf.details["n_templates"]
+    assert set(bonf.details["levels"].values()) == {ALPHA / m}
+    assert bonf.verdict == "fail" and bonf.details["worst_family"] == "portrait"
+    holm = quiet(assert_prompt_robust, rate_helper, COLUMN, data, confirm="holm",
+                 max_examples=15)
+    failed = [r["template"] for r in holm.table if r["verdict"] == "fail"]
+    stepped = [k for k, v in holm.details["levels"].items() if v > ALPHA / m]
+    assert failed and stepped and not set(failed) & set(stepped)
+    assert all(holm.details["levels"][k] == ALPHA / (m - len(failed)) for k in stepped)
+
+
+def test_direction_follows_the_helper():
+    from pytest_clipbias import (
+        assert_association_below,
+        assert_no_hypodescent,
+        assert_region_gender_skew_below,
+    )
+    from pytest_clipbias.prompts import helper_direction, severity
+
+    assert helper_direction(assert_no_hypodescent, {}) == "greater"
+    assert helper_direction(assert_region_gender_skew_below, {}) == "two-sided"
+    assert helper_direction(assert_association_below, {"alternative": "less"}) == "less"
+    assert severity(-0.5, "two-sided") == 0.5 and severity(-0.5, "less") == 0.5
+    assert severity(float("nan"), "greater") == -math.inf
