@@ -240,9 +240,10 @@ def search_corrected(evaluate: Evaluate, data: Any, space: Any, *, alpha: float,
     failed = {k for k, r in results.items() if r.verdict == "fail"}
     while method == "holm" and failed and len(failed) < m:
         step = alpha / (m - len(failed))
-        for k in set(prompts) - failed:
+        rest = [k for k in prompts if k not in failed]
+        for k in rest:
             level[k], results[k] = step, evaluate(data, prompts[k], step)
-        new = {k for k in set(prompts) - failed if results[k].verdict == "fail"}
+        new = {k for k in rest if results[k].verdict == "fail"}
         if not new:
             break
         failed |= new
