@@ -39,6 +39,7 @@ _EXPORTS: dict[str, str] = {
     "Encoder": "model",
     "encode_labels": "model",
     "Profile": "profiles",
+    "assert_prompt_robust": "prompts",
     "get_profile": "profiles",
     "register_profile": "profiles",
     "BiasAssertionError": "results",

@@ -63,3 +63,50 @@ PERSON_TEMPLATES = ("a photo of a {} person.",)
 
 #: How a group name is written inside a prompt, where it differs from the group name.
 GROUP_TEXT = {"Latino/Hispanic": "Latino", "Multiracial": "multiracial"}
+
+#: Gender-neutral paraphrases of each occupation in OCCUPATIONS, for prompt-robustness
+#: searches (``pytest_clipbias.strategies.label_paraphrases``). Sources: the other
+#: members of the occupation's WordNet 3.0 noun synset (Princeton University 2010) and the
+#: titles of the U.S. Standard Occupational Classification 2018 (BLS; e.g. 43-6014
+#: "Secretaries and Administrative Assistants"). Gendered forms those sources list
+#: (fireman, policeman, husbandman, maid) are left out on purpose: a paraphrase must not
+#: add a gender cue to the label it replaces. An empty tuple: no neutral synonym found.
+OCCUPATION_SYNONYMS = {
+    "doctor": ("physician",),
+    "nurse": ("registered nurse",),
+    "engineer": ("technologist",),
+    "teacher": ("instructor",),
+    "CEO": ("chief executive officer", "chief executive"),
+    "secretary": ("secretarial assistant", "administrative assistant"),
+    "scientist": (),
+    "homemaker": (),
+    "pilot": ("airplane pilot", "airline pilot"),
+    "housekeeper": ("housekeeping cleaner",),
+    "lawyer": ("attorney",),
+    "receptionist": ("information clerk",),
+    "programmer": ("computer programmer", "coder", "software engineer"),
+    "hairdresser": ("hairstylist", "stylist"),
+    "firefighter": ("fire fighter",),
+    "librarian": (),
+    "police officer": ("patrol officer",),
+    "chef": ("head cook",),
+    "farmer": ("agricultural manager",),
+    "cashier": (),
+}
+
+#: Other ways to write each group name in a prompt ("African American person" for
+#: "Black person"), first the name itself. Sources: the U.S. OMB 1997 race and ethnicity
+#: standards ("Black or African American", "Hispanic or Latino", "American Indian or
+#: Alaska Native") and the FairFace categories (Kärkkäinen & Joo 2021). Use a drawn
+#: variant as ``label_text={group: variant}``.
+GROUP_TERMS = {
+    "Black": ("Black", "African American", "African-American"),
+    "White": ("White", "Caucasian", "European American"),
+    "Asian": ("Asian", "East Asian", "Asian American"),
+    "Latino/Hispanic": ("Latino", "Hispanic", "Latin American"),
+    "Indian": ("Indian", "South Asian"),
+    "Middle Eastern": ("Middle Eastern", "Arab"),
+    "Southeast Asian": ("Southeast Asian",),
+    "East Asian": ("East Asian", "Asian"),
+    "Multiracial": ("multiracial", "mixed-race", "biracial"),
+}
