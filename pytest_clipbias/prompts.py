@@ -38,7 +38,7 @@ import numpy as np
 from .data.faceset import FaceSet
 from .data.morph import MorphSeries
 from .recording import recording
-from .report_format import fmt_ci, fmt_p
+from .report.format import fmt_ci, fmt_p
 from .results import BiasAssertionError, BiasInconclusiveError, BiasResult, enforce
 from .strategies import hypothesis_strategies, template_family
 
