@@ -4,8 +4,9 @@
 prints the comparison and exits 1 when a --fail rule finds a regression, 2 on
 bad input, 0 otherwise.
 
-``python -m pytest_clipbias train-demo [demo|demo-fair] [--out FILE]`` trains a
-demo model (deterministically) into the demo cache, or into FILE.
+``python -m pytest_clipbias train-demo [demo|demo-fair] [--out FILE | --ship]`` trains
+a demo model (deterministically, with live progress) into the demo cache, into FILE,
+or over the weights shipped in the package.
 """
 
 from __future__ import annotations
@@ -34,12 +35,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     train = sub.add_parser("train-demo", help="train a built-in demo model")
     train.add_argument("name", nargs="?", default="demo", choices=["demo", "demo-fair"])
     train.add_argument("--out", help="write the weights here instead of the demo cache")
+    train.add_argument("--ship", action="store_true",
+                       help="write them into the package's shipped weights (maintainers)")
     args = parser.parse_args(argv)
     if args.command == "train-demo":
-        from .demo.train import demo_weights
+        from .demo.train import SHIPPED_DIR, demo_dir, weights_name
         from .demo.train import train as train_model
 
-        path = train_model(args.name, args.out) if args.out else demo_weights(args.name)
+        folder = SHIPPED_DIR if args.ship else demo_dir()
+        path = train_model(args.name, args.out or folder / weights_name(args.name))
         print(path)
         return 0
     try:

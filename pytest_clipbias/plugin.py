@@ -6,6 +6,7 @@ on ``config.stash``.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -209,7 +210,24 @@ def clip_model(request: pytest.FixtureRequest):
                 pytest.fail(f"--clip-require-model is set but {_SKIP_NO_MODEL}", pytrace=False)
             pytest.skip(_SKIP_NO_MODEL)
         name = state.settings.models[0]
-    return state.get_model(name)
+    from .demo.train import progress_to
+
+    with progress_to(_progress_line(request.config)):
+        return state.get_model(name)
+
+
+def _progress_line(config: pytest.Config) -> Callable[[object], None]:
+    """Write a progress report as a terminal line while it happens (silent under -q)."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+
+    def write(event: object) -> None:
+        if reporter is None or config.get_verbosity() < 0:
+            return
+        with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+            reporter.write_line(str(event))
+
+    return write
 
 
 def _open_cached(config: pytest.Config, key: str, opener: Callable[[], Any]) -> Any:
