@@ -145,7 +145,8 @@ def render_face(spec: FaceSpec, size: int = DEFAULT_SIZE) -> np.ndarray:
     cx, cy = size / 2, size * 0.47
     fw, fh = spec.face_width * size / 2, spec.face_height * size / 2
     d.rectangle((cx - fw * 0.35, cy + fh * 0.8, cx + fw * 0.35, size), fill=skin)  # neck
-    d.ellipse((cx - fw * 1.9, cy + fh * 1.15, cx + fw * 1.9, size * 1.4), fill=CLOTHING[spec.clothing])
+    d.ellipse((cx - fw * 1.9, cy + fh * 1.15, cx + fw * 1.9, size * 1.4),
+              fill=CLOTHING[spec.clothing])
     hw = spec.headwear_color
     if spec.headwear == "scarf":  # a head scarf frames the face: drawn behind it
         d.ellipse((cx - fw * 1.3, cy - fh * 1.25, cx + fw * 1.3, cy + fh * 1.35), fill=hw)
