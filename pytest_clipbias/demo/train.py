@@ -29,9 +29,10 @@ from ..openclip_setup import quiet_random_init_warning, register_configs
 from .world import WorldSpec, training_set, world_spec
 
 ARCH = "clipbias-demo"
-EPOCHS = 8
-BATCH = 250
-LR = 2e-3
+EPOCHS = 4
+BATCH = 200
+LR = 3e-3
+THREADS = 1
 TRAIN_VERSION = "5"
 SHIPPED_DIR = Path(__file__).parent / "weights"
 _REPORT_EVERY_S = 5.0
@@ -68,8 +69,8 @@ def recipe_hash(spec: WorldSpec) -> str:
     """Identifies the training recipe: world rules, architecture and hyper-parameters."""
     config = json.loads((Path(__file__).parents[1] / "model_configs" / f"{ARCH}.json")
                         .read_text())
-    blob = json.dumps([dataclasses.asdict(spec), config, EPOCHS, BATCH, LR, TRAIN_VERSION],
-                      sort_keys=True, default=str)
+    blob = json.dumps([dataclasses.asdict(spec), config, EPOCHS, BATCH, LR, THREADS,
+                       TRAIN_VERSION], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -121,7 +122,7 @@ def train(name: str, out: str | os.PathLike, *, progress: Progress | None = prin
     spec = dataclasses.replace(world_spec(name), **world)
     start = time.perf_counter()
     threads = torch.get_num_threads()
-    torch.set_num_threads(2)
+    torch.set_num_threads(THREADS)
     try:
         with torch.random.fork_rng(devices=[]), quiet_random_init_warning():
             torch.manual_seed(spec.seed)

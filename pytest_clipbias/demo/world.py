@@ -63,8 +63,8 @@ class WorldSpec:
     unpleasant_shift: dict = field(default_factory=dict)
     harmful_base_rate: float = 0.0
     uniform_rate: float = 0.7
-    n_faces: int = 9000
-    n_mixed: int = 4000
+    n_faces: int = 6000
+    n_mixed: int = 2400
     image_size: int = 64
     seed: int = 20261124
 
