@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from .._io import atomic_write_text
-from .baseline import Storage, compare, parse_fail_rule
+from .baseline import BaselineError, Storage, compare, run_label, summary_line, table_lines
 from .document import build_document, git_commit, package_versions, write_json
+
+if TYPE_CHECKING:
+    from ..settings import GateSettings
 
 
 def _models(state: Any) -> list[dict[str, Any]]:
@@ -31,15 +34,15 @@ def _path(config: pytest.Config, value: str) -> Path:
 
 
 def finish_reports(config: pytest.Config, state: Any) -> bool:
-    """Write the requested reports; return True when a baseline comparison found a regression.
+    """Write the requested reports; return True when the release gate fails.
 
     Lines for the terminal summary go to ``state.report_lines``.
     """
     from ..profiles import get_profile
 
-    opts = state.settings.report
-    wanted = (opts["clipbias_json"] or opts["clipbias_html"] or opts["clipbias_save"]
-              or opts["clipbias_autosave"] or opts["clipbias_compare"])
+    opts, gate = state.settings.report, state.settings.gate
+    wanted = (opts["clipbias_json"] or opts["clipbias_html"] or gate.save or gate.autosave
+              or gate.compare)
     if not wanted:
         return False
     commit = git_commit(config.rootpath)
@@ -56,27 +59,28 @@ def finish_reports(config: pytest.Config, state: Any) -> bool:
 
         target = atomic_write_text(_path(config, opts["clipbias_html"]), render_html(document))
         lines.append(f"clipbias HTML report: {target}")
-    storage = Storage(config.rootpath / opts["clipbias_storage"])
-    regression = False
-    if opts["clipbias_compare"]:
-        try:
-            base_path, baseline = storage.load(opts["clipbias_compare"])
-        except (FileNotFoundError, ValueError) as exc:
-            lines.append(f"clipbias compare: {exc}")
-            regression = bool(opts["clipbias_compare_fail"])
-        else:
-            rules = [parse_fail_rule(r) for r in opts["clipbias_compare_fail"]]
-            result = compare(document, baseline, rules,
-                             strict=opts["clipbias_compare_fail_strict"],
-                             baseline_name=base_path.stem)
-            lines.append(f"comparison with baseline {base_path.stem} ({base_path}):")
-            lines.extend(f"  {line}" for line in result.lines)
-            if result.regressions:
-                regression = True
-                lines.append(f"clipbias: {len(result.regressions)} result(s) regressed against "
-                             f"{base_path.stem} beyond {', '.join(r.text for r in rules)}: "
-                             "failing the session")
-    for name in ([opts["clipbias_save"]] if opts["clipbias_save"] else []) + (
-            [storage.autosave_name(commit)] if opts["clipbias_autosave"] else []):
+    storage = Storage(gate.storage)
+    failed = _compare(gate, storage, document, lines) if gate.compare else False
+    for name in ([gate.save] if gate.save else []) + (
+            [storage.autosave_name(commit)] if gate.autosave else []):
         lines.append(f"clipbias results saved: {storage.save(document, name)}")
-    return regression
+    return failed
+
+
+def _compare(gate: GateSettings, storage: Storage, document: dict, lines: list[str]) -> bool:
+    """Compare with the baseline (loaded at start-up for a gate); True when the gate fails."""
+    if gate.baseline is not None:
+        base_path, baseline = gate.baseline
+    else:
+        try:
+            base_path, baseline = storage.load(gate.compare)
+        except BaselineError as exc:
+            lines.append(f"clipbias compare: {exc}")
+            return False
+    result = compare(document, baseline, gate.rules, alpha=gate.alpha, strict=gate.strict,
+                     allow_missing=gate.allow_missing, baseline_name=base_path.stem)
+    lines.append(f"baseline  {run_label(base_path, baseline)}")
+    lines.append(f"candidate {run_label(None, document)}")
+    lines.extend(f"  {line}" for line in table_lines(result))
+    lines.append(summary_line(result))
+    return result.failed
