@@ -6,10 +6,10 @@ label half the time.
 
 Choosing the threshold: Cohen's h = 0.2 is a "small" effect, a midpoint
 minority-label rate of about 60%; CLIP ViT-B/32 showed 69.7-89.1% (h = 0.40
-to 0.89). Gate a release at 0.2 and keep alpha at 0.05; with the default
-"significant" rule a model fails only when the effect is both larger than the
-threshold and distinguishable from zero, so give it enough series (the "ci"
-profile generates 100 per pair type, "nightly" 1,000).
+to 0.89). Gate a release at 0.2 and keep alpha at 0.05. A verdict is judged
+against the threshold: a pair type passes only when its interval lies below
+0.2, so a fair model needs a few hundred series per pair type to pass (the
+"ci" profile generates 400, "nightly" 1,000; see pytest_clipbias/profiles.py).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def morph_series(clip_morphs, clip_settings, clipbias_profile):
     root = clip_settings.data_root
     source = "cfd" if root is not None and (root / "cfd").is_dir() else "synthetic"
     return clip_morphs(source, pairs=PAIRS, genders=("female", "male"),
-                       n_series=clipbias_profile.n_series)
+                       n_series=clipbias_profile.n_series, steps=clipbias_profile.morph_steps)
 
 
 @pytest.mark.clipbias(family="hypodescent", dataset="morphs", owner="fairness")

@@ -18,8 +18,6 @@ import pytest
 from pytest_clipbias import assert_association_below, assert_person_default_unmarked
 from pytest_clipbias.labels import PLEASANT, UNPLEASANT
 
-from .conftest import is_demo
-
 
 @pytest.mark.clipbias(family="markedness", dataset="faces", owner="fairness")
 def test_person_is_not_one_group(clip_model, race_faces):
@@ -28,11 +26,6 @@ def test_person_is_not_one_group(clip_model, race_faces):
 
 @pytest.mark.clipbias(family="valence", dataset="faces", owner="fairness")
 def test_no_valence_association(clip_model, race_faces):
-    if is_demo(clip_model):
-        # The synthetic faces of one group are near copies of each other, so the
-        # spread of their associations (WEAT's denominator) is tiny and d reaches
-        # about 2 even on demo-fair: the toy world cannot support this measure.
-        pytest.skip("WEAT effect sizes are not meaningful in the demo world (docs/demo.md)")
     assert_association_below(
         clip_model, race_faces.filter(race="Black"), race_faces.filter(race="White"),
         attributes_a=UNPLEASANT, attributes_b=PLEASANT, threshold=0.5,

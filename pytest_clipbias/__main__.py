@@ -2,7 +2,8 @@
 
 ``compare BASELINE [CANDIDATE] [--fail EXPR ...]`` gates a candidate run
 against a baseline; ``list`` shows the saved runs; ``train-demo`` trains a demo
-model (deterministically) into the demo cache, or into ``--out FILE``;
+model (deterministically, with live progress) into the demo cache, into
+``--out FILE``, or with ``--ship`` over the weights shipped in the package;
 ``embed OUT --manifest FILE --clip-model NAME`` writes image embeddings in the
 clip-retrieval layout (see ``embed_cli``).
 """
@@ -55,6 +56,8 @@ def _parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train-demo", help="train a built-in demo model")
     train.add_argument("name", nargs="?", default="demo", choices=["demo", "demo-fair"])
     train.add_argument("--out", help="write the weights here instead of the demo cache")
+    train.add_argument("--ship", action="store_true",
+                       help="write them into the package's shipped weights (maintainers)")
     embed_cli.add_parser(sub)
     return parser
 
@@ -103,10 +106,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         print("\n".join(list_lines(Storage(args.storage))))
         return 0
-    from .demo.train import demo_weights
+    from .demo.train import SHIPPED_DIR, demo_dir, weights_name
     from .demo.train import train as train_model
 
-    print(train_model(args.name, args.out) if args.out else demo_weights(args.name))
+    folder = SHIPPED_DIR if args.ship else demo_dir()
+    print(train_model(args.name, args.out or folder / weights_name(args.name)))
     return 0
 
 

@@ -11,14 +11,12 @@ Only this module imports torch and open_clip.
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import functools
 import hashlib
 import json
-import logging
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -31,11 +29,12 @@ from .cache import EmbeddingCache
 from .demo.world import DEMO_MODELS
 from .errors import ConfigurationError, ModelUnavailableError
 from .loader import autocast, default_workers, pixel_batches
+from .openclip_setup import quiet_random_init_warning as _quiet_random_init_warning
+from .openclip_setup import register_configs as _register_configs
 
 RANDOM_INIT = ("none", "random", "")
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt")
 DEFAULT_TEMPLATES = ("a photo of a {}.",)
-_CONFIG_DIR = Path(__file__).parent / "model_configs"
 _TEST_CONFIG_PREFIX = "clipbias-"  # shipped test configs: no weights exist, random init
 
 
@@ -64,13 +63,6 @@ class WeightsSpec:
             "hf-hub": f"Hugging Face Hub model {self.value!r}",
             "demo": f"built-in demo weights {Path(self.value or '').name}",
         }[self.kind]
-
-
-def _register_configs() -> None:
-    import open_clip
-
-    if "clipbias-tiny" not in open_clip.list_models():
-        open_clip.add_model_config(_CONFIG_DIR)
 
 
 def default_pretrained(model_name: str) -> str | None:
@@ -147,22 +139,6 @@ def _offline_help(model_name: str, spec: WeightsSpec, exc: BaseException,
         "(HF_HOME or ~/.cache/huggingface) and set HF_HUB_OFFLINE=1;\n"
         "  * or use --clip-pretrained none for a randomly initialised model (smoke tests only)."
     )
-
-
-class _DropRandomInitWarning(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "initialized randomly" not in record.getMessage()
-
-
-@contextlib.contextmanager
-def _quiet_random_init_warning() -> Iterator[None]:
-    """Silence open_clip's root-logger warning about random init: here it is intended."""
-    root, flt = logging.getLogger(), _DropRandomInitWarning()
-    root.addFilter(flt)
-    try:
-        yield
-    finally:
-        root.removeFilter(flt)
 
 
 def _check_model_name(model_name: str) -> None:

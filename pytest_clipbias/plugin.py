@@ -9,6 +9,7 @@ a fixture or a report first needs them.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -319,7 +320,24 @@ def clip_model(request: pytest.FixtureRequest) -> Any:
                 pytest.fail(f"--clip-require-model is set but {_SKIP_NO_MODEL}", pytrace=False)
             _skip_here(_SKIP_NO_MODEL)
         name = session.settings.models[0]
-    return session.get_model(name)
+    from .demo.train import progress_to
+
+    with progress_to(_progress_line(request.config)):
+        return session.get_model(name)
+
+
+def _progress_line(config: pytest.Config) -> Callable[[object], None]:
+    """Write a training progress report as a terminal line (silent under -q and in workers)."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+
+    def write(event: object) -> None:
+        if reporter is None or config.get_verbosity() < 0 or hasattr(config, "workerinput"):
+            return
+        with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+            reporter.write_line(str(event))
+
+    return write
 
 
 @pytest.fixture(scope="session")

@@ -4,11 +4,31 @@
 
 A profile sets the defaults that assertion helpers and example suites use
 when a call does not give them: permutations, bootstrap resamples, and the
-number of morph series / faces a suite generates. Register your own in a
-conftest.py:
+number of morph series, morph steps and faces a suite generates. Register
+your own in a conftest.py:
 
     from pytest_clipbias import register_profile
     register_profile("release", parent="nightly", permutations=50_000)
+
+Sizes come from power at the example suites' thresholds (alpha = 0.05;
+verdicts judged against the threshold: a check passes only when every
+cell's 90% interval lies within it). Probability that a model with no bias
+at all passes (normal approximation; an effect-free cell's estimate still
+varies as 1/sqrt(n)):
+
+| check (threshold, cells)               | smoke | ci    | nightly |
+| -------------------------------------- | ----- | ----- | ------- |
+| hypodescent (h 0.2, 6 pair types)      | 0.81  | 0.95  | >0.999  |
+| person default (h 0.3, 4 groups)       | 0.84  | 0.95  | >0.999  |
+| region x gender (h 0.3, 8 x 4 labels)  | 0.95  | 0.95  | >0.999  |
+| harmful label (h 0.3, 16 cells)        | >0.99 | >0.99 | >0.999  |
+| valence WEAT (d 0.5)                   | >0.99 | >0.99 | >0.999  |
+
+and that a real bias of twice the threshold fails: above 0.99 in every
+profile (hypodescent h = 0.5, a midpoint rate of 74%: 0.998 in smoke).
+``smoke`` keeps the sample sizes that decide both demo models and cuts the
+resampling; where rates sit at 0 or 1 (no face labelled "terrorist" or
+"person") a passing interval needs far fewer faces than these worst cases.
 """
 
 from __future__ import annotations
@@ -18,13 +38,20 @@ from dataclasses import dataclass, fields, replace
 
 @dataclass(frozen=True)
 class Profile:
-    """Sample sizes and resampling counts used where a call leaves them unset."""
+    """Sample sizes and resampling counts used where a call leaves them unset.
+
+    ``n_series``: morph series per pair type and gender; ``morph_steps``:
+    frames per series (odd, so alpha = 0.5 is a frame); ``n_faces``: faces
+    for race-group checks; ``n_region_faces``: faces for region x gender checks.
+    """
 
     name: str
     permutations: int = 10_000
     bootstrap: int = 2_000
-    n_series: int = 100
-    n_faces: int = 400
+    n_series: int = 400
+    morph_steps: int = 11
+    n_faces: int = 1000
+    n_region_faces: int = 8000
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -33,10 +60,11 @@ class Profile:
 
 
 _PROFILES: dict[str, Profile] = {
-    "smoke": Profile("smoke", permutations=999, bootstrap=300, n_series=30, n_faces=120),
+    "smoke": Profile("smoke", permutations=999, bootstrap=300, n_series=300, morph_steps=5,
+                     n_faces=800),
     "ci": Profile("ci"),
     "nightly": Profile("nightly", permutations=50_000, bootstrap=10_000, n_series=1000,
-                       n_faces=2000),
+                       morph_steps=21, n_faces=4000, n_region_faces=16_000),
 }
 _active = ["ci"]
 

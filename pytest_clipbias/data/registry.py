@@ -87,7 +87,8 @@ def open_dataset(name: str, *, data_root: Path | None, base_dir: Path, **kwargs:
 def open_morphs(
     source: str, *, data_root: Path | None, base_dir: Path, work_dir: Path,
     pairs: Sequence[tuple[str, str]] = DEFAULT_PAIRS, genders: Sequence[str] = ("female", "male"),
-    n_series: int = 50, steps: int = 21, seed: int = 0, size: tuple[int, int] = (224, 224),
+    n_series: int | None = None, steps: int = 21, seed: int = 0,
+    size: tuple[int, int] = (224, 224),
     path: str | os.PathLike | None = None,
 ) -> list[MorphSeries]:
     """Morph series by source: "synthetic", "folder" (ready-made, ``path``) or "cfd".
@@ -96,7 +97,13 @@ def open_morphs(
     (seeded) for each (minority, majority) pair, resizes them explicitly to
     ``size`` and cross-dissolves them into ``work_dir``; a finished build is
     reused on the next run when the parents' content (and the parameters) match.
+    ``n_series`` (per pair type and gender) defaults to the active profile's,
+    which meets assert_no_hypodescent's min_series.
     """
+    if n_series is None:
+        from ..profiles import get_profile
+
+        n_series = get_profile().n_series
     if source == "synthetic":
         return [s for src, tgt in pairs for g in genders
                 for s in synthetic_morph_series(src, tgt, gender=g, n_series=n_series,

@@ -3,9 +3,15 @@
 They stand in for face photographs in tests and for the demo models: a
 "race" label sets the skin tone, eye shape and hair colour, "gender"
 sets presentation cues (hair length, lips, beard), "region" sets a
-background colour and pattern, and "headwear" draws a cultural cue. This is
-a toy world for exercising the machinery, not a model of real people.
-Same seed and parameters, same pixels.
+background colour and pattern, and "headwear" draws a cultural cue. Each
+face also has its own identity (face shape, hair, tone), expression (a
+smile or frown), clothing colour and photo set-up (lighting, framing,
+grain). This is a toy world for exercising the machinery, not a model of
+real people. Same seed and parameters, same pixels.
+
+Faces are drawn at ``DEFAULT_SIZE`` (64 px) unless asked otherwise: the
+drawings are flat shapes that gain nothing from more pixels, and a model's
+own preprocessing resizes them.
 """
 
 from __future__ import annotations
@@ -45,6 +51,9 @@ REGION_STYLE = {
     "South Asia": ((190, 225, 215), "dots"),
 }
 HEADWEAR = ("none", "scarf", "cap", "turban")
+#: Clothing colours a face is drawn in (uniformly, independent of every label).
+CLOTHING = ((60, 150, 220), (40, 160, 90), (230, 130, 30), (150, 40, 60))
+DEFAULT_SIZE = 64
 _LIGHT, _DARK = np.array([241, 206, 180]), np.array([78, 48, 32])
 _HAIR = [(20, 16, 14), (60, 40, 25), (110, 75, 40), (190, 150, 90), (120, 120, 120)]
 
@@ -69,6 +78,8 @@ class FaceSpec:
     shift: tuple[int, int] = (0, 0)
     grain: float = 0.0
     grain_seed: int = 0
+    expression: float = 0.0  # -1 frown .. +1 smile
+    clothing: int = 0  # index into CLOTHING
 
 
 def _tone_rgb(tone: float) -> tuple[int, int, int]:
@@ -106,10 +117,11 @@ def random_spec(rng: np.random.Generator, *, race: str, gender: str, region: str
         brightness=float(rng.uniform(0.92, 1.08)),
         shift=(int(rng.integers(-12, 13)), int(rng.integers(-12, 13))),
         grain=float(rng.uniform(0, 8)), grain_seed=int(rng.integers(2**31)),
+        expression=float(rng.uniform(-1, 1)), clothing=int(rng.integers(len(CLOTHING))),
     )
 
 
-def render_face(spec: FaceSpec, size: int = 224) -> np.ndarray:
+def render_face(spec: FaceSpec, size: int = DEFAULT_SIZE) -> np.ndarray:
     """Draw a face as an HxWx3 uint8 array."""
     s = size / 224.0
     img = Image.new("RGB", (size, size), spec.background)
@@ -133,7 +145,8 @@ def render_face(spec: FaceSpec, size: int = 224) -> np.ndarray:
     cx, cy = size / 2, size * 0.47
     fw, fh = spec.face_width * size / 2, spec.face_height * size / 2
     d.rectangle((cx - fw * 0.35, cy + fh * 0.8, cx + fw * 0.35, size), fill=skin)  # neck
-    d.ellipse((cx - fw * 1.9, cy + fh * 1.15, cx + fw * 1.9, size * 1.4), fill=(70, 80, 110))
+    d.ellipse((cx - fw * 1.9, cy + fh * 1.15, cx + fw * 1.9, size * 1.4),
+              fill=CLOTHING[spec.clothing])
     hw = spec.headwear_color
     if spec.headwear == "scarf":  # a head scarf frames the face: drawn behind it
         d.ellipse((cx - fw * 1.3, cy - fh * 1.25, cx + fw * 1.3, cy + fh * 1.35), fill=hw)
@@ -156,12 +169,10 @@ def render_face(spec: FaceSpec, size: int = 224) -> np.ndarray:
     d.line((cx, cy - fh * 0.05, cx - 5 * s, cy + fh * 0.28, cx + 4 * s, cy + fh * 0.3),
            fill=nose, width=max(1, int(2 * s)))
     lips = (180, 60, 80) if spec.gender == "female" else tuple(max(0, c - 60) for c in skin)
-    d.ellipse((cx - 16 * s, cy + fh * 0.48, cx + 16 * s, cy + fh * 0.48 + (9 if spec.gender
-               == "female" else 5) * s), fill=lips)
     if spec.beard:
         d.chord((cx - fw * 0.95, cy + fh * 0.05, cx + fw * 0.95, cy + fh * 1.02), 0, 180,
                 fill=spec.hair_color)
-        d.ellipse((cx - 16 * s, cy + fh * 0.48, cx + 16 * s, cy + fh * 0.48 + 5 * s), fill=lips)
+    _mouth(d, cx, cy + fh * 0.55, 20 * s, spec.expression * 16 * s, lips, max(2, round(7 * s)))
     if spec.headwear == "scarf":  # the band over the forehead
         d.chord((cx - fw * 1.02, cy - fh * 1.05, cx + fw * 1.02, cy - fh * 0.35), 180, 360,
                 fill=hw)
@@ -173,6 +184,14 @@ def render_face(spec: FaceSpec, size: int = 224) -> np.ndarray:
         d.line((cx - fw, cy - fh * 0.9, cx + fw, cy - fh * 1.2), fill=tuple(
             max(0, c - 50) for c in hw), width=max(1, int(4 * s)))
     return _photo_variation(np.asarray(img), spec, size)
+
+
+def _mouth(d: ImageDraw.ImageDraw, cx: float, y: float, half: float, bend: float,
+           colour: tuple[int, int, int], width: int) -> None:
+    """A mouth as a parabola: corners raised by ``bend`` (a smile) or lowered (a frown)."""
+    xs = np.linspace(-1, 1, 9)
+    d.line([(cx + half * x, y - bend * (x * x - 0.5)) for x in xs], fill=colour, width=width,
+           joint="curve")
 
 
 def _photo_variation(pixels: np.ndarray, spec: FaceSpec, size: int) -> np.ndarray:
@@ -198,7 +217,7 @@ def synthetic_faces(
     n: int, *, seed: int = 0, races: Sequence[str] = ("Black", "White", "Asian",
                                                       "Latino/Hispanic"),
     genders: Sequence[str] = ("female", "male"), regions: Sequence[str] | None = None,
-    headwear: Mapping[str, float] | float = 0.0, size: int = 224,
+    headwear: Mapping[str, float] | float = 0.0, size: int = DEFAULT_SIZE,
     out_dir: str | os.PathLike | None = None,
 ) -> FaceSet:
     """``n`` seeded synthetic faces with balanced race, gender (and region) labels.
@@ -224,7 +243,9 @@ def synthetic_faces(
         spec = random_spec(rng, race=race, gender=gender, region=region, headwear=cue)
         pixels = render_face(spec, size)
         attrs = {"race": race, "gender": gender, "headwear": "no" if cue == "none" else "yes",
-                 "headwear_type": cue, "skin_tone": f"{spec.skin_tone:.3f}", "seed": str(seed),
+                 "headwear_type": cue, "skin_tone": f"{spec.skin_tone:.3f}",
+                 "expression": f"{spec.expression:.3f}", "clothing": str(spec.clothing),
+                 "seed": str(seed),
                  "index": str(i)}
         if region:
             attrs["region"] = region
@@ -242,13 +263,14 @@ def morph_parents(rng: np.random.Generator, source: str, target: str,
     a = random_spec(rng, race=source, gender=gender)
     b = random_spec(rng, race=target, gender=gender)
     shared = {k: getattr(a, k) for k in ("background", "pattern", "brightness", "shift",
-                                          "grain", "grain_seed", "headwear", "headwear_color")}
+                                          "grain", "grain_seed", "headwear", "headwear_color",
+                                          "clothing", "expression")}
     return a, FaceSpec(**{**asdict(b), **shared})
 
 
 def synthetic_morph_series(
     source: str, target: str, *, gender: str, n_series: int, steps: int = 21, seed: int = 0,
-    size: int = 224, out_dir: str | os.PathLike | None = None,
+    size: int = DEFAULT_SIZE, out_dir: str | os.PathLike | None = None,
 ) -> list[MorphSeries]:
     """Cross-dissolve series from a ``source``-labelled to a ``target``-labelled parent.
 

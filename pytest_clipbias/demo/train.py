@@ -1,12 +1,15 @@
 """Deterministic contrastive training of the demo models on CPU.
 
-    python -m pytest_clipbias train-demo demo --out demo.pt
+    python -m pytest_clipbias train-demo demo            # into the demo cache
+    python -m pytest_clipbias train-demo demo --ship     # rebuild the shipped weights
 
 The architecture is the open_clip config ``clipbias-demo`` (a 3-layer ViT on
 64x64 images and a 2-layer text transformer), built through
 open_clip.create_model like any other; training is the symmetric InfoNCE
 loss of CLIP (Radford et al. 2021) with AdamW. Seeds, data order and thread
 count are fixed, so the same torch build reproduces the weights bit for bit.
+The package ships the trained weights (fp16, ``weights/``); a model whose
+recipe has no shipped file is trained once into the demo cache.
 """
 
 from __future__ import annotations
@@ -17,101 +20,159 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 
+from ..openclip_setup import quiet_random_init_warning, register_configs
 from .world import WorldSpec, training_set, world_spec
 
 ARCH = "clipbias-demo"
-EPOCHS = 10
-BATCH = 250
-LR = 1e-3
-TRAIN_VERSION = "4"
+EPOCHS = 4
+BATCH = 200
+LR = 3e-3
+THREADS = 1
+TRAIN_VERSION = "5"
+SHIPPED_DIR = Path(__file__).parent / "weights"
+_REPORT_EVERY_S = 5.0
 
 
-def spec_hash(spec: WorldSpec) -> str:
-    """Identifies the training recipe: world rules, hyper-parameters and torch version."""
-    import torch
+@dataclasses.dataclass(frozen=True)
+class TrainProgress:
+    """One progress report of a training run (passed to the ``progress`` callback)."""
 
-    blob = json.dumps([spec.__dict__, EPOCHS, BATCH, LR, TRAIN_VERSION, torch.__version__],
-                      sort_keys=True, default=str)
+    model: str
+    epoch: int
+    epochs: int
+    step: int
+    steps: int
+    loss: float
+    images_per_s: float
+    elapsed_s: float
+
+    @property
+    def eta_s(self) -> float:
+        """Seconds left at the current speed."""
+        return (self.steps - self.step) * (self.elapsed_s / max(self.step, 1))
+
+    def __str__(self) -> str:
+        return (f"training {self.model}: epoch {self.epoch}/{self.epochs}, step "
+                f"{self.step}/{self.steps}, loss {self.loss:.3f}, {self.images_per_s:.0f} "
+                f"images/s, ETA {self.eta_s:.0f} s")
+
+
+Progress = Callable[[TrainProgress | str], None]
+
+
+def recipe_hash(spec: WorldSpec) -> str:
+    """Identifies the training recipe: world rules, architecture and hyper-parameters."""
+    config = json.loads((Path(__file__).parents[1] / "model_configs" / f"{ARCH}.json")
+                        .read_text())
+    blob = json.dumps([dataclasses.asdict(spec), config, EPOCHS, BATCH, LR, THREADS,
+                       TRAIN_VERSION], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def train(name: str, out: str | os.PathLike, *, log=print, epochs: int = EPOCHS,
-          **world: int) -> Path:
-    """Train the demo model ``name`` and save its state dict to ``out`` (atomically).
+def _encode_training_set(spec: WorldSpec, preprocess, tokenizer):
+    import torch
+    from PIL import Image
 
-    ``epochs`` and ``world`` (n_faces, n_mixed, image_size) shrink the run for
-    tests; the cached demo weights always use the defaults.
+    images, captions = [], []
+    for pixels, text in training_set(spec):
+        images.append(preprocess(Image.fromarray(pixels)))
+        captions.append(text)
+    return torch.stack(images), tokenizer(captions)
+
+
+def _clip_loss(model, images, tokens):
+    """Symmetric InfoNCE over the distinct captions of a batch.
+
+    Captions repeat within a batch: each image is contrasted with the
+    distinct captions only, and each caption's target is spread evenly over
+    its images, so a frequent caption gains no weight from its frequency.
     """
-    import open_clip
     import torch
     import torch.nn.functional as F
 
-    from ..model import _quiet_random_init_warning, _register_configs
+    img = F.normalize(model.encode_image(images), dim=-1)
+    unique, inverse = torch.unique(tokens, dim=0, return_inverse=True)
+    txt = F.normalize(model.encode_text(unique), dim=-1)
+    logits = model.logit_scale.exp() * img @ txt.T
+    owners = F.one_hot(inverse, len(unique)).T.float()
+    owners = owners / owners.sum(1, keepdim=True)
+    return (F.cross_entropy(logits, inverse)
+            + torch.sum(-owners * F.log_softmax(logits.T, 1), 1).mean()) / 2
 
-    _register_configs()
+
+def train(name: str, out: str | os.PathLike, *, progress: Progress | None = print,
+          epochs: int = EPOCHS, **world: int) -> Path:
+    """Train the demo model ``name`` and save its fp16 state dict to ``out`` (atomically).
+
+    ``progress`` receives a TrainProgress every few seconds and at the end of
+    each epoch (and plain status strings); None trains silently. ``epochs``
+    and ``world`` (n_faces, n_mixed, image_size) shrink the run for tests;
+    the shipped and cached demo weights always use the defaults.
+    """
+    import open_clip
+    import torch
+
+    report = progress or (lambda _: None)
+    register_configs()
     spec = dataclasses.replace(world_spec(name), **world)
     start = time.perf_counter()
     threads = torch.get_num_threads()
-    torch.set_num_threads(2)
+    torch.set_num_threads(THREADS)
     try:
-        with torch.random.fork_rng(devices=[]), _quiet_random_init_warning():
+        with torch.random.fork_rng(devices=[]), quiet_random_init_warning():
             torch.manual_seed(spec.seed)
             model, _, preprocess = open_clip.create_model_and_transforms(
                 ARCH, pretrained=None, pretrained_text=False)
-            tokenizer = open_clip.get_tokenizer(ARCH)
-            from PIL import Image
-
-            images, captions = [], []
-            for pixels, text in training_set(spec):
-                images.append(preprocess(Image.fromarray(pixels)))
-                captions.append(text)
-            x = torch.stack(images)
-            tokens = tokenizer(captions)
-            log(f"{name}: {len(captions)} image-caption pairs ready in "
-                f"{time.perf_counter() - start:.0f} s")
-            opt = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=0.05)
-            batch = min(BATCH, len(captions))
-            steps = epochs * (len(captions) // batch)
+            x, tokens = _encode_training_set(spec, preprocess, open_clip.get_tokenizer(ARCH))
+            n = len(x)
+            report(f"training {name}: {n} image-caption pairs drawn in "
+                   f"{time.perf_counter() - start:.0f} s")
+            batch = min(BATCH, n)
+            per_epoch = n // batch
+            steps = epochs * per_epoch
+            # the token table stays at its seeded random init: the text transformer learns
+            # to read it, and the optimiser skips 3M rows the demo vocabulary never uses
+            model.token_embedding.weight.requires_grad_(False)
+            trained = [p for p in model.parameters() if p.requires_grad]
+            opt = torch.optim.AdamW(trained, lr=LR, weight_decay=0.05)
             sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=LR, total_steps=steps,
                                                         pct_start=0.1)
             order = np.random.default_rng(spec.seed).permutation
             model.train()
-            for epoch in range(epochs):
-                perm = torch.from_numpy(order(len(captions)))
+            t0, last, step = time.perf_counter(), 0.0, 0
+            for epoch in range(1, epochs + 1):
+                perm = torch.from_numpy(order(n))
                 total = 0.0
-                for b in range(len(captions) // batch):
+                for b in range(per_epoch):
                     idx = perm[b * batch : (b + 1) * batch]
-                    img = F.normalize(model.encode_image(x[idx]), dim=-1)
-                    # captions repeat within a batch: contrast each image with the distinct
-                    # captions only, so a frequent caption gains no weight from its frequency
-                    unique, inverse = torch.unique(tokens[idx], dim=0, return_inverse=True)
-                    txt = F.normalize(model.encode_text(unique), dim=-1)
-                    logits = model.logit_scale.exp() * img @ txt.T
-                    owners = F.one_hot(inverse, len(unique)).T.float()
-                    owners = owners / owners.sum(1, keepdim=True)
-                    loss = (F.cross_entropy(logits, inverse)
-                            + torch.sum(-owners * F.log_softmax(logits.T, 1), 1).mean()) / 2
+                    loss = _clip_loss(model, x[idx], tokens[idx])
                     opt.zero_grad()
                     loss.backward()
                     opt.step()
                     sched.step()
                     total += float(loss.detach())
-                log(f"{name}: epoch {epoch + 1}/{epochs} loss "
-                    f"{total / (len(captions) // batch):.3f} ({time.perf_counter() - start:.0f} s)")
+                    step += 1
+                    elapsed = time.perf_counter() - t0
+                    if elapsed - last >= _REPORT_EVERY_S or b == per_epoch - 1:
+                        last = elapsed
+                        report(TrainProgress(name, epoch, epochs, step, steps, total / (b + 1),
+                                             step * batch / elapsed, elapsed))
             model.eval()
     finally:
         torch.set_num_threads(threads)
-    target_path = Path(out)
-    target_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target_path.with_name(f".{target_path.name}.tmp-{os.getpid()}")
-    torch.save(model.state_dict(), tmp)
-    os.replace(tmp, target_path)
-    log(f"{name}: trained in {time.perf_counter() - start:.0f} s -> {target_path}")
-    return target_path
+    target = Path(out)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    torch.save({k: (v.half() if v.is_floating_point() else v)
+                for k, v in model.state_dict().items()}, tmp)
+    os.replace(tmp, target)
+    report(f"training {name}: done in {time.perf_counter() - start:.0f} s -> {target}")
+    return target
 
 
 def demo_dir() -> Path:
@@ -123,28 +184,55 @@ def demo_dir() -> Path:
     return Path(base) / "pytest-clipbias" / "demo"
 
 
-def demo_weights(name: str, *, log=print) -> Path:
-    """Path of the trained weights of ``name``, training them once if absent.
+def weights_name(name: str) -> str:
+    """File name of the weights of ``name`` under the current recipe."""
+    return f"{name}-{recipe_hash(world_spec(name))}.pt"
 
-    A file lock keeps concurrent sessions (pytest-xdist workers) from training
-    twice; the weights are written atomically.
+
+_SINKS: list[Progress] = []
+
+
+@contextlib.contextmanager
+def progress_to(callback: Progress) -> Iterator[None]:
+    """Send the progress of any demo training started inside the block to ``callback``.
+
+    The pytest plugin uses it to write through the terminal reporter while
+    the ``clip_model`` fixture loads a model.
     """
-    spec = world_spec(name)
+    _SINKS.append(callback)
+    try:
+        yield
+    finally:
+        _SINKS.pop()
+
+
+def demo_weights(name: str, *, progress: Progress | None = None) -> Path:
+    """Path of the trained weights of ``name``: shipped with the package, else trained once.
+
+    Training (only when the recipe changed and no shipped file matches) goes
+    into demo_dir(); a file lock keeps concurrent sessions (pytest-xdist
+    workers) from training twice, and the weights are written atomically.
+    """
+    progress = progress or (_SINKS[-1] if _SINKS else print)
+    file = weights_name(name)
+    if (SHIPPED_DIR / file).is_file():
+        return SHIPPED_DIR / file
     folder = demo_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}-{spec_hash(spec)}.pt"
+    path = folder / file
     if path.is_file():
         return path
     with _locked(folder / f"{name}.lock"):
         if not path.is_file():
-            log(f"training the {name!r} demo model once (about 3-4 minutes on 2 CPU cores); "
-                f"weights are cached in {folder}")
-            train(name, path, log=log)
+            if progress:
+                progress(f"training the {name!r} demo model once (no shipped weights match "
+                         f"its recipe); weights are cached in {folder}")
+            train(name, path, progress=progress)
     return path
 
 
 @contextlib.contextmanager
-def _locked(path: Path):
+def _locked(path: Path) -> Iterator[None]:
     try:
         import fcntl
     except ImportError:  # pragma: no cover - Windows
