@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .document import load_json, write_json
+from .validate import check_results_document
 
 _EXPR = re.compile(r"^(?:(?P<measure>[A-Za-z_][\w.-]*):)?effect:\+(?P<value>\d+(?:\.\d+)?)"
                    r"(?P<pct>%)?$")
@@ -100,7 +101,7 @@ class Storage:
     def load(self, name: str) -> tuple[Path, dict[str, Any]]:
         """(path, document) of a saved run."""
         path = self.find(name)
-        return path, load_json(path)
+        return path, check_results_document(load_json(path), path)
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ def _path(config: pytest.Config, value: str) -> Path:
 
 
 def finish_reports(config: pytest.Config, state: Any) -> bool:
-    """Write the requested reports; return True when a baseline comparison found a regression.
+    """Write the requested reports; True when a comparison found a regression or a write failed.
 
     Lines for the terminal summary go to ``state.report_lines``.
     """
@@ -48,14 +49,15 @@ def finish_reports(config: pytest.Config, state: Any) -> bool:
            "git_commit": commit, "pytest_args": [str(a) for a in config.invocation_params.args]}
     document = build_document(state.records, run)
     lines = state.report_lines
+    failed = False
     if opts["clipbias_json"]:
-        written = write_json(_path(config, opts["clipbias_json"]), document)
-        lines.append(f"clipbias JSON report: {written}")
+        failed |= _write(lines, "JSON report", lambda: write_json(
+            _path(config, opts["clipbias_json"]), document))
     if opts["clipbias_html"]:
         from .html import render_html
 
-        target = atomic_write_text(_path(config, opts["clipbias_html"]), render_html(document))
-        lines.append(f"clipbias HTML report: {target}")
+        failed |= _write(lines, "HTML report", lambda: atomic_write_text(
+            _path(config, opts["clipbias_html"]), render_html(document)))
     storage = Storage(config.rootpath / opts["clipbias_storage"])
     regression = False
     if opts["clipbias_compare"]:
@@ -78,5 +80,18 @@ def finish_reports(config: pytest.Config, state: Any) -> bool:
                              "failing the session")
     for name in ([opts["clipbias_save"]] if opts["clipbias_save"] else []) + (
             [storage.autosave_name(commit)] if opts["clipbias_autosave"] else []):
-        lines.append(f"clipbias results saved: {storage.save(document, name)}")
-    return regression
+        failed |= _write(lines, "results saved", lambda n=name: storage.save(document, n))
+    return regression or failed
+
+
+def _write(lines: list[str], what: str, write: Callable[[], Path]) -> bool:
+    """Run one write; a failure becomes a summary line (the other outputs still get written).
+
+    Returns True when it failed, so the session fails instead of losing output silently.
+    """
+    try:
+        lines.append(f"clipbias {what}: {write()}")
+    except (OSError, ValueError) as exc:
+        lines.append(f"clipbias {what}: FAILED: {exc}")
+        return True
+    return False
