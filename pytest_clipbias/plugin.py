@@ -276,6 +276,10 @@ def clip_morphs(pytestconfig: pytest.Config, tmp_path_factory) -> Callable[..., 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
     state = config.stash[state_key]
+    for model in state.models.values():  # checkpoint each cache's WAL into its main file
+        cache = getattr(model, "cache", None)
+        if cache is not None:
+            cache.close()
     workeroutput = getattr(config, "workeroutput", None)
     if workeroutput is not None:
         workeroutput[_WORKER_KEY] = state.cache_stats().to_dict()
