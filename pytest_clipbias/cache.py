@@ -20,9 +20,10 @@ Safety rules:
 * storage that cannot be written (read-only folder or file, full disk, a
   path through a file) turns the cache off for the process with one
   CacheWarning naming the cause and ``--clip-no-cache``: the tests still run;
-* ``close()`` checkpoints the write-ahead log into the main file (the plugin
-  calls it when the session ends), so copying only ``embeddings.sqlite3``, as
-  a CI cache step may, keeps every entry.
+* every write is checkpointed from the write-ahead log into the main file, and
+  ``close()`` (called by the plugin when the session ends) checkpoints and
+  truncates the log, so copying only ``embeddings.sqlite3``, as a CI cache
+  step may, keeps every entry.
 """
 
 from __future__ import annotations
@@ -311,6 +312,8 @@ class EmbeddingCache:
             )
         with _transaction(conn):
             conn.executemany("INSERT OR IGNORE INTO embeddings VALUES (?, ?, ?, ?, ?, ?)", rows)
+        # copy the new pages into the main file now: an xdist worker may exit without close()
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
 
 @contextlib.contextmanager
