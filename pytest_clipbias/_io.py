@@ -28,7 +28,7 @@ def check_output_path(path: str | os.PathLike, what: str = "output file") -> Pat
     real = Path(os.path.realpath(os.fspath(path)))
     try:
         st = real.stat()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         st = None
     except OSError as exc:
         raise OutputError(f"{what} {path}: cannot inspect it ({exc})") from None

@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import io
 import os
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,8 +126,18 @@ def decode_image(data: bytes, source: str) -> Image.Image:
     types for fuzzed input) becomes an ImageLoadError naming the file.
     """
     try:
-        img = Image.open(io.BytesIO(data))
-        img.load()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            img = Image.open(io.BytesIO(data))
+            img.load()
+        truncated = [w for w in caught if "runcated" in str(w.message)]
+        if truncated:  # PIL decoded part of the file and filled in the rest
+            raise ImageLoadError(f"image is truncated: {source} ({truncated[0].message}); "
+                                 "re-export or remove it")
+        for w in caught:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    except ImageLoadError:
+        raise
     except UnidentifiedImageError:
         raise ImageLoadError(f"not a recognised image format: {source}") from None
     except Image.DecompressionBombError as exc:

@@ -110,7 +110,7 @@ def test_manifest_bad_input(tmp_path, text, message):
 
 def test_manifest_bad_json_line(tmp_path):
     path = _manifest(tmp_path, '{"path": "a.png"}\n{oops\n', "m.jsonl")
-    with pytest.raises(DatasetError, match="lines that are not JSON.*\n  line 2: "):
+    with pytest.raises(DatasetError, match=r"lines that are not JSON.*\n  line 2: "):
         load_manifest(path)
 
 
@@ -118,8 +118,8 @@ def test_manifest_missing_images_error_then_skip(tmp_path):
     _png(tmp_path / "ok.png")
     rows = "path,gender\nok.png,female\n" + "".join(f"gone{i}.png,male\n" for i in range(7))
     path = _manifest(tmp_path, rows)
-    with pytest.raises(DatasetError, match=r"(?s)7 listed images do not exist\).*row 3: .*gone0.png.*"
-                                           r"row 9: .*gone6.png.*on_missing='skip'"):
+    with pytest.raises(DatasetError, match=r"(?s)7 listed images do not exist\).*row 3: "
+                                           r".*gone0.png.*row 9: .*gone6.png.*on_missing='skip'"):
         load_manifest(path)
     with pytest.warns(DatasetWarning, match="skipped 7 of 8 rows"):
         faces = load_manifest(path, on_missing="skip")
