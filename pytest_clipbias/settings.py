@@ -271,6 +271,32 @@ def resolve_path(config: pytest.Config, opt: Option) -> Path | None:
     return None
 
 
+def warn_space_form(config: pytest.Config) -> None:
+    """Warn when ``--clip-data-root DIR`` (space form, no test path) moved pytest's rootdir.
+
+    pytest picks the rootdir before plugins register their options, so an
+    existing DIR after a plugin flag counts as a test path: the rootdir becomes
+    a common ancestor and the project's ini file is dropped. ``--opt=DIR`` is safe.
+    """
+    args = [str(a) for a in config.invocation_params.args]
+    flags = {opt.flag for opt in OPTIONS + REPORT_OPTIONS if not opt.is_flag}
+    risky, positional, skip = [], [], False
+    for i, arg in enumerate(args):
+        if skip:
+            skip = False
+        elif arg in flags and i + 1 < len(args):
+            skip = True
+            if os.path.exists(args[i + 1]):
+                risky.append(f"{arg} {args[i + 1]}")
+        elif not arg.startswith("-") and os.path.exists(arg):
+            positional.append(arg)  # only existing paths take part in choosing the rootdir
+    if risky and not positional:
+        config.issue_config_time_warning(pytest.PytestConfigWarning(
+            f"{', '.join(risky)}: pytest took the path for a test path when it chose the "
+            f"rootdir ({config.rootpath}{', no ini file' if config.inipath is None else ''}); "
+            "write the option as --opt=PATH, or name the tests to run"), stacklevel=2)
+
+
 def _check_outputs(report: dict[str, Any]) -> None:
     """Refuse unusable report and baseline paths at start-up, before any test runs."""
     from ._io import check_output_path
@@ -318,6 +344,7 @@ class Settings:
     def from_config(cls, config: pytest.Config, default_cache_dir: Path | None) -> Settings:
         """Resolve every option; raises pytest.UsageError naming the bad option."""
         values = {opt.dest: resolve(config, opt) for opt in OPTIONS}
+        warn_space_form(config)
         models = _split(values["clip_model"])
         weights = _split(values["clip_pretrained"])
         if len(weights) > 1 and len(weights) != len(models):

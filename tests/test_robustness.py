@@ -494,3 +494,13 @@ def test_report_keeps_the_mode_of_the_file_it_replaces(tmp_path):
     target.chmod(0o640)
     atomic_write_text(target, "new")
     assert stat.S_IMODE(target.stat().st_mode) == 0o640 and target.read_text() == "new"
+
+
+def test_space_form_path_option_without_test_path_warns(pytester):
+    pytester.makepyfile(test_a=PASSING)
+    (pytester.path / "faces").mkdir()
+    result = pytester.runpytest_subprocess("--clip-data-root", str(pytester.path / "faces"))
+    result.stdout.fnmatch_lines(["*PytestConfigWarning: --clip-data-root *faces: pytest took "
+                                 "the path for a test path*--opt=PATH*"])
+    quiet = pytester.runpytest_subprocess(f"--clip-data-root={pytester.path / 'faces'}")
+    quiet.stdout.no_fnmatch_line("*PytestConfigWarning*")
