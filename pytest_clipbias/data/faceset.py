@@ -12,10 +12,9 @@ from types import MappingProxyType
 from typing import Any, overload
 
 from .manifest import Entry, parse_manifest
-from .problems import DatasetError, describe_rows, relative_to
+from .problems import DatasetError
 
-__all__ = ["DatasetError", "FaceItem", "FaceSet", "describe_rows", "faceset_from_entries",
-           "relative_to"]
+__all__ = ["DatasetError", "FaceItem", "FaceSet", "faceset_from_entries"]
 
 
 def _frozen(mapping: Mapping[str, Any] | None) -> Mapping[str, str]:

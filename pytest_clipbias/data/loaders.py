@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ..images import IMAGE_SUFFIXES
-from .faceset import DatasetError, FaceItem, FaceSet, faceset_from_entries
+from .faceset import FaceItem, FaceSet, faceset_from_entries
 from .manifest import (
     ON_MISSING,
     DatasetWarning,
@@ -41,7 +41,7 @@ from .manifest import (
     read_rows,
 )
 from .normalize import check_extra_values, normalize_gender
-from .problems import Problems
+from .problems import DatasetError, Problems
 
 __all__ = ["IMAGE_SUFFIXES", "DatasetWarning", "faceset_from_records", "load_cfd",
            "load_fairface", "load_folders", "load_manifest", "load_utkface"]
