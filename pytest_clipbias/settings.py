@@ -275,10 +275,12 @@ def warn_space_form(config: pytest.Config) -> None:
     """Warn when ``--clip-data-root DIR`` (space form, no test path) moved pytest's rootdir.
 
     pytest picks the rootdir before plugins register their options, so an
-    existing DIR after a plugin flag counts as a test path: the rootdir becomes
-    a common ancestor and the project's ini file is dropped. ``--opt=DIR`` is safe.
+    existing DIR after a plugin flag counts as a test path: for a DIR outside
+    the current folder the rootdir becomes a common ancestor and the project's
+    ini file is dropped. ``--opt=DIR`` is safe.
     """
     args = [str(a) for a in config.invocation_params.args]
+    here = config.invocation_params.dir
     flags = {opt.flag for opt in OPTIONS + REPORT_OPTIONS if not opt.is_flag}
     risky, positional, skip = [], [], False
     for i, arg in enumerate(args):
@@ -286,7 +288,8 @@ def warn_space_form(config: pytest.Config) -> None:
             skip = False
         elif arg in flags and i + 1 < len(args):
             skip = True
-            if os.path.exists(args[i + 1]):
+            value = Path(os.path.abspath(args[i + 1]))
+            if value.exists() and not value.is_relative_to(here):  # inside: same ini search
                 risky.append(f"{arg} {args[i + 1]}")
         elif not arg.startswith("-") and os.path.exists(arg):
             positional.append(arg)  # only existing paths take part in choosing the rootdir

@@ -497,10 +497,12 @@ def test_report_keeps_the_mode_of_the_file_it_replaces(tmp_path):
 
 
 def test_space_form_path_option_without_test_path_warns(pytester):
-    pytester.makepyfile(test_a=PASSING)
-    (pytester.path / "faces").mkdir()
-    result = pytester.runpytest_subprocess("--clip-data-root", str(pytester.path / "faces"))
+    project = pytester.mkdir("project")
+    (project / "test_a.py").write_text(PASSING)
+    faces = pytester.mkdir("faces")  # outside the folder pytest runs in
+    os.chdir(project)
+    result = pytester.runpytest_subprocess("--clip-data-root", str(faces))
     result.stdout.fnmatch_lines(["*PytestConfigWarning: --clip-data-root *faces: pytest took "
                                  "the path for a test path*--opt=PATH*"])
-    quiet = pytester.runpytest_subprocess(f"--clip-data-root={pytester.path / 'faces'}")
-    quiet.stdout.no_fnmatch_line("*PytestConfigWarning*")
+    for args in ([f"--clip-data-root={faces}"], ["--clip-data-root", str(faces), "test_a.py"]):
+        pytester.runpytest_subprocess(*args).stdout.no_fnmatch_line("*PytestConfigWarning*")
