@@ -5,6 +5,13 @@ that resample take ``seed`` (an int or a numpy Generator); None means seed 0,
 so results are reproducible by default.
 """
 
+from .cluster import (
+    ClusteredProportion,
+    cluster_h_ci,
+    cluster_h_test,
+    cluster_proportion_ci,
+    clustered_proportion,
+)
 from .corrections import adjust_pvalues
 from .correlation import CorrelationResult, correlation
 from .decision import Decision, decide
@@ -16,6 +23,8 @@ from .effects import (
     cohens_h_ci,
     cosine,
     cramers_v,
+    hedges_correction,
+    hedges_g,
     log_ratio_skew,
     pooled_sd,
     proportion_difference,
@@ -32,6 +41,18 @@ from .intervals import (
     proportion_ci,
     wilson,
 )
+from .mineffect import (
+    ALTERNATIVES,
+    d_ci,
+    d_test,
+    eat_d_ci,
+    eat_d_test,
+    h_one_sample_ci,
+    h_one_sample_test,
+    h_two_sample_ci,
+    h_two_sample_test,
+    min_effect_p,
+)
 from .permutation import (
     EatResult,
     PermutationResult,
@@ -42,8 +63,11 @@ from .permutation import (
     subset_sum_test,
     weat_test,
 )
+from .power import min_effect_power, required_n
 
 __all__ = [
+    "ALTERNATIVES",
+    "ClusteredProportion",
     "CorrelationResult",
     "Decision",
     "EatResult",
@@ -54,6 +78,10 @@ __all__ = [
     "bootstrap_ci",
     "clopper_pearson",
     "cluster_bootstrap_ci",
+    "cluster_h_ci",
+    "cluster_h_test",
+    "cluster_proportion_ci",
+    "clustered_proportion",
     "cohens_d",
     "cohens_d_ci",
     "cohens_d_test",
@@ -62,9 +90,21 @@ __all__ = [
     "correlation",
     "cosine",
     "cramers_v",
+    "d_ci",
+    "d_test",
     "decide",
+    "eat_d_ci",
+    "eat_d_test",
     "fisher_exact",
+    "h_one_sample_ci",
+    "h_one_sample_test",
+    "h_two_sample_ci",
+    "h_two_sample_test",
+    "hedges_correction",
+    "hedges_g",
     "log_ratio_skew",
+    "min_effect_p",
+    "min_effect_power",
     "newcombe",
     "permutation_test",
     "permutation_test_columns",
@@ -72,6 +112,7 @@ __all__ = [
     "proportion_ci",
     "proportion_difference",
     "proportion_ratio",
+    "required_n",
     "sc_eat_d",
     "sc_eat_test",
     "subset_sum_test",

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as _st
 
-from .permutation import as_generator
+from ._rng import as_generator
+from ._validate import finite
 
 METHODS = ("pearson", "spearman")
 CI_METHODS = ("fisher", "bootstrap")
@@ -56,7 +57,7 @@ def correlation(
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if ci not in CI_METHODS:
         raise ValueError(f"ci must be one of {CI_METHODS}, got {ci!r}")
-    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    x, y = finite(x, "x"), finite(y, "y")
     if x.shape != y.shape or x.ndim != 1:
         raise ValueError("x and y must be 1-D arrays of the same length")
     n = len(x)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats as _st
 
+from ._validate import counts, finite
+
 _RTOL = 1 + 1e-7  # relative tolerance when comparing point probabilities (as R and scipy)
 
 
@@ -48,7 +50,10 @@ def fisher_exact(table, *, alternative: str = "two-sided") -> float:
     the probabilities of tables no more likely than the observed one.
     """
     _check_alternative(alternative)
-    t = np.asarray(table, dtype=np.int64)
+    t = finite(table, "table")
+    if np.any(t != np.round(t)):
+        raise ValueError("table must hold whole-number counts")
+    t = t.astype(np.int64)
     if t.shape != (2, 2) or np.any(t < 0):
         raise ValueError("fisher_exact needs a 2x2 table of non-negative counts")
     (a, b), (c, d) = t
@@ -74,8 +79,8 @@ def two_proportion_test(
     Its two-sided p equals the uncorrected chi-square test of the 2x2 table.
     """
     _check_alternative(alternative)
-    if n1 < 1 or n2 < 1:
-        raise ValueError("group sizes must be positive")
+    counts(k1, n1, k_name="k1", n_name="n1")
+    counts(k2, n2, k_name="k2", n_name="n2")
     pooled = (k1 + k2) / (n1 + n2)
     se = np.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
     if se == 0:

@@ -18,7 +18,8 @@ from collections.abc import Callable
 import numpy as np
 from scipy import stats as _st
 
-from .permutation import as_generator
+from ._rng import as_generator
+from ._validate import finite, finite_1d
 
 BOOTSTRAP_METHODS = ("percentile", "bca")
 
@@ -30,6 +31,7 @@ def _z(confidence: float) -> float:
 
 
 def _check_counts(k: int, n: int) -> None:
+    finite(k, "k"), finite(n, "n")
     if n < 0 or not 0 <= k <= max(n, 0):
         raise ValueError(f"need 0 <= k <= n, got k={k}, n={n}")
 
@@ -125,8 +127,8 @@ def bootstrap_ci(
     """
     if method not in BOOTSTRAP_METHODS:
         raise ValueError(f"method must be one of {BOOTSTRAP_METHODS}, got {method!r}")
-    x = np.asarray(data, dtype=np.float64)
-    if x.ndim != 1 or len(x) < 2:
+    x = finite_1d(data, "data")
+    if len(x) < 2:
         raise ValueError("bootstrap_ci needs a 1-D sample of at least 2 values")
     _z(confidence)
     rng = as_generator(seed)
@@ -158,7 +160,7 @@ def cluster_bootstrap_ci(
     """
     if method not in BOOTSTRAP_METHODS:
         raise ValueError(f"method must be one of {BOOTSTRAP_METHODS}, got {method!r}")
-    v = np.asarray(values, dtype=np.float64)
+    v = finite_1d(values, "values")
     ids, inverse = np.unique(np.asarray(clusters), return_inverse=True)
     if len(v) != len(inverse):
         raise ValueError(f"values ({len(v)}) and clusters ({len(inverse)}) differ in length")

@@ -32,7 +32,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .effects import _as1d, association, cohens_d, cosine, sc_eat_d, weat_d
+from ._rng import as_generator
+from ._validate import finite, finite_1d
+from .effects import association, cohens_d, cosine, sc_eat_d, weat_d
 
 ALTERNATIVES = ("greater", "less", "two-sided")
 #: Largest number of relabellings enumerated exactly.
@@ -55,17 +57,6 @@ class PermutationResult:
     alternative: str
 
 
-def as_generator(seed: int | np.random.Generator | None) -> np.random.Generator:
-    """A numpy Generator from a seed, an existing Generator (used as is), or None (seed 0).
-
-    None maps to seed 0 rather than OS entropy: a bias test that flips between
-    runs of the same model is worse than useless in CI.
-    """
-    if isinstance(seed, np.random.Generator):
-        return seed
-    return np.random.default_rng(0 if seed is None else seed)
-
-
 def random_subset_sums(
     values, n_first: int, n_permutations: int, rng: np.random.Generator,
     *, batch_bytes: int = BATCH_BYTES,
@@ -74,7 +65,7 @@ def random_subset_sums(
 
     Vectorised in batches whose working memory stays under ``batch_bytes``.
     """
-    v = np.asarray(values, dtype=np.float64)
+    v = finite_1d(values, "values")
     n = len(v)
     if not 0 < n_first < n:
         raise ValueError(f"n_first must be between 1 and {n - 1}, got {n_first}")
@@ -153,7 +144,7 @@ def _correction(v, bytes_, diff, rng) -> np.ndarray:
 
 def exact_subset_sums(values, n_first: int) -> np.ndarray:
     """Sums of all C(n, n_first) subsets of ``values`` (exact enumeration)."""
-    v = np.asarray(values, dtype=np.float64)
+    v = finite_1d(values, "values")
     count = math.comb(len(v), n_first)
     if count > MAX_EXACT:
         raise ValueError(f"{count} subsets exceed MAX_EXACT={MAX_EXACT}; use Monte Carlo")
@@ -200,7 +191,7 @@ def subset_sum_test(
     MAX_EXACT), else samples; True/False force the choice.
     """
     _check_alternative(alternative)
-    v = np.asarray(pooled, dtype=np.float64)
+    v = finite_1d(pooled, "pooled")
     n, m = len(v), len(v) - n_first
     if n_first < 1 or m < 1:
         raise ValueError("each group needs at least one value")
@@ -232,7 +223,7 @@ def permutation_test(
     H0: the labels x/y are exchangeable. "greater" tests mean(x) > mean(y).
     Two-sided p = min(1, 2 min(p_greater, p_less)), as scipy.stats.permutation_test.
     """
-    x, y = _as1d(x, "x"), _as1d(y, "y")
+    x, y = finite_1d(x, "x"), finite_1d(y, "y")
     return subset_sum_test(
         np.concatenate([x, y]), len(x), alternative=alternative,
         n_permutations=n_permutations, seed=seed, exact=exact, batch_bytes=batch_bytes,
@@ -251,7 +242,7 @@ def permutation_test_columns(
     column; two-sided as 2 min(p_greater, p_less), as permutation_test.
     """
     _check_alternative(alternative)
-    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    x, y = finite(x, "x"), finite(y, "y")
     if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1]:
         raise ValueError("x and y must be 2-D arrays with the same number of columns")
     n1, n2 = len(x), len(y)
@@ -309,6 +300,7 @@ def weat_test(
     function of the subset sum, so p is the same as for the sum statistic).
     One-sided "greater" (X closer to A than Y is) by default, as in the paper.
     """
+    targets_x, targets_y = finite(targets_x, "targets_x"), finite(targets_y, "targets_y")
     sx = association(targets_x, attributes_a, attributes_b)
     sy = association(targets_y, attributes_a, attributes_b)
     res = subset_sum_test(np.concatenate([sx, sy]), len(sx), alternative=alternative,
@@ -327,10 +319,11 @@ def sc_eat_test(
     The values permuted are cos(w, x) for x in A u B; the statistic is
     mean_A - mean_B (Caliskan 2017, single-category EAT).
     """
-    w = np.asarray(target, dtype=np.float64)
+    w = finite(target, "target")
     if w.ndim != 1:
         raise ValueError("sc_eat_test takes one target vector; use sc_eat_d for many")
-    ca, cb = cosine(w, attributes_a)[0], cosine(w, attributes_b)[0]
+    a, b = finite(attributes_a, "attributes_a"), finite(attributes_b, "attributes_b")
+    ca, cb = cosine(w, a)[0], cosine(w, b)[0]
     res = subset_sum_test(np.concatenate([ca, cb]), len(ca), alternative=alternative,
                           n_permutations=n_permutations, seed=seed, exact=exact)
     d = sc_eat_d(w, attributes_a, attributes_b, ddof=ddof)
