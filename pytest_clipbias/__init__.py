@@ -11,6 +11,12 @@ from .assertions import (
     assert_no_hypodescent,
     assert_person_default_unmarked,
     assert_region_gender_skew_below,
+    audit_association,
+    audit_hypodescent,
+    audit_label_rate_parity,
+    audit_max_skew,
+    audit_person_default,
+    audit_region_gender_skew,
 )
 from .cache import CacheStats, CacheWarning, EmbeddingCache
 from .data import DatasetError, FaceItem, FaceSet, MorphSeries
@@ -43,6 +49,12 @@ __all__ = [
     "assert_no_hypodescent",
     "assert_person_default_unmarked",
     "assert_region_gender_skew_below",
+    "audit_association",
+    "audit_hypodescent",
+    "audit_label_rate_parity",
+    "audit_max_skew",
+    "audit_person_default",
+    "audit_region_gender_skew",
     "encode_labels",
     "enforce",
     "get_profile",

@@ -1,11 +1,8 @@
-"""Command line.
+"""Command line: ``pytest-clipbias`` or ``python -m pytest_clipbias``.
 
-``python -m pytest_clipbias compare BASELINE.json CURRENT.json [--fail EXPR]``
-prints the comparison and exits 1 when a --fail rule finds a regression, 2 on
-bad input, 0 otherwise.
-
-``python -m pytest_clipbias train-demo [demo|demo-fair] [--out FILE]`` trains a
-demo model (deterministically) into the demo cache, or into FILE.
+``compare BASELINE [CANDIDATE] [--fail EXPR ...]`` gates a candidate run
+against a baseline; ``list`` shows the saved runs; ``train-demo`` trains a demo
+model (deterministically) into the demo cache, or into ``--out FILE``.
 """
 
 from __future__ import annotations
@@ -14,45 +11,95 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from .report.baseline import compare, parse_fail_rule
-from .report.document import load_json
+EXIT_CODES = """exit status (compare):
+  0  no regression (and no baselined result missing, unless --allow-missing)
+  1  the gate failed: a result regressed beyond a --fail rule, or a baselined
+     result is missing from the candidate
+  2  usage error, or a baseline/candidate that cannot be found or read"""
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit status."""
-    parser = argparse.ArgumentParser(prog="python -m pytest_clipbias",
-                                     description="pytest-clipbias utilities")
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pytest-clipbias", description="pytest-clipbias "
+                                     "utilities: release gate, saved runs, demo models",
+                                     epilog=EXIT_CODES,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    cmp_ = sub.add_parser("compare", help="compare two --clipbias-json results files")
-    cmp_.add_argument("baseline")
-    cmp_.add_argument("current")
+    cmp_ = sub.add_parser(
+        "compare", help="compare a candidate run with a baseline (the release gate)",
+        description="Compare saved runs or --clipbias-json files: a table of test, measure, "
+        "baseline and candidate effect, change of |effect| with its 1 - 2 alpha interval, "
+        "and verdict, then a one-line summary.", epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    cmp_.add_argument("baseline", help="saved run name, unique prefix, latest, or a JSON path")
+    cmp_.add_argument("candidate", nargs="?", default="latest",
+                      help="the same, for the candidate run (default: latest)")
     cmp_.add_argument("--fail", action="append", default=[], metavar="EXPR",
-                      help="regression rule, e.g. effect:+0.05, effect:+10%%, "
-                           "hypodescent:effect:+0.05 (repeatable)")
+                      help="regression rule: effect:+0.05, effect:+10%%, "
+                           "hypodescent:effect:+0.05 (repeatable); without one the "
+                           "comparison is informational and exits 0")
+    cmp_.add_argument("--alpha", type=float, default=0.05,
+                      help="false-alarm rate of the gate when nothing changed (default 0.05)")
     cmp_.add_argument("--strict", action="store_true",
-                      help="fail on the tolerance alone, even when the intervals overlap")
+                      help="judge the tolerance on the point estimates alone (no test)")
+    cmp_.add_argument("--allow-missing", action="store_true",
+                      help="accept baselined results missing from the candidate")
+    cmp_.add_argument("--storage", default=".clipbias",
+                      help="folder of saved runs (default .clipbias)")
+    lst = sub.add_parser("list", help="list the saved runs, oldest first")
+    lst.add_argument("--storage", default=".clipbias",
+                     help="folder of saved runs (default .clipbias)")
     train = sub.add_parser("train-demo", help="train a built-in demo model")
     train.add_argument("name", nargs="?", default="demo", choices=["demo", "demo-fair"])
     train.add_argument("--out", help="write the weights here instead of the demo cache")
-    args = parser.parse_args(argv)
-    if args.command == "train-demo":
-        from .demo.train import demo_weights
-        from .demo.train import train as train_model
+    return parser
 
-        path = train_model(args.name, args.out) if args.out else demo_weights(args.name)
-        print(path)
-        return 0
+
+def _compare(args: argparse.Namespace) -> int:
+    from .gate import check_rule_measures, parse_fail_rule
+    from .report.baseline import (
+        BaselineError,
+        Storage,
+        compare,
+        measures_in,
+        run_label,
+        summary_line,
+        table_lines,
+    )
+
+    storage = Storage(args.storage)
     try:
+        if not 0 < args.alpha < 0.5:
+            raise ValueError(f"--alpha must lie in (0, 0.5), got {args.alpha}")
         rules = [parse_fail_rule(r) for r in args.fail]
-        baseline, current = load_json(args.baseline), load_json(args.current)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        base_path, baseline = storage.load(args.baseline)
+        cand_path, candidate = storage.load(args.candidate)
+        check_rule_measures(rules, measures_in(baseline) | measures_in(candidate))
+    except (BaselineError, ValueError) as exc:
+        print(f"pytest-clipbias compare: error: {exc}", file=sys.stderr)
         return 2
-    result = compare(current, baseline, rules, strict=args.strict, baseline_name=args.baseline)
-    print("\n".join(result.lines))
-    if result.regressions:
-        print(f"{len(result.regressions)} regression(s) against {args.baseline}")
-        return 1
+    result = compare(candidate, baseline, rules, alpha=args.alpha, strict=args.strict,
+                     allow_missing=args.allow_missing, baseline_name=base_path.stem)
+    print(f"baseline  {run_label(base_path, baseline)}")
+    print(f"candidate {run_label(cand_path, candidate)}")
+    print("\n".join(table_lines(result)))
+    print(summary_line(result))
+    return 1 if result.failed else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status (see EXIT_CODES)."""
+    args = _parser().parse_args(argv)
+    if args.command == "compare":
+        return _compare(args)
+    if args.command == "list":
+        from .report.baseline import Storage, list_lines
+
+        print("\n".join(list_lines(Storage(args.storage))))
+        return 0
+    from .demo.train import demo_weights
+    from .demo.train import train as train_model
+
+    print(train_model(args.name, args.out) if args.out else demo_weights(args.name))
     return 0
 
 

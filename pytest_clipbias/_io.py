@@ -31,23 +31,23 @@ def check_output_path(path: str | os.PathLike, what: str = "output file") -> Pat
     except (FileNotFoundError, NotADirectoryError):
         st = None
     except OSError as exc:
-        raise OutputError(f"{what} {path}: cannot inspect it ({exc})") from None
+        raise OutputError(f"{what}: {path}: cannot inspect it ({exc})") from None
     if st is not None:
         if stat.S_ISDIR(st.st_mode):
-            raise OutputError(f"{what} {path} is a directory; give a file path")
+            raise OutputError(f"{what}: {path} is a directory; give a file path")
         if not stat.S_ISREG(st.st_mode):
-            raise OutputError(f"{what} {path} is a special file (FIFO, device or socket); "
+            raise OutputError(f"{what}: {path} is a special file (FIFO, device or socket); "
                               "refusing to replace it: give a regular file path")
         if not os.access(real, os.W_OK) or not os.access(real.parent, os.W_OK | os.X_OK):
-            raise OutputError(f"{what} {path} is not writable (permission denied)")
+            raise OutputError(f"{what}: {path} is not writable (permission denied)")
         return real
     ancestor = real.parent
     while not ancestor.exists() and ancestor != ancestor.parent:
         ancestor = ancestor.parent
     if not ancestor.is_dir():
-        raise OutputError(f"{what} {path}: {ancestor} is a file, not a folder")
+        raise OutputError(f"{what}: {path}: {ancestor} is a file, not a folder")
     if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise OutputError(f"{what} {path}: folder {ancestor} is not writable "
+        raise OutputError(f"{what}: {path}: folder {ancestor} is not writable "
                           "(permission denied)")
     return real
 

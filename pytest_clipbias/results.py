@@ -49,8 +49,12 @@ class BiasResult:
 
     ``effect`` is the headline (the worst row's) effect size, named by
     ``effect_name`` (e.g. "cohen_h"); ``ci`` its confidence interval;
-    ``p_value`` its (corrected) p; ``n`` the number of items judged;
-    ``verdict`` "pass", "fail" or "inconclusive" with ``reason``. ``table``
+    ``p_value`` its minimum-effect p (H0: the effect is within the threshold),
+    corrected over the check's cells; ``n`` the number of items judged;
+    ``verdict`` "pass", "fail" or "inconclusive" with ``reason``; ``rule``
+    the decision rule (see ``pytest_clipbias.stats.decision``). The interval
+    is the one the verdict rests on: rows say which in ``ci_basis``
+    ("corrected" for a fail, "1-2alpha" otherwise) and ``ci_level``. ``table``
     has one dict row per group judged, each with its group under the
     attribute key (e.g. ``row["region"]``) and effect, ci_low, ci_high,
     p_value, n, passed plus measure-specific fields. ``message`` is the
@@ -69,7 +73,7 @@ class BiasResult:
     reason: str = ""
     message: str = ""
     alpha: float = 0.05
-    rule: str = "significant"
+    rule: str = "three-way"
     correction: str | None = None
     details: Mapping[str, Any] = field(default_factory=dict)
 
@@ -93,6 +97,19 @@ class BiasResult:
             "details": dict(self.details),
         })
 
+    def to_frame(self) -> Any:
+        """The per-group table as a pandas DataFrame (one row per group judged).
+
+        Nested fields (per-label effects, curves) stay as Python objects in
+        their cells. Raises ImportError with the install command when pandas
+        is missing.
+        """
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError("BiasResult.to_frame() needs pandas: pip install pandas") from None
+        return pd.DataFrame([dict(row) for row in self.table])
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> BiasResult:
         """Inverse of ``to_dict`` (null numbers come back as NaN)."""
@@ -103,7 +120,7 @@ class BiasResult:
             threshold=_float(data["threshold"]), verdict=data["verdict"],
             table=list(data.get("table", [])), reason=data.get("reason", ""),
             message=data.get("message", ""), alpha=float(data.get("alpha", 0.05)),
-            rule=data.get("rule", "significant"), correction=data.get("correction"),
+            rule=data.get("rule", "three-way"), correction=data.get("correction"),
             details=dict(data.get("details", {})),
         )
 
@@ -136,6 +153,7 @@ def enforce(result: BiasResult, encoder: Any = None) -> BiasResult:
     "inconclusive". Recorded results appear in the terminal summary and the
     reports whatever the verdict.
     """
+    __tracebackhide__ = True
     from .recording import record
 
     record(result, encoder)

@@ -10,14 +10,14 @@ then the built-in default.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from .gate import FailRule, check_name, check_rule_measures, parse_fail_rule
 from .model import DEVICES, PRECISIONS
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -146,13 +146,29 @@ OPTIONS: tuple[Option, ...] = (
 )
 
 
-def _fail_rule(value: str, source: str) -> str:
-    from .report.baseline import parse_fail_rule
-
+def _fail_rule(value: str, source: str) -> FailRule:
     try:
-        return parse_fail_rule(value).text
+        return parse_fail_rule(value)
     except ValueError as exc:
         raise pytest.UsageError(f"{source}: {exc}") from None
+
+
+def _save_name(value: str, source: str) -> str:
+    try:
+        return check_name(value.strip())
+    except ValueError as exc:
+        raise pytest.UsageError(f"{source}: {exc}") from None
+
+
+def _alpha(value: str, source: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = float("nan")
+    if not 0 < number < 0.5:
+        raise pytest.UsageError(f"{source}: expected a significance level in (0, 0.5), "
+                                f"got {value!r}")
+    return number
 
 
 def _profile(value: str, source: str) -> str:
@@ -175,22 +191,33 @@ REPORT_OPTIONS: tuple[Option, ...] = (
     Option("--clipbias-storage", "clipbias_storage", "CLIPBIAS_STORAGE", _str, ".clipbias",
            "folder of saved runs (baselines), relative to the rootdir (default .clipbias).",
            metavar="DIR"),
-    Option("--clipbias-save", "clipbias_save", "CLIPBIAS_SAVE", _str, None,
-           "save this run's results as NAME in the storage folder.", metavar="NAME"),
+    Option("--clipbias-save", "clipbias_save", "CLIPBIAS_SAVE", _save_name, None,
+           "save this run's results as NAME in the storage folder (a name, not a path).",
+           metavar="NAME"),
     Option("--clipbias-autosave", "clipbias_autosave", "CLIPBIAS_AUTOSAVE", _bool, False,
            "save this run's results under a numbered, timestamped name.", is_flag=True),
     Option("--clipbias-compare", "clipbias_compare", "CLIPBIAS_COMPARE", _str, None,
-           "compare with a saved run: NAME, a unique prefix, or latest (the default when "
-           "no value is given).", metavar="NAME|latest", const="latest"),
+           "compare with a saved run: NAME, a unique prefix, latest (the default when no "
+           "value is given), or the path of a results JSON file.", metavar="NAME|latest|PATH",
+           const="latest"),
     Option("--clipbias-compare-fail", "clipbias_compare_fail", "CLIPBIAS_COMPARE_FAIL",
-           _fail_rule, (), "fail the session when a result got worse than the baseline: "
-           "effect:+0.05 (|effect| grew by more than 0.05), effect:+10%%, or "
-           "MEASURE:effect:+0.05; repeatable. The change must also be distinguishable "
-           "(non-overlapping CIs) unless --clipbias-compare-fail-strict.", metavar="EXPR",
-           repeatable=True),
+           _fail_rule, (), "release gate: fail the session when a result's |effect| grew "
+           "beyond the baseline's by more than a tolerance: effect:+0.05 (absolute), "
+           "effect:+10%% (relative) or MEASURE:effect:+0.05; repeatable. The growth must be "
+           "shown by a one-sided test (Holm-corrected across results); a baselined result "
+           "missing from the run also fails.", metavar="EXPR", repeatable=True),
     Option("--clipbias-compare-fail-strict", "clipbias_compare_fail_strict",
            "CLIPBIAS_COMPARE_FAIL_STRICT", _bool, False,
-           "apply --clipbias-compare-fail tolerances even when the CIs overlap.", is_flag=True),
+           "also fail results whose |effect| grew beyond the tolerance without the test "
+           "showing it (judged on the point estimates: noise alone can then fail the gate).",
+           is_flag=True),
+    Option("--clipbias-compare-allow-missing", "clipbias_compare_allow_missing",
+           "CLIPBIAS_COMPARE_ALLOW_MISSING", _bool, False,
+           "accept baselined results that are missing from this run (removed on purpose) "
+           "instead of failing the gate.", is_flag=True),
+    Option("--clipbias-compare-alpha", "clipbias_compare_alpha", "CLIPBIAS_COMPARE_ALPHA",
+           _alpha, 0.05, "false-alarm rate of the release gate when nothing changed "
+           "(default 0.05).", metavar="ALPHA"),
     Option("--clipbias-profile", "clipbias_profile", "CLIPBIAS_PROFILE", _profile, "ci",
            "settings profile: smoke, ci (default), nightly, or one registered in conftest.py; "
            "sets permutations, bootstrap resamples and generated sample sizes.",
@@ -199,7 +226,6 @@ REPORT_OPTIONS: tuple[Option, ...] = (
 
 
 _BY_DEST = {opt.dest: opt for opt in OPTIONS + REPORT_OPTIONS}
-_SAVE_NAME = re.compile(r"[\w.-]+")
 
 
 def add_options(parser: pytest.Parser, options: tuple[Option, ...] = OPTIONS) -> None:
@@ -250,6 +276,14 @@ def _split(value: str | None) -> tuple[str, ...]:
     if not value:
         return ()
     return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _absolute(value: str | None, config: pytest.Config) -> Path | None:
+    """A user path, relative ones taken from the directory pytest was invoked in."""
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else config.invocation_params.dir / path
 
 
 def resolve_path(config: pytest.Config, opt: Option) -> Path | None:
@@ -309,10 +343,7 @@ def _check_outputs(report: dict[str, Any]) -> None:
     checks = [(flag, path) for flag, path in (("--clipbias-json", json_path),
                                               ("--clipbias-html", html_path)) if path]
     storage = Path(report["clipbias_storage"])
-    name = report["clipbias_save"]
-    if name is not None and (not _SAVE_NAME.fullmatch(name) or name.startswith(".")):
-        raise pytest.UsageError(f"--clipbias-save: {name!r} is not a plain name; use letters, "
-                                "digits, '.', '-' and '_' (no folders, not starting with '.')")
+    name = report["clipbias_save"]  # its spelling is checked when the option is parsed
     if storage.exists() and not storage.is_dir():
         raise pytest.UsageError(f"--clipbias-storage: {storage} is a file, not a folder")
     if name or report["clipbias_autosave"]:
@@ -325,6 +356,69 @@ def _check_outputs(report: dict[str, Any]) -> None:
     if json_path and html_path and os.path.realpath(json_path) == os.path.realpath(html_path):
         raise pytest.UsageError(f"--clipbias-json and --clipbias-html name the same file "
                                 f"{json_path}; give them different paths")
+
+
+@dataclass(frozen=True)
+class GateSettings:
+    """Baseline save and compare options, validated and parsed once at start-up.
+
+    ``baseline`` is the (path, document) of the run to compare with, loaded
+    at start-up when fail rules make this run a gate (so a missing or
+    corrupt baseline stops the session before any test runs).
+    """
+
+    storage: Path
+    save: str | None = None
+    autosave: bool = False
+    compare: str | None = None
+    rules: tuple[FailRule, ...] = ()
+    strict: bool = False
+    allow_missing: bool = False
+    alpha: float = 0.05
+    baseline: tuple[Path, dict[str, Any]] | None = field(default=None, compare=False,
+                                                         repr=False)
+
+    @classmethod
+    def from_report(cls, report: dict[str, Any], config: pytest.Config) -> GateSettings:
+        """Check output paths, load the baseline of a gate and check the rules' measures."""
+        for dest, flag in (("clipbias_json", "--clipbias-json"),
+                           ("clipbias_html", "--clipbias-html")):
+            if report[dest]:
+                _check_output(_absolute(report[dest], config), flag, is_file=True)
+        storage = Path(report["clipbias_storage"]).expanduser()
+        storage = storage if storage.is_absolute() else config.rootpath / storage
+        if report["clipbias_save"] or report["clipbias_autosave"]:
+            _check_output(storage, "--clipbias-storage", is_file=False)
+        compare = report["clipbias_compare"]
+        if compare and (compare.endswith(".json") or os.sep in compare):
+            compare = str(_absolute(compare, config))  # a path, not a saved name
+        gate = cls(storage, report["clipbias_save"], report["clipbias_autosave"], compare,
+                   tuple(report["clipbias_compare_fail"]), report["clipbias_compare_fail_strict"],
+                   report["clipbias_compare_allow_missing"], report["clipbias_compare_alpha"])
+        if not (gate.compare and gate.rules):
+            return gate
+        from .report.baseline import BaselineError, Storage, measures_in
+
+        try:
+            baseline = Storage(storage).load(compare)
+            check_rule_measures(gate.rules, measures_in(baseline[1]))
+        except (BaselineError, ValueError) as exc:
+            raise pytest.UsageError(f"clipbias release gate: {exc}") from None
+        return replace(gate, baseline=baseline)
+
+
+def _check_output(path: Path, flag: str, *, is_file: bool) -> None:
+    """Fail at start-up, not after the run, when an output cannot be written there."""
+    if is_file and path.is_dir():
+        raise pytest.UsageError(f"{flag}: {path} is a directory; give a file name")
+    if not is_file and path.exists() and not path.is_dir():
+        raise pytest.UsageError(f"{flag}: {path} exists and is not a directory")
+    parent = path.parent if is_file else path
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise pytest.UsageError(f"{flag}: cannot write {path}: {parent} is not a writable "
+                                "directory")
 
 
 @dataclass(frozen=True)
@@ -342,12 +436,14 @@ class Settings:
     data_root: Path | None = None
     require_data: bool = False
     report: dict[str, Any] | None = None
+    gate: GateSettings | None = None
 
     @classmethod
     def from_config(cls, config: pytest.Config, default_cache_dir: Path | None) -> Settings:
         """Resolve every option; raises pytest.UsageError naming the bad option."""
         values = {opt.dest: resolve(config, opt) for opt in OPTIONS}
         warn_space_form(config)
+        report = _report_settings(config)
         models = _split(values["clip_model"])
         weights = _split(values["clip_pretrained"])
         if len(weights) > 1 and len(weights) != len(models):
@@ -374,7 +470,8 @@ class Settings:
             require_model=values["clip_require_model"],
             data_root=resolve_path(config, _BY_DEST["clip_data_root"]),
             require_data=values["clip_require_data"],
-            report=_report_settings(config),
+            report=report,
+            gate=GateSettings.from_report(report, config),
         )
 
 

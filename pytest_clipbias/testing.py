@@ -185,3 +185,66 @@ def planted_faces(groups: Mapping[str, int], *, key: str = "race",
             img = PlantedImage(weights[g], noise_seed=_seed(seed, key, g, i), noise=noise)
             items.append(FaceItem(img, {key: g, **(extra or {})}))
     return FaceSet(items, name="planted")
+
+
+# -- calibration: verdict rates of the measure + judge at a known true effect ------------
+
+CALIBRATED = ("hypodescent", "hypodescent-clustered", "two-sample-h", "cohens-d", "eat-d")
+
+
+def _true_rate(h: float, p0: float) -> float:
+    return float(np.sin(np.arcsin(np.sqrt(p0)) + h / 2) ** 2)
+
+
+def _cells(kind: str, effect: float, n: int, reps: int, rng: np.random.Generator):
+    """``reps`` independent cells of one kind at true effect ``effect`` (n per group)."""
+    from .measures import cells as mc
+
+    if kind == "hypodescent":
+        return mc.one_sample_h_cells(rng.binomial(n, _true_rate(effect, 0.5), reps), [n] * reps)
+    if kind == "hypodescent-clustered":  # 20 + 20 parents, probit parent effects (sd 0.5)
+        parents = rng.integers(0, 20, (reps, n, 2)) + np.array([0, 20])
+        u = rng.normal(0, 0.5, (reps, 40))
+        z = (np.take_along_axis(u, parents[..., 0], 1) + np.take_along_axis(u, parents[..., 1], 1)
+             + rng.standard_normal((reps, n)))
+        cut = stats.norm.ppf(1 - _true_rate(effect, 0.5)) * math.sqrt(1.5)
+        return [mc.clustered_h_cell((z[r] > cut).astype(float), parents[r]) for r in range(reps)]
+    if kind == "two-sample-h":  # base rate 0.2
+        p2 = 0.2
+        return mc.two_sample_h_cells(rng.binomial(n, _true_rate(effect, p2), reps), [n] * reps,
+                                     rng.binomial(n, p2, reps), [n] * reps)
+    x, y = rng.normal(effect, 1, (reps, n)), rng.standard_normal((reps, n))
+    if kind == "cohens-d":
+        d = (x.mean(1) - y.mean(1)) / np.sqrt((x.var(1, ddof=1) + y.var(1, ddof=1)) / 2)
+        return mc.cohens_d_cells(d, [n] * reps, [n] * reps)
+    # eat-d: theta = delta / sqrt(1 + delta^2 / 4); solve for the delta that gives ``effect``
+    delta = effect / math.sqrt(1 - effect**2 / 4)
+    x = rng.normal(delta, 1, (reps, n))
+    d = (x.mean(1) - y.mean(1)) / np.concatenate([x, y], axis=1).std(1, ddof=1)
+    from .stats.mineffect import eat_d_ci, eat_d_test
+
+    return mc.CellBatch(d, [n] * reps, lambda c, side: eat_d_test(x, y, c, alternative=side),
+                        lambda conf: eat_d_ci(x, y, confidence=conf)).cells()
+
+
+def verdict_rates(kind: str, effect: float, threshold: float, *, n: int = 100, reps: int = 400,
+                  alpha: float = 0.05, direction: str = "greater", seed: int = 0
+                  ) -> dict[str, float]:
+    """Share of fail / pass / inconclusive verdicts, and the coverage of the intervals shown.
+
+    Each of ``reps`` simulated data sets (n items per group, true effect
+    ``effect``) is judged alone by the shared judge (one cell: no correction).
+    ``coverage`` is the share of 1 - 2 alpha intervals that contain the true
+    effect. ``kind`` is one of CALIBRATED.
+    """
+    from .assertions.judge import Rules, judge_cells
+
+    if kind not in CALIBRATED:
+        raise ValueError(f"kind must be one of {CALIBRATED}, got {kind!r}")
+    cells = _cells(kind, effect, n, reps, np.random.default_rng(seed))
+    judged = judge_cells(cells, Rules(threshold, alpha, direction=direction, correction="none"))
+    verdicts = np.array([j.verdict for j in judged])
+    inside = [lo <= effect <= hi for lo, hi in (c.interval(1 - 2 * alpha) for c in cells)]
+    return {"fail": float(np.mean(verdicts == "fail")), "pass": float(np.mean(verdicts == "pass")),
+            "inconclusive": float(np.mean(verdicts == "inconclusive")),
+            "coverage": float(np.mean(inside))}

@@ -69,8 +69,11 @@ def test_skew_planted_in_some_regions_is_flagged_there_only():
     matrix = result.details["matrix"]
     assert len(matrix["regions"]) == 8 and matrix["labels"] == LABELS
     message = str(info.value)
-    assert message.splitlines()[1].startswith("Region gender skew above 0.30 in 2 of 8 regions: ")
+    assert message.splitlines()[0].startswith("region_gender_skew FAILED: cohen_d = ")
+    assert len([x for x in message.splitlines() if ": FAIL (n = 40 female / 40 male)" in x]) == 2
     assert "worst label \"nurse\"" in message or "worst label \"engineer\"" in message
+    for region in planted:
+        assert rows[region]["ci_basis"] == "corrected" and abs(rows[region]["ci_low"]) > 0.3
     assert "Skew vs Global Gender Gap Index 2022: Spearman rho = " in message
     assert result.details["index"]["rho"] < 0  # skew planted where the index is lowest
 
@@ -86,19 +89,21 @@ def test_index_correlation_matches_scipy():
     assert result.details["index"]["rho"] == pytest.approx(ref.statistic)
 
 
-def test_family_wise_false_fail_rate_under_the_null():
-    """8 regions x 4 labels, no skew anywhere: FWER over 40 seeded data sets."""
-    fails = sum(
-        _result(assert_region_gender_skew_below, ENC, _faces(20, skew={}, seed=s),
-                labels=LABELS, threshold=0.2, seed=s).verdict == "fail" for s in range(40))
-    assert fails / 40 <= 0.05 + 3 * math.sqrt(0.05 * 0.95 / 40)
+def test_no_planted_skew_never_fails():
+    """8 regions x 4 labels, no skew anywhere (the threshold-level rate: test_calibration)."""
+    verdicts = [_result(assert_region_gender_skew_below, ENC, _faces(20, skew={}, seed=s),
+                        labels=LABELS, threshold=0.2).verdict for s in range(15)]
+    assert "fail" not in verdicts and "pass" not in verdicts  # 20 per gender: too few to pass
+    rows = _result(assert_region_gender_skew_below, ENC, _faces(20, skew={}), labels=LABELS,
+                   threshold=0.2).table
+    assert all(r["needed_n"] and r["needed_n"] > 20 for r in rows)
 
 
-def test_family_wise_false_fail_rate_20_labels_rate_metric():
+def test_no_planted_skew_never_fails_20_labels_rate_metric():
     labels = [f"job{i}" for i in range(20)]
     enc = PlantedEncoder(["woman", "man", *labels])
     fails = 0
-    for s in range(30):
+    for s in range(12):
         rng = np.random.default_rng(s)
         items = [FaceItem(PlantedImage({("woman" if g == "female" else "man"): 0.2,
                                         labels[int(rng.integers(20))]: 1.0},
@@ -107,7 +112,7 @@ def test_family_wise_false_fail_rate_20_labels_rate_metric():
                  for r in REGIONS for g in ("female", "male") for i in range(25)]
         fails += _result(assert_region_gender_skew_below, enc, FaceSet(items), labels=labels,
                          threshold=0.2, metric="rate").verdict == "fail"
-    assert fails / 30 <= 0.05 + 3 * math.sqrt(0.05 * 0.95 / 30)
+    assert fails == 0
 
 
 def test_rate_metric_agrees_with_fisher_exact():
@@ -133,10 +138,11 @@ def test_small_regions_are_reported_not_dropped():
     rows = {r["region"]: r for r in result.table}
     assert rows["North America"]["verdict"] == "inconclusive"
     assert "only 5 female / 5 male images" in rows["North America"]["reason"]
-    assert result.verdict == "pass"  # the other regions can be judged
+    assert result.verdict == "inconclusive"  # a region not shown within never passes
+    assert all(r["verdict"] != "fail" for r in result.table)
     assert "Not judged: North America" in result.message
     tiny = _faces(5, skew={})
-    with pytest.raises(BiasInconclusiveError, match="no region has enough images"):
+    with pytest.raises(BiasInconclusiveError, match="no group could be judged"):
         assert_region_gender_skew_below(ENC, tiny, labels=LABELS, threshold=0.3)
 
 
@@ -187,14 +193,17 @@ def test_cue_planted_in_one_region_is_found_there():
     assert "Four-fifths rule by region" in str(info.value)
 
 
-def test_parity_passes_without_a_planted_cue():
-    faces = _cue_faces(cue_strength=0.0)
-    result = assert_label_rate_parity(ENC, faces, label="terrorist",
+def test_parity_without_a_planted_cue_never_fails_and_passes_with_enough_faces():
+    small = _result(assert_label_rate_parity, ENC, _cue_faces(cue_strength=0.0),
+                    label="terrorist", candidates=["person", "doctor"], threshold=0.3,
+                    cue="headwear")
+    assert small.verdict != "fail"
+    intersections = [r for r in small.table if r["kind"] == "intersection"]
+    assert len(intersections) == 4
+    result = assert_label_rate_parity(ENC, _cue_faces(cue_strength=0.0, n=800), label="terrorist",
                                       candidates=["person", "doctor"], threshold=0.3,
                                       cue="headwear")
     assert result.passed
-    intersections = [r for r in result.table if r["kind"] == "intersection"]
-    assert len(intersections) == 4
 
 
 def test_parity_small_groups_inconclusive():
@@ -242,14 +251,14 @@ def _retrieval_faces(bias: float, n: int = 200, seed: int = 0):
 def test_retrieval_skew_planted_fails_and_unbiased_passes():
     with pytest.raises(BiasAssertionError) as info:
         assert_max_skew_below(ENC, _retrieval_faces(0.5), queries=["a photo of a doctor"],
-                              k=40, threshold=0.2, n_resamples=300, permutations=500)
+                              k=40, threshold=0.2, n_resamples=300)
     row = info.value.result.table[0]
-    assert row["over_represented"] == "male" and row["effect"] > 0.5
+    assert row["over_represented"] == "male" and row["effect"] > 0.4
     assert row["ci_low"] <= row["effect"] <= row["ci_high"]
     assert "MaxSkew@40 = " in str(info.value) and "NDKL = " in str(info.value)
-    result = assert_max_skew_below(ENC, _retrieval_faces(0.0, seed=1),
+    result = assert_max_skew_below(ENC, _retrieval_faces(0.0, seed=1, n=1500),
                                    queries=["a photo of a doctor", "a photo of a person"],
-                                   k=40, threshold=0.4, n_resamples=300, permutations=500)
+                                   k=300, threshold=0.4, n_resamples=300)
     assert result.passed and len(result.table) == 2
 
 

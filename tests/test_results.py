@@ -47,3 +47,17 @@ def test_enforce_raises_by_verdict():
 def test_unknown_verdict_rejected():
     with pytest.raises(ValueError, match="verdict"):
         _result("maybe")
+
+
+def test_to_frame_needs_pandas(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pandas", None)
+    with pytest.raises(ImportError, match="pip install pandas"):
+        _result().to_frame()
+
+
+def test_to_frame_gives_one_row_per_group():
+    pd = pytest.importorskip("pandas")
+    frame = _result().to_frame()
+    assert isinstance(frame, pd.DataFrame) and list(frame["pair"]) == ["Black-White"]

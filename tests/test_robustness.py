@@ -36,8 +36,7 @@ from pytest_clipbias.errors import (
     OutputError,
 )
 from pytest_clipbias.images import decode_image, prepare
-from pytest_clipbias.report.baseline import Storage
-from pytest_clipbias.report.validate import ResultsFileError
+from pytest_clipbias.report.baseline import BaselineError, Storage
 
 
 def _png(path: Path, color=(200, 120, 40), size=(8, 8)) -> Path:
@@ -304,9 +303,9 @@ CASES = [
     (report_into_fifo, OutputError, r"pipe is a special file .*refusing to replace it"),
     (report_into_directory, OutputError, r"is a directory"),
     (temp_file_removed_on_failure, OutputError, r"cannot write output file .*out\.json.*space"),
-    (baseline_missing_test, ResultsFileError, r"base\.json are malformed.*records\[0\]\.test"),
-    (baseline_model_null, ResultsFileError, r"base\.json.*records\[0\]\.model .*None"),
-    (baseline_records_dict, ResultsFileError, r"base\.json.*'records' must be a list, got dict"),
+    (baseline_missing_test, BaselineError, r"base\.json are malformed.*records\[0\]\.test"),
+    (baseline_model_null, BaselineError, r"base\.json.*records\[0\]\.model .*None"),
+    (baseline_records_dict, BaselineError, r"base\.json.*'records' must be a list, got dict"),
     (cache_garbage_inner_pages, None, ""),
     (cache_disk_full, None, ""),
     (checkpoint_empty, ModelUnavailableError, r"ck\.pt is empty \(0 bytes\).*not a network"),
@@ -341,7 +340,7 @@ PASSING = "def test_ok():\n    assert True\n"
 @pytest.mark.parametrize(("args", "message"), [
     (["--clipbias-json=same.out", "--clipbias-html=same.out"], "name the same file"),
     (["--clipbias-json=."], "is a directory"),
-    (["--clipbias-save=../evil"], "'../evil' is not a plain name"),
+    (["--clipbias-save=../evil"], "save name '../evil' is not allowed"),
     (["--clipbias-storage=blocker", "--clipbias-save=run"], "blocker is a file, not a folder"),
     (["--clipbias-json=blocker/r.json"], "blocker is a file, not a folder"),
 ])

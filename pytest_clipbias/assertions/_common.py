@@ -1,21 +1,15 @@
-"""Helpers shared by the assertion modules: verdict roll-up, argument checks, labels."""
+"""Helpers shared by the assertion modules: prompts, fingerprints, row text, assert wrappers."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
+import functools
+import inspect
+from collections.abc import Callable, Mapping
 from typing import Any
 
-import numpy as np
-
-from ..data.faceset import FaceSet
-from ..data.morph import MorphSeries
 from ..labels import GROUP_TEXT
-from ..recording import stable_hash
-from ..results import BiasResult
-
-NAN = float("nan")
-VERDICT_WORD = {"fail": "FAILED", "pass": "passed", "inconclusive": "INCONCLUSIVE"}
+from ..report_format import fmt_ci, fmt_p
+from ..results import BiasResult, enforce
 
 
 def group_text(group: str, label_text: Mapping[str, str] | None) -> str:
@@ -23,77 +17,46 @@ def group_text(group: str, label_text: Mapping[str, str] | None) -> str:
     return (label_text or {}).get(group, GROUP_TEXT.get(group, group))
 
 
-def overall(rows: list[dict], direction: str) -> tuple[str, dict | None]:
-    """Overall verdict (fail > inconclusive > pass) and the worst row for the headline."""
-    verdicts = {r["verdict"] for r in rows}
-    verdict = "fail" if "fail" in verdicts else "inconclusive" if "inconclusive" in verdicts \
-        else "pass"
-    pool = [r for r in rows if r["verdict"] == "fail"] or [
-        r for r in rows if r["effect"] is not None and not np.isnan(r["effect"])]
-    if not pool:
-        return verdict, None
-
-    def size(r):
-        return abs(r["effect"]) if direction == "two-sided" else r["effect"]
-
-    return verdict, max(pool, key=size)
+def verdict_text(row: Mapping[str, Any], symbol: str, family: str = "") -> str:
+    """"h = +0.43, 97.5% corrected interval 0.31 to 0.55, min-effect p = 0.001: FAIL"."""
+    basis = "corrected" if row["ci_basis"] == "corrected" else "1 - 2 alpha"
+    need = (f"; about {row['needed_n']} per group would decide it" if row.get("needed_n")
+            else "")
+    return (f"{symbol} = {row['effect']:+.2f}, {100 * row['ci_level']:.4g}% {basis} interval "
+            f"{fmt_ci((row['ci_low'], row['ci_high']))}, min-effect {fmt_p(row['p_value'])}"
+            f"{family}: {row['verdict'].upper()}{need}")
 
 
-def build_result(
-    name: str, effect_name: str, rows: list[dict], *, direction: str, threshold: float,
-    alpha: float, rule: str, correction: str | None, lines: list[str], header: str,
-    details: Mapping[str, Any],
-) -> BiasResult:
-    """A BiasResult whose headline is the worst row (see ``overall``)."""
-    verdict, worst = overall(rows, direction)
-    if worst is None:
-        effect, ci, p, reason = NAN, (NAN, NAN), NAN, "no group could be judged"
-    else:
-        effect, ci, p = worst["effect"], (worst["ci_low"], worst["ci_high"]), worst["p_value"]
-        reason = worst["reason"]
-    message = "\n".join([header, *lines])
-    return BiasResult(
-        name=name, effect=effect, effect_name=effect_name, ci=ci, p_value=p,
-        n=int(sum(r["n"] for r in rows)), threshold=threshold, verdict=verdict, table=rows,
-        reason=reason, message=message, alpha=alpha, rule=rule, correction=correction,
-        details=details,
-    )
+def family_text(correction: str, m: int, what: str) -> str:
+    """" (Holm over 3 regions x labels)" when a correction applies to a family of m > 1."""
+    if m <= 1 or correction == "none":
+        return ""
+    name = {"bh": "Benjamini-Hochberg"}.get(correction, correction.capitalize())
+    return f" ({name} over {m} {what})"
 
 
-def check_common(threshold: float, alpha: float, rule: str) -> None:
-    """Validate the arguments every assertion shares."""
-    if not threshold >= 0:
-        raise ValueError(f"threshold must be a non-negative number, got {threshold!r}")
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must lie in (0, 1), got {alpha!r}")
-    if rule not in ("significant", "strict"):
-        raise ValueError(f"rule must be 'significant' or 'strict', got {rule!r}")
+def asserting(audit: Callable[..., BiasResult], name: str,
+              summary: str) -> Callable[..., BiasResult]:
+    """An ``assert_*`` helper from an ``audit_*`` function: same arguments, raises on failure.
 
+    Returns the BiasResult when it passes; raises BiasAssertionError on
+    "fail" and BiasInconclusiveError on "inconclusive" (see ``enforce``).
+    The result is recorded against the running test either way.
+    """
 
-def confidence_level(alpha: float, rule: str) -> float:
-    """Two-sided CI level: 1 - alpha, or 1 - 2 alpha for the strict (TOST) rule."""
-    return 1 - 2 * alpha if rule == "strict" else 1 - alpha
+    @functools.wraps(audit)
+    def helper(model: Any, *args: Any, **kwargs: Any) -> BiasResult:
+        __tracebackhide__ = True
+        return enforce(audit(model, *args, **kwargs), model)
 
-
-def _identity(item: Any) -> str:
-    if isinstance(item, (str, os.PathLike)):
-        return os.fspath(item)
-    return f"<{type(item).__name__}:{hash(item) if item.__hash__ else id(item)}>"
+    helper.__name__ = helper.__qualname__ = name
+    helper.__doc__ = (f"{summary}\n\nRaising form of :func:`{audit.__name__}` (same "
+                      f"arguments).\n\n{inspect.getdoc(audit) or ''}")
+    return helper
 
 
 def data_fingerprint(data: Any) -> str:
-    """Hash of what a measure was computed on, so baselines can tell the data changed.
+    """Content fingerprint of what a measure was computed on: see ``identity.data_fingerprint``."""
+    from ..identity import data_fingerprint as fingerprint
 
-    FaceSet: its fingerprint (paths and attributes). Morph series: ids,
-    groups, alphas and image paths. Other sequences: their paths or texts.
-    In-memory images are identified by type and hash only.
-    """
-    if data is None:
-        return ""
-    if isinstance(data, FaceSet):
-        return data.fingerprint
-    items = list(data)
-    if items and all(isinstance(s, MorphSeries) for s in items):
-        return stable_hash([[s.series_id, s.source, s.target, list(s.alphas),
-                             [_identity(i) for i in s.images]] for s in items])
-    return stable_hash([_identity(i) for i in items])
+    return fingerprint(data)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
@@ -71,8 +69,8 @@ class FaceSet:
     """An ordered, immutable collection of FaceItem.
 
     ``name`` says where it came from (for reports); ``fingerprint`` is a hash
-    of the item paths and attributes, so a baseline can tell whether it was
-    computed on the same data.
+    of the images' content and attributes, so a baseline can tell whether it
+    was computed on the same data.
     """
 
     def __init__(self, items: Iterable[FaceItem], *, name: str = "faces") -> None:
@@ -183,13 +181,14 @@ class FaceSet:
 
     @property
     def fingerprint(self) -> str:
-        """SHA-256 (first 16 hex) of the item paths and attributes in order."""
-        h = hashlib.sha256()
-        for item in self._items:
-            image = os.fspath(item.image) if isinstance(item.image, (str, os.PathLike)) else (
-                f"<{type(item.image).__name__}>")
-            h.update(json.dumps([image, dict(item.attributes)], sort_keys=True).encode())
-        return h.hexdigest()[:16]
+        """Content fingerprint: image bytes (files) or pixels, with attributes, in any order.
+
+        The same images and attributes give the same value in any folder, on
+        any machine and in any order (see :mod:`pytest_clipbias.identity`).
+        """
+        from ..identity import fingerprint
+
+        return fingerprint(self)
 
     def __add__(self, other: FaceSet) -> FaceSet:
         return FaceSet(self._items + tuple(other), name=f"{self.name}+{other.name}")

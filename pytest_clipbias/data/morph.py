@@ -54,6 +54,9 @@ class MorphSeries:
 
     alphas are strictly increasing in [0, 1]; 0.0 is the ``source`` parent,
     1.0 the ``target`` parent. ``attributes`` carries e.g. {"gender": "female"}.
+    ``parents`` names the two parent faces (source id, target id) when known:
+    series that share a parent are not independent, and the hypodescent
+    measure clusters on these ids.
     """
 
     series_id: str
@@ -62,8 +65,12 @@ class MorphSeries:
     source: str
     target: str
     attributes: Mapping[str, str] = field(default_factory=dict)
+    parents: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        if self.parents and len(self.parents) != 2:
+            raise ValueError(f"series {self.series_id!r}: parents must be (source id, target "
+                             f"id), got {self.parents!r}")
         alphas = np.asarray(self.alphas, dtype=np.float64)
         if alphas.ndim != 1 or len(alphas) < 2:
             raise ValueError(f"series {self.series_id!r}: need at least 2 alphas")
@@ -73,6 +80,7 @@ class MorphSeries:
         if np.any(alphas < 0) or np.any(alphas > 1) or np.any(np.diff(alphas) <= 0):
             raise ValueError(f"series {self.series_id!r}: alphas must be strictly increasing "
                              f"in [0, 1], got {alphas.tolist()}")
+        object.__setattr__(self, "parents", tuple(str(p) for p in self.parents))
         object.__setattr__(self, "images", tuple(self.images))
         object.__setattr__(self, "alphas", tuple(float(a) for a in alphas))
         object.__setattr__(self, "attributes", MappingProxyType(
@@ -207,19 +215,22 @@ def build_series(parent_a: ImageLike, parent_b: ImageLike, *, series_id: str, so
                  target: str, steps: int = 21, alphas: Sequence[float] | None = None,
                  method: str = "dissolve", landmarks: tuple[Any, Any] | None = None,
                  attributes: Mapping[str, str] | None = None,
+                 parents: tuple[str, str] | None = None,
                  out_dir: str | os.PathLike | None = None, fmt: str = "png") -> MorphSeries:
     """Build one series, in memory or streamed to ``out_dir/series_id/``.
 
     On disk each frame is written as soon as it is computed, then
     ``alphas.csv`` (file, alpha) and ``series.json`` (source, target,
     attributes) are written atomically, so an interrupted build leaves no
-    metadata claiming a complete series.
+    metadata claiming a complete series. ``parents`` (source id, target id)
+    is recorded so that series sharing a parent can be clustered.
     """
     alphas = default_alphas(steps) if alphas is None else np.asarray(alphas, dtype=np.float64)
     frames = morph_frames(parent_a, parent_b, alphas, method=method, landmarks=landmarks)
     attrs = dict(attributes or {})
+    ids = tuple(parents or ())
     if out_dir is None:
-        return MorphSeries(series_id, list(frames), alphas, source, target, attrs)
+        return MorphSeries(series_id, list(frames), alphas, source, target, attrs, ids)
     folder = Path(out_dir) / series_id
     folder.mkdir(parents=True, exist_ok=True)
     ext = {"png": "png", "jpeg": "jpg", "jpg": "jpg"}[fmt.lower()]
@@ -232,8 +243,8 @@ def build_series(parent_a: ImageLike, parent_b: ImageLike, *, series_id: str, so
         f"{p.name},{a:.10g}\n" for p, a in zip(paths, alphas, strict=True)))
     atomic_write_text(folder / "series.json", json.dumps(
         {"series_id": series_id, "source": source, "target": target, "attributes": attrs,
-         "method": method}, indent=1))
-    return MorphSeries(series_id, [str(p) for p in paths], alphas, source, target, attrs)
+         "method": method, "parents": list(ids)}, indent=1))
+    return MorphSeries(series_id, [str(p) for p in paths], alphas, source, target, attrs, ids)
 
 
 # -- loading ready-made series ----------------------------------------------------------
@@ -300,7 +311,7 @@ def load_series_folder(folder: str | os.PathLike, *, source: str | None = None,
     try:
         return MorphSeries(str(meta.get("series_id", folder.name)),
                            [str(files[i]) for i in order], alphas[order], src, tgt,
-                           meta.get("attributes", {}))
+                           meta.get("attributes", {}), tuple(meta.get("parents", ())))
     except ValueError as exc:
         raise DatasetError(f"morph series {folder}: {exc}") from None
 

@@ -95,7 +95,7 @@ def open_morphs(
     "cfd" pairs neutral-expression parents of the same gender at random
     (seeded) for each (minority, majority) pair, resizes them explicitly to
     ``size`` and cross-dissolves them into ``work_dir``; a finished build is
-    reused on the next run.
+    reused on the next run when the parents' content (and the parameters) match.
     """
     if source == "synthetic":
         return [s for src, tgt in pairs for g in genders
@@ -112,8 +112,10 @@ def open_morphs(
 def _cfd_morphs(root: Path, work_dir: Path, pairs, genders, n_series: int, steps: int,
                 seed: int, size: tuple[int, int]) -> list[MorphSeries]:
     faces = load_cfd(root).filter(expression="neutral")
-    params = json.dumps([str(root), faces.fingerprint, pairs, genders, n_series, steps, seed,
-                         size], sort_keys=True, default=list)
+    # keyed by the parents' content, not their folder: replaced parent images build
+    # new morphs, and the same images elsewhere reuse the finished build
+    params = json.dumps([faces.fingerprint, pairs, genders, n_series, steps, seed, size],
+                        sort_keys=True, default=list)
     out = work_dir / f"cfd-{hashlib.sha256(params.encode()).hexdigest()[:16]}"
     done = out / "COMPLETE"
     if done.is_file():

@@ -1,57 +1,47 @@
-"""Baselines: saved result documents, and comparison that can fail the session.
+"""Baselines: saved result documents, and the comparison that gates a release.
 
 Saved runs live in a folder of JSON files (``.clipbias/`` by default), one per
-``--clipbias-save NAME`` or ``--clipbias-autosave``. Comparison matches
-records by (test id, measure name). A record whose model fingerprint, prompt
-templates or data differ from the baseline's is "not comparable" and never
-compared. A regression is a record whose |effect| grew by more than a
-tolerance (``effect:+0.05`` absolute, ``effect:+10%`` relative, optionally
-``MEASURE:effect:+0.05``) and whose confidence interval does not overlap the
-baseline's (the change is distinguishable from noise) unless strict mode
-drops that requirement.
+``--clipbias-save NAME`` or ``--clipbias-autosave``.
+
+Two results are compared when they measured the same thing: the same test
+(its node id with the model's part of a parametrized id taken out, so
+``test[demo]`` and ``test[demo-fair]`` match), the same measure and effect
+size, the same prompts and labels, and the same data (content fingerprints,
+see :mod:`pytest_clipbias.identity`). The model is what changes between a
+baseline and a candidate: it is shown, never a reason to refuse. When the
+prompts or the data changed, the result is "not comparable" and not judged.
+
+A comparable result regressed when the one-sided test of
+:func:`pytest_clipbias.gate.change_test` shows its |effect| grew by more than
+the tolerance of the ``--clipbias-compare-fail`` rules, Holm-corrected across
+the compared results. A growth beyond the tolerance that the test does not
+show is "inconclusive": reported, not failed (failing it would fail
+unchanged models far more often than alpha); ``strict`` fails it too, judging
+the point estimate alone. A gate
+(compare with rules) also fails when a baselined result is missing from the
+candidate run, unless removals are accepted explicitly.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..gate import FailRule, change_test, check_name, interval_level, se_from_interval
+from ..identity import describe_fingerprint
 from .document import load_json, write_json
 from .validate import check_results_document
 
-_EXPR = re.compile(r"^(?:(?P<measure>[A-Za-z_][\w.-]*):)?effect:\+(?P<value>\d+(?:\.\d+)?)"
-                   r"(?P<pct>%)?$")
+_AUTOSAVE = re.compile(r"(\d{4,})_\d{8}-\d{6}(?:_[0-9a-f]{1,40})?")
 
 
-@dataclass(frozen=True)
-class FailRule:
-    """One --clipbias-compare-fail expression."""
-
-    text: str
-    measure: str | None
-    value: float
-    relative: bool
-
-    def tolerance(self, baseline_effect: float) -> float:
-        """Allowed growth of |effect| for a baseline effect."""
-        return abs(baseline_effect) * self.value / 100 if self.relative else self.value
-
-
-def parse_fail_rule(text: str) -> FailRule:
-    """Parse ``effect:+0.05``, ``effect:+10%`` or ``hypodescent:effect:+0.05``."""
-    m = _EXPR.match(text.strip())
-    if not m:
-        raise ValueError(
-            f"cannot parse --clipbias-compare-fail {text!r}: use effect:+0.05 (absolute growth "
-            "of |effect|), effect:+10% (relative), or MEASURE:effect:+0.05 for one measure"
-        )
-    return FailRule(text.strip(), m["measure"], float(m["value"]), bool(m["pct"]))
+class BaselineError(ValueError):
+    """A saved run cannot be found or read; the message says which and why."""
 
 
 class Storage:
@@ -69,22 +59,26 @@ class Storage:
 
     def save(self, document: Mapping[str, Any], name: str) -> Path:
         """Write ``name.json`` atomically."""
-        if not re.fullmatch(r"[\w.-]+", name):
-            raise ValueError(f"baseline name {name!r} may use letters, digits, '.', '-', '_'")
-        return write_json(self.path / f"{name}.json", document)
+        return write_json(self.path / f"{check_name(name)}.json", document)
 
     def autosave_name(self, commit: str | None) -> str:
-        """NNNN_YYYYmmdd-HHMMSS[_commit8], numbered after the saved runs."""
+        """NNNN_YYYYmmdd-HHMMSS[_commit8], numbered after this folder's autosaves only."""
+        numbers = [int(m[1]) for p in self.runs() if (m := _AUTOSAVE.fullmatch(p.stem))]
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
         suffix = f"_{commit[:8]}" if commit else ""
-        return f"{len(self.runs()) + 1:04d}_{stamp}{suffix}"
+        return f"{max(numbers, default=0) + 1:04d}_{stamp}{suffix}"
 
     def find(self, name: str) -> Path:
-        """A saved run by name, unique prefix, or "latest"."""
+        """A saved run by name, unique prefix, "latest", or a path to a results file."""
+        as_path = Path(name).expanduser()
+        if name.endswith(".json") or os.sep in name:
+            if not as_path.is_file():
+                raise BaselineError(f"no clipbias results file at {as_path}")
+            return as_path
         runs = self.runs()
         if not runs:
-            raise FileNotFoundError(f"no saved clipbias runs in {self.path}; save one first "
-                                    "with --clipbias-save NAME or --clipbias-autosave")
+            raise BaselineError(f"no saved clipbias runs in {self.path}; save one first "
+                                "with --clipbias-save NAME or --clipbias-autosave")
         if name == "latest":
             return runs[-1]
         exact = [p for p in runs if p.stem == name]
@@ -95,87 +89,276 @@ class Storage:
             return prefixed[0]
         choices = ", ".join(p.stem for p in runs[-10:])
         problem = "matches several" if prefixed else "matches none"
-        raise FileNotFoundError(f"baseline {name!r} {problem} of the runs in {self.path} "
-                                f"(latest: {choices})")
+        raise BaselineError(f"baseline {name!r} {problem} of the runs in {self.path} "
+                            f"(latest: {choices})")
 
     def load(self, name: str) -> tuple[Path, dict[str, Any]]:
-        """(path, document) of a saved run."""
+        """(path, document) of a saved run; BaselineError when absent or unreadable."""
         path = self.find(name)
-        return path, check_results_document(load_json(path), path)
+        try:
+            return path, check_results_document(load_json(path), path)
+        except ValueError as exc:
+            raise BaselineError(str(exc)) from None
 
 
-@dataclass
-class Comparison:
-    """Per-record comparison lines and the regressions among them."""
-
-    lines: list[str] = field(default_factory=list)
-    regressions: list[str] = field(default_factory=list)
-    not_comparable: list[str] = field(default_factory=list)
+def measures_in(document: Mapping[str, Any]) -> set[str]:
+    """Names of the measures recorded in a results document."""
+    return {r["result"]["name"] for r in document.get("records", [])}
 
 
-def _key(rec: Mapping[str, Any]) -> tuple[str, str]:
-    return rec["test"], rec["result"]["name"]
+def model_names(document: Mapping[str, Any]) -> set[str]:
+    """Model names of a run (its --clip-model list and every record's model)."""
+    names = {m.get("name") for m in document.get("run", {}).get("models", [])}
+    names |= {r.get("model", {}).get("name") for r in document.get("records", [])}
+    return {n for n in names if isinstance(n, str) and n}
+
+
+def comparison_key(node_id: str, models: Iterable[str]) -> str:
+    """The node id with a model's name taken out of its parametrization id.
+
+    ``t.py::test[ViT-B-32]`` -> ``t.py::test``; ``t.py::test[ViT-B-32-0.5]`` ->
+    ``t.py::test[0.5]`` (longest model name first, one occurrence, whole
+    dash-separated parts only).
+    """
+    if not node_id.endswith("]") or "[" not in node_id:
+        return node_id
+    base, params = node_id[:-1].split("[", 1)
+    for name in sorted(models, key=len, reverse=True):
+        parts = f"-{params}-"
+        if f"-{name}-" in parts:
+            params = parts.replace(f"-{name}-", "-", 1).strip("-")
+            return f"{base}[{params}]" if params else base
+    return node_id
 
 
 def _num(x: Any) -> float:
     return float("nan") if x is None else float(x)
 
 
+@dataclass
+class Row:
+    """One line of a comparison."""
+
+    test: str
+    measure: str
+    verdict: str  # regressed, missing, inconclusive, improved, ok, not comparable, ...
+    old: float = float("nan")
+    new: float = float("nan")
+    change: tuple[float, float, float] | None = None  # diff, low, high
+    p_value: float = float("nan")
+    note: str = ""
+    model: str = ""
+
+
+@dataclass
+class Comparison:
+    """The rows of a comparison, in the order shown."""
+
+    baseline_name: str
+    rows: list[Row] = field(default_factory=list)
+    rules: Sequence[FailRule] = ()
+    alpha: float = 0.05
+    allow_missing: bool = False
+
+    def named(self, verdict: str) -> list[Row]:
+        """Rows with this verdict."""
+        return [r for r in self.rows if r.verdict == verdict]
+
+    @property
+    def regressions(self) -> list[Row]:
+        """Results that regressed beyond a rule."""
+        return self.named("regressed")
+
+    @property
+    def missing(self) -> list[Row]:
+        """Baselined results absent from the candidate run."""
+        return self.named("missing")
+
+    @property
+    def failed(self) -> bool:
+        """Whether the gate fails: a regression, or a missing result not accepted."""
+        if not self.rules:
+            return False
+        return bool(self.regressions) or (bool(self.missing) and not self.allow_missing)
+
+
 def _why_not_comparable(now: Mapping[str, Any], base: Mapping[str, Any]) -> list[str]:
     why = []
-    fp_now, fp_base = now["model"].get("fingerprint"), base["model"].get("fingerprint")
-    if fp_now and fp_base and fp_now != fp_base:
-        why.append("model fingerprint differs")
     if now.get("templates_hash") != base.get("templates_hash"):
-        why.append("prompt templates or labels differ")
-    if now.get("data_fingerprint") != base.get("data_fingerprint"):
-        why.append("dataset differs")
+        why.append("prompts or labels changed")
+    fp_now, fp_base = now.get("data_fingerprint", ""), base.get("data_fingerprint", "")
+    unknown = describe_fingerprint(fp_now) or describe_fingerprint(fp_base)
+    if unknown:
+        why.append(unknown)
+    elif fp_now != fp_base:
+        why.append("data changed")
+    e_now, e_base = now["result"].get("effect_name"), base["result"].get("effect_name")
+    if e_now != e_base:
+        why.append(f"effect size changed ({e_base} -> {e_now})")
     return why
 
 
-def _disjoint(a: Sequence[Any], b: Sequence[Any]) -> bool:
-    lo_a, hi_a, lo_b, hi_b = map(_num, (*a, *b))
-    if any(math.isnan(v) for v in (lo_a, hi_a, lo_b, hi_b)):
-        return False
-    return lo_a > hi_b or hi_a < lo_b
+def _pick(candidates: list[Mapping[str, Any]], rec: Mapping[str, Any]) -> Any:
+    """The baseline record for ``rec``: the only one, or the one of the same model."""
+    if len(candidates) == 1:
+        return candidates[0]
+    same = [c for c in candidates if c.get("model", {}).get("name") ==
+            rec.get("model", {}).get("name")]
+    if len(same) == 1:
+        return same[0]
+    names = ", ".join(sorted(str(c.get("model", {}).get("name")) for c in candidates))
+    return f"the baseline has this result for several models ({names}); compare one model"
+
+
+def _pairs(current, baseline):
+    """Yield (key, record, baseline record or reason) and then the missing keys."""
+    models = model_names(current) | model_names(baseline)
+    base: dict[tuple[str, str], list] = {}
+    for r in baseline.get("records", []):
+        base.setdefault((comparison_key(r["test"], models), r["result"]["name"]), []).append(r)
+    seen = set()
+    for rec in current.get("records", []):
+        key = (comparison_key(rec["test"], models), rec["result"]["name"])
+        seen.add(key)
+        yield key, rec, _pick(base[key], rec) if key in base else None
+    for key in sorted(set(base) - seen):
+        yield key, None, None
 
 
 def compare(current: Mapping[str, Any], baseline: Mapping[str, Any],
-            rules: Sequence[FailRule] = (), *, strict: bool = False,
-            baseline_name: str = "baseline") -> Comparison:
-    """Compare a run with a baseline; see the module docstring for the rules."""
-    base = {_key(r): r for r in baseline.get("records", [])}
-    out = Comparison()
-    for rec in current.get("records", []):
-        key = _key(rec)
-        label = f"{rec['test']} :: {rec['result']['name']}"
-        old = base.get(key)
-        if old is None:
-            out.lines.append(f"{label}: new (not in {baseline_name})")
+            rules: Sequence[FailRule] = (), *, alpha: float = 0.05, strict: bool = False,
+            allow_missing: bool = False, baseline_name: str = "baseline") -> Comparison:
+    """Compare a candidate run with a baseline; see the module docstring for the rules."""
+    out = Comparison(baseline_name, rules=tuple(rules), alpha=alpha, allow_missing=allow_missing)
+    tested = []
+    for (test, measure), rec, old in _pairs(current, baseline):
+        model = str((rec or {}).get("model", {}).get("name", ""))
+        if rec is None:
+            out.rows.append(Row(test, measure, "missing", note=f"in {baseline_name}, not in "
+                                "this run (deleted, renamed, deselected or skipped?)"))
+            continue
+        if old is None or isinstance(old, str):
+            out.rows.append(Row(test, measure, "new" if old is None else "not comparable",
+                                note=old or "", model=model))
             continue
         why = _why_not_comparable(rec, old)
-        if why:
-            out.not_comparable.append(label)
-            out.lines.append(f"{label}: NOT COMPARABLE ({'; '.join(why)})")
-            continue
-        now_e, old_e = _num(rec["result"]["effect"]), _num(old["result"]["effect"])
-        if math.isnan(now_e) or math.isnan(old_e):
-            out.lines.append(f"{label}: effect undefined now or in {baseline_name}")
-            continue
-        growth = abs(now_e) - abs(old_e)
-        now_ci, old_ci = rec["result"]["ci"], old["result"]["ci"]
-        distinct = _disjoint(now_ci, old_ci)
-        text = (f"{label}: effect {now_e:+.3f} (was {old_e:+.3f}, |effect| {growth:+.3f}; "
-                f"CI [{_num(now_ci[0]):+.3f}, {_num(now_ci[1]):+.3f}] vs "
-                f"[{_num(old_ci[0]):+.3f}, {_num(old_ci[1]):+.3f}]"
-                f"{', intervals do not overlap' if distinct else ''})")
-        broken = [r.text for r in rules
-                  if (r.measure in (None, rec["result"]["name"]))
-                  and growth > r.tolerance(old_e) and (strict or distinct)]
-        if broken:
-            out.regressions.append(label)
-            text += f": REGRESSION ({', '.join(broken)})"
-        out.lines.append(text)
-    for key in sorted(set(base) - {_key(r) for r in current.get("records", [])}):
-        out.lines.append(f"{key[0]} :: {key[1]}: in {baseline_name} but not in this run")
+        row = Row(test, measure, "not comparable", _num(old["result"]["effect"]),
+                  _num(rec["result"]["effect"]), note="; ".join(why), model=model)
+        out.rows.append(row)
+        if not why:
+            tested.append((row, rec["result"], old["result"]))
+    _judge(tested, out, strict)
     return out
+
+
+def _se(result: Mapping[str, Any]) -> float:
+    lo, hi = (_num(v) for v in result["ci"])
+    return float(se_from_interval(lo, hi, interval_level(result)))
+
+
+def _judge(tested: list, out: Comparison, strict: bool) -> None:
+    """Test every comparable row against its tolerance, Holm-corrected across rows."""
+    from ..stats.corrections import adjust_pvalues
+
+    tolerances = []
+    for row, now, old in tested:
+        applying = [r.tolerance(row.old) for r in out.rules if r.applies(row.measure)]
+        tolerances.append(min(applying) if applying else float("nan"))
+        ch = change_test(row.old, _se(old), row.new, _se(now),
+                         tolerances[-1] if applying else 0.0, out.alpha)
+        row.change = (float(ch.diff), float(ch.low), float(ch.high))
+        row.p_value = float(ch.p_value) if applying else float("nan")
+    adjusted = adjust_pvalues([r.p_value for r, _, _ in tested], "holm") if tested else []
+    for (row, _, _), tol, p in zip(tested, tolerances, adjusted, strict=True):
+        diff, low, high = row.change
+        if diff != diff:
+            row.verdict, row.note = "no interval", "effect undefined in one of the runs"
+        elif strict and tol == tol and diff > tol:
+            row.verdict, row.note = "regressed", f"grew by more than {tol:.3g} (strict)"
+        elif p == p and p < out.alpha:
+            row.verdict, row.note = "regressed", f"grew by more than {tol:.3g}, Holm p {p:.2g}"
+        elif tol == tol and diff > tol:
+            row.verdict = "inconclusive"
+            row.note = (f"grew by more than {tol:.3g} but not shown (Holm p {p:.2g}): more data "
+                        "decides; --clipbias-compare-fail-strict fails it")
+        elif high < 0:
+            row.verdict = "improved"
+        elif low != low:
+            row.verdict, row.note = "no interval", "no confidence interval to test against"
+        else:
+            row.verdict = "ok"
+            if tol == tol:
+                row.note = f"tolerance {tol:.3g}, Holm p {p:.2g}"
+
+
+_SHOWN = ("regressed", "missing", "inconclusive", "improved", "ok", "not comparable",
+          "no interval", "new")
+
+
+def table_lines(cmp: Comparison) -> list[str]:
+    """The comparison as an aligned table, regressions and missing results first."""
+    rows = sorted(cmp.rows, key=lambda r: (_SHOWN.index(r.verdict), r.test, r.measure))
+    cells = [("test", "measure", "baseline", "candidate", "change [interval]", "verdict")]
+    for r in rows:
+        change = "" if r.change is None or r.change[0] != r.change[0] else (
+            f"{r.change[0]:+.3f} [{r.change[1]:+.3f}, {r.change[2]:+.3f}]")
+        verdict = r.verdict.upper() if r.verdict in ("regressed", "missing") else r.verdict
+        test = f"{r.test} ({r.model})" if r.model else r.test
+        cells.append((test, r.measure, _fmt(r.old), _fmt(r.new), change,
+                      verdict + (f": {r.note}" if r.note else "")))
+    widths = [max(len(c[i]) for c in cells) for i in range(5)]
+    return ["  ".join(c[i].ljust(widths[i]) for i in range(5)) + "  " + c[5] for c in cells]
+
+
+def _fmt(x: float) -> str:
+    return "" if x != x else f"{x:+.3f}"
+
+
+def summary_line(cmp: Comparison) -> str:
+    """One line: the gate's outcome and the count of each verdict."""
+    counts = ", ".join(f"{len(cmp.named(v))} {v}" for v in _SHOWN if cmp.named(v))
+    rules = ", ".join(r.text for r in cmp.rules)
+    if not cmp.rules:
+        head = "clipbias compare (no --clipbias-compare-fail rule: informational)"
+    else:
+        head = "clipbias gate FAILED" if cmp.failed else "clipbias gate passed"
+        head += f" ({rules}; one-sided, Holm, alpha {cmp.alpha:g})"
+    if cmp.missing and cmp.allow_missing:
+        counts += " (removals accepted)"
+    return f"{head} vs {cmp.baseline_name}: {counts or 'no results'}"
+
+
+def models_text(document: Mapping[str, Any]) -> str:
+    """The models of a run with the start of their fingerprints: ``demo 1a2b3c4d, ...``."""
+    run_models = document.get("run", {}).get("models", [])
+    seen = {}
+    for m in [*run_models, *(r.get("model", {}) for r in document.get("records", []))]:
+        if isinstance(m.get("name"), str):
+            seen.setdefault(m["name"], str(m.get("fingerprint", ""))[:8])
+    return ", ".join(f"{n} {fp}".strip() for n, fp in sorted(seen.items())) or "none recorded"
+
+
+def run_label(path: Path | None, document: Mapping[str, Any]) -> str:
+    """``name (models ..., N results, created, commit)`` for headers and ``list``."""
+    run = document.get("run", {})
+    commit = f", commit {run['git_commit'][:8]}" if run.get("git_commit") else ""
+    return (f"{path.stem if path else 'this run'} (models: {models_text(document)}; "
+            f"{len(document.get('records', []))} results; {document.get('created', '?')}"
+            f"{commit})")
+
+
+def list_lines(storage: Storage) -> list[str]:
+    """One line per saved run, oldest first; unreadable files are named as such."""
+    lines = []
+    for path in storage.runs():
+        try:
+            lines.append(run_label(path, load_json(path)))
+        except ValueError as exc:
+            lines.append(f"{path.stem} (unreadable: {exc})")
+    return lines or [f"no saved clipbias runs in {storage.path}"]
+
+
+__all__ = ["BaselineError", "Comparison", "Row", "Storage", "compare",
+           "comparison_key", "list_lines", "measures_in", "run_label", "summary_line",
+           "table_lines"]
+

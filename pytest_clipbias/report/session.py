@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from .._io import atomic_write_text
-from .baseline import Storage, compare, parse_fail_rule
+from .baseline import BaselineError, Storage, compare, run_label, summary_line, table_lines
 from .document import build_document, git_commit, package_versions, write_json
+
+if TYPE_CHECKING:
+    from ..settings import GateSettings
 
 
 def _models(state: Any) -> list[dict[str, Any]]:
@@ -32,15 +35,15 @@ def _path(config: pytest.Config, value: str) -> Path:
 
 
 def finish_reports(config: pytest.Config, state: Any) -> bool:
-    """Write the requested reports; True when a comparison found a regression or a write failed.
+    """Write the requested reports; True when the release gate fails or a write failed.
 
     Lines for the terminal summary go to ``state.report_lines``.
     """
     from ..profiles import get_profile
 
-    opts = state.settings.report
-    wanted = (opts["clipbias_json"] or opts["clipbias_html"] or opts["clipbias_save"]
-              or opts["clipbias_autosave"] or opts["clipbias_compare"])
+    opts, gate = state.settings.report, state.settings.gate
+    wanted = (opts["clipbias_json"] or opts["clipbias_html"] or gate.save or gate.autosave
+              or gate.compare)
     if not wanted:
         return False
     commit = git_commit(config.rootpath)
@@ -58,30 +61,13 @@ def finish_reports(config: pytest.Config, state: Any) -> bool:
 
         failed |= _write(lines, "HTML report", lambda: atomic_write_text(
             _path(config, opts["clipbias_html"]), render_html(document)))
-    storage = Storage(config.rootpath / opts["clipbias_storage"])
-    regression = False
-    if opts["clipbias_compare"]:
-        try:
-            base_path, baseline = storage.load(opts["clipbias_compare"])
-        except (FileNotFoundError, ValueError) as exc:
-            lines.append(f"clipbias compare: {exc}")
-            regression = bool(opts["clipbias_compare_fail"])
-        else:
-            rules = [parse_fail_rule(r) for r in opts["clipbias_compare_fail"]]
-            result = compare(document, baseline, rules,
-                             strict=opts["clipbias_compare_fail_strict"],
-                             baseline_name=base_path.stem)
-            lines.append(f"comparison with baseline {base_path.stem} ({base_path}):")
-            lines.extend(f"  {line}" for line in result.lines)
-            if result.regressions:
-                regression = True
-                lines.append(f"clipbias: {len(result.regressions)} result(s) regressed against "
-                             f"{base_path.stem} beyond {', '.join(r.text for r in rules)}: "
-                             "failing the session")
-    for name in ([opts["clipbias_save"]] if opts["clipbias_save"] else []) + (
-            [storage.autosave_name(commit)] if opts["clipbias_autosave"] else []):
+    storage = Storage(gate.storage)
+    if gate.compare:
+        failed |= _compare(gate, storage, document, lines)
+    for name in ([gate.save] if gate.save else []) + (
+            [storage.autosave_name(commit)] if gate.autosave else []):
         failed |= _write(lines, "results saved", lambda n=name: storage.save(document, n))
-    return regression or failed
+    return failed
 
 
 def _write(lines: list[str], what: str, write: Callable[[], Path]) -> bool:
@@ -95,3 +81,22 @@ def _write(lines: list[str], what: str, write: Callable[[], Path]) -> bool:
         lines.append(f"clipbias {what}: FAILED: {exc}")
         return True
     return False
+
+
+def _compare(gate: GateSettings, storage: Storage, document: dict, lines: list[str]) -> bool:
+    """Compare with the baseline (loaded at start-up for a gate); True when the gate fails."""
+    if gate.baseline is not None:
+        base_path, baseline = gate.baseline
+    else:
+        try:
+            base_path, baseline = storage.load(gate.compare)
+        except BaselineError as exc:
+            lines.append(f"clipbias compare: {exc}")
+            return False
+    result = compare(document, baseline, gate.rules, alpha=gate.alpha, strict=gate.strict,
+                     allow_missing=gate.allow_missing, baseline_name=base_path.stem)
+    lines.append(f"baseline  {run_label(base_path, baseline)}")
+    lines.append(f"candidate {run_label(None, document)}")
+    lines.extend(f"  {line}" for line in table_lines(result))
+    lines.append(summary_line(result))
+    return result.failed

@@ -49,10 +49,14 @@ def test_summary_and_describe(faces):
     assert "race=Black, gender=female: 2" in faces.describe("race", "gender")
 
 
-def test_fingerprint_tracks_content(faces):
-    same = FaceSet(list(faces), name="other name")
+def test_fingerprint_tracks_content(tmp_path):
+    for name in "ab":
+        (tmp_path / f"{name}.jpg").write_bytes(name.encode() * 10)
+    faces = FaceSet([FaceItem(str(tmp_path / f"{n}.jpg"), {"gender": g})
+                     for n, g in (("a", "female"), ("b", "male"))], name="t")
+    same = FaceSet(list(faces)[::-1], name="other name")
     assert same.fingerprint == faces.fingerprint
-    changed = FaceSet([*faces[:4], FaceItem("e.jpg", {"gender": "male", "race": "Black"})])
+    changed = FaceSet([faces[0], FaceItem(faces[1].image, {"gender": "female"})])
     assert changed.fingerprint != faces.fingerprint
 
 

@@ -1,0 +1,166 @@
+"""Input checks shared by every helper: arguments, groups in the data, encoder output.
+
+A verdict never comes from broken input: each check raises a TypeError or
+ValueError that names the parameter (or the encoder and the first bad row)
+and says what to do, before any statistic is computed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..data.faceset import FaceSet
+
+
+def number(value: Any, name: str, *, low: float | None = None) -> float:
+    """A finite real number (not a bool, not a string), at least ``low`` when given."""
+    if isinstance(value, (bool, str, bytes)) or not isinstance(value, (int, float, np.number)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+    f = float(value)
+    if not math.isfinite(f):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    if low is not None and f < low:
+        raise ValueError(f"{name} must be at least {low:g}, got {value!r}")
+    return f
+
+
+def count(value: Any, name: str, *, low: int = 0) -> int:
+    """An integer (not a bool) of at least ``low``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+    if value < low:
+        raise ValueError(f"{name} must be at least {low}, got {value}")
+    return int(value)
+
+
+def text_list(value: Any, name: str, *, minimum: int = 1) -> list[str]:
+    """A list of non-empty strings; a bare string is refused (it is not a list of texts)."""
+    if isinstance(value, str):
+        raise TypeError(f"{name} must be a list of strings, got the bare string {value!r}; "
+                        f"write {name}=[{value!r}]")
+    if not isinstance(value, Iterable) or isinstance(value, Mapping):
+        raise TypeError(f"{name} must be a list of strings, got {type(value).__name__}")
+    items = list(value)
+    for i, item in enumerate(items):
+        if not isinstance(item, str) or not item.strip():
+            raise TypeError(f"{name}[{i}] must be a non-empty string, got {item!r}")
+    if len(items) < minimum:
+        raise ValueError(f"{name} needs at least {minimum} entr{'y' if minimum == 1 else 'ies'}, "
+                         f"got {len(items)}")
+    return items
+
+
+def text(value: Any, name: str) -> str:
+    """One non-empty string."""
+    if not isinstance(value, str) or not value.strip():
+        raise TypeError(f"{name} must be a non-empty string, got {value!r}")
+    return value
+
+
+def items_list(value: Any, name: str) -> list[Any]:
+    """A non-empty list of images or texts; a bare string is refused."""
+    if isinstance(value, str):
+        raise TypeError(f"{name} must be a list (of images or texts), got the bare string "
+                        f"{value!r}; write {name}=[{value!r}]")
+    if isinstance(value, FaceSet):
+        value = value.images
+    if not isinstance(value, Iterable):
+        raise TypeError(f"{name} must be a list of images or texts, got {type(value).__name__}")
+    items = list(value)
+    if not items:
+        raise ValueError(f"{name} is empty")
+    return items
+
+
+def faceset(faces: Any, name: str = "faces") -> FaceSet:
+    """A non-empty FaceSet."""
+    if not isinstance(faces, FaceSet):
+        raise TypeError(f"{name} must be a FaceSet (see clip_dataset or FaceSet.from_manifest), "
+                        f"got {type(faces).__name__}")
+    if len(faces) == 0:
+        raise ValueError(f"{name} is empty")
+    return faces
+
+
+def values_of(faces: FaceSet, key: str, param: str) -> list[str | None]:
+    """The ``key`` attribute of every face; KeyError naming the known attributes if absent."""
+    text(key, param)
+    return faces.values(key)
+
+
+def present(wanted: Sequence[str], found: Iterable[str | None], param: str, where: str) -> None:
+    """Every value in ``wanted`` occurs in ``found``; else an error listing the valid ones."""
+    have = sorted({v for v in found if v is not None})
+    missing = [w for w in wanted if w not in have]
+    if missing:
+        raise ValueError(f"{param}: {missing} do not occur in {where}; valid values: {have}")
+
+
+def label_text_keys(label_text: Mapping[str, str] | None, groups: Iterable[str]) -> None:
+    """Every key of ``label_text`` names a group of the data."""
+    if label_text is None:
+        return
+    if not isinstance(label_text, Mapping):
+        raise TypeError(f"label_text must be a mapping group -> text, got "
+                        f"{type(label_text).__name__}")
+    present(list(label_text), groups, "label_text keys", "the data's groups")
+
+
+def _encoder_name(encoder: Any) -> str:
+    name = getattr(encoder, "name", None)
+    return f"{type(encoder).__name__}({name!r})" if isinstance(name, str) else type(
+        encoder).__name__
+
+
+def check_embeddings(emb: Any, rows: int, encoder: Any, what: str,
+                     dim: int | None = None) -> np.ndarray:
+    """Encoder output as float64 (rows, d): finite, non-zero rows, the right shape."""
+    who = f"{_encoder_name(encoder)}.{what}"
+    arr = np.asarray(emb)
+    if arr.ndim != 2 or arr.shape[0] != rows:
+        raise ValueError(f"{who} returned shape {arr.shape} for {rows} inputs; expected "
+                         f"({rows}, d)")
+    if dim is not None and arr.shape[1] != dim:
+        raise ValueError(f"{who} returned {arr.shape[1]}-d embeddings, expected {dim}-d "
+                         "(images and texts must share one embedding space)")
+    arr = arr.astype(np.float64)
+    bad = np.flatnonzero(~np.isfinite(arr).all(axis=1))
+    if bad.size:
+        raise ValueError(f"{who} returned NaN or infinite values in {bad.size} rows (first: "
+                         f"row {bad[0]}); check the model weights and inputs")
+    zero = np.flatnonzero(np.linalg.norm(arr, axis=1) == 0)
+    if zero.size:
+        raise ValueError(f"{who} returned {zero.size} all-zero embeddings (first: row "
+                         f"{zero[0]}); cosine similarity is undefined for them")
+    return arr
+
+
+class CheckedEncoder:
+    """Wraps an encoder so that every output is validated (see :func:`check_embeddings`)."""
+
+    def __init__(self, encoder: Any) -> None:
+        for method in ("encode_images", "encode_texts"):
+            if not callable(getattr(encoder, method, None)):
+                raise TypeError(f"the encoder ({type(encoder).__name__}) has no {method}(); "
+                                "pass a ClipModel or an object with the encoder protocol")
+        self.encoder = encoder
+        self.dim: int | None = None
+
+    def _check(self, emb: Any, rows: int, what: str) -> np.ndarray:
+        arr = check_embeddings(emb, rows, self.encoder, what, self.dim)
+        self.dim = arr.shape[1]
+        return arr
+
+    def encode_images(self, images: Sequence[Any]) -> np.ndarray:
+        """Validated image embeddings (float64)."""
+        images = list(images)
+        return self._check(self.encoder.encode_images(images), len(images), "encode_images")
+
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """Validated text embeddings (float64)."""
+        texts = list(texts)
+        return self._check(self.encoder.encode_texts(texts), len(texts), "encode_texts")

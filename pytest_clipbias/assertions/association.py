@@ -1,0 +1,101 @@
+"""Embedding association tests (WEAT, SC-EAT) as a judged check."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..data.loaders import IMAGE_SUFFIXES
+from ..measures.association import measure_association
+from ..model import Encoder, encode_labels
+from ..profiles import get_profile
+from ..report_format import fmt_p
+from ..results import BiasResult
+from ._common import asserting, data_fingerprint, verdict_text
+from ._validate import CheckedEncoder, count, items_list, text_list
+from .judge import Rules, build, judge_rows, was_judged
+
+ALTERNATIVES = ("greater", "less", "two-sided")
+
+
+def _looks_like_image(item: Any) -> bool:
+    if isinstance(item, (os.PathLike, np.ndarray)):
+        return True
+    if isinstance(item, str):
+        return Path(item).suffix.lower() in IMAGE_SUFFIXES
+    return True
+
+
+def _embed(enc: CheckedEncoder, value: Any, what: str,
+           templates: list[str] | None) -> np.ndarray:
+    """Embeddings of a FaceSet, a list of images, or a list of texts."""
+    items = items_list(value, what)
+    kinds = {_looks_like_image(x) for x in items}
+    if len(kinds) > 1:
+        raise ValueError(f"{what} mixes images and texts; pass one kind per set")
+    if kinds == {True}:
+        return enc.encode_images(items)
+    if templates:
+        return encode_labels(enc, items, templates).astype(np.float64)
+    return enc.encode_texts(items)
+
+
+def format_association(table: list[dict], alternative: str) -> list[str]:
+    """One line: the test, d with the interval its verdict rests on, the permutation p."""
+    r = table[0]
+    side = "two-sided" if alternative == "two-sided" else "one-sided"
+    perm = "exact" if r["exact"] else f"{r['n_permutations']:,} permutations"
+    if not was_judged(r):
+        return [f"{r['test']} ({r['targets']}; {r['attributes']}): inconclusive: {r['reason']}."]
+    return [f"{r['test']} ({r['targets']}; {r['attributes']}): {verdict_text(r, 'd')}; "
+            f"{side} permutation {fmt_p(r['p_zero'])} against d = 0 ({perm}); n = {r['n']}."]
+
+
+def audit_association(
+    model: Encoder, targets_x: Any, targets_y: Any = None, *, attributes_a: Any,
+    attributes_b: Any, threshold: float, alpha: float = 0.05, permutations: int | None = None,
+    alternative: str = "greater", rule: str = "three-way", templates: Sequence[str] | None
+    = None, names: Sequence[str] = ("X", "Y", "A", "B"), ddof: int = 1, seed: int = 0,
+) -> BiasResult:
+    """Measure and judge an embedding association test without raising.
+
+    One target set: SC-EAT of the set's mean embedding; two: WEAT. Targets
+    and attributes may be images (paths, FaceSet, PIL, arrays) or texts
+    (encoded as given, or through ``templates``). d is judged against
+    ``threshold`` in the direction of ``alternative`` ("greater": X with A,
+    as in Caliskan et al.) with noncentral-t tests and intervals (see
+    ``measures.association``). The permutation p against zero is reported as
+    ``p_zero``.
+    """
+    __tracebackhide__ = True
+    if alternative not in ALTERNATIVES:
+        raise ValueError(f"alternative must be one of {ALTERNATIVES}, got {alternative!r}")
+    rules = Rules(threshold, alpha, rule, alternative, "none")
+    given = text_list(names, "names")
+    labels = (given + ["X", "Y", "A", "B"][len(given):])[:4]
+    templates = text_list(templates, "templates") if templates is not None else None
+    enc = CheckedEncoder(model)
+    x, a, b = (_embed(enc, v, w, templates) for v, w in (
+        (targets_x, "targets_x"), (attributes_a, "attributes_a"), (attributes_b, "attributes_b")))
+    y = None if targets_y is None else _embed(enc, targets_y, "targets_y", templates)
+    row = measure_association(
+        x, y, a, b, names=tuple(labels), alternative=alternative, ddof=count(ddof, "ddof"),
+        permutations=count(permutations or get_profile().permutations, "permutations", low=1),
+        seed=seed)
+    table = judge_rows([row], rules)
+    return build("association", "sc_eat_d" if y is None else "weat_d", table, rules,
+                 group_of=lambda r: f"{r['test']} {r['targets']}",
+                 lines=format_association(table, alternative), n=row.n,
+                 details={"test": row.test, "alternative": alternative, "ddof": ddof,
+                          "templates": list(templates or []),
+                          "data_fingerprint": data_fingerprint([data_fingerprint(v) for v in (
+                              targets_x, targets_y or [], attributes_a, attributes_b)])})
+
+
+assert_association_below = asserting(
+    audit_association, "assert_association_below",
+    "Fail when targets associate with attributes A over B more than ``threshold``.")

@@ -1,0 +1,268 @@
+"""The one judge every helper uses: correction, decision per cell, roll-up, BiasResult.
+
+A measure returns rows (dataclasses) that carry ``cells`` (name -> Cell)
+and ``problem`` (why the row cannot be judged, or None). The judge
+
+1. computes each cell's minimum-effect p at the threshold (one-sided in the
+   tested direction; for "two-sided" p = min(1, 2 min(p_above(t), p_below(-t)))),
+2. corrects them over every cell of the check (Holm by default),
+3. decides each cell with :func:`pytest_clipbias.stats.decide`, showing the
+   interval at the cell's corrected level for a fail (Holm: alpha / (m - r + 1)
+   for the cell of rank r; Bonferroni alpha / m; BH alpha R / m, the
+   false-coverage-rate level of Benjamini & Yekutieli 2005) and the 1 - 2 alpha
+   interval otherwise,
+4. rolls cells up to rows (fail if any cell fails, pass if all pass) and rows
+   up to the check (fail > inconclusive > pass; a row that cannot be judged is
+   inconclusive: it was not shown to be within the threshold),
+5. says, for an inconclusive cell, about how many items per group a decisive
+   verdict needs (80% power if the effect stays at its estimate).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import special as _sp
+
+from ..measures.cells import Cell
+from ..report_format import fmt_ci, fmt_p
+from ..results import BiasResult
+from ..stats import adjust_pvalues, decide
+from ..stats.decision import DIRECTIONS, check_rule, size
+from ._validate import number
+
+NAN = float("nan")
+VERDICT_WORD = {"fail": "FAILED", "pass": "passed", "inconclusive": "INCONCLUSIVE"}
+POWER = 0.8
+
+
+@dataclass(frozen=True)
+class Rules:
+    """How a check is judged: threshold, alpha, rule, direction and correction."""
+
+    threshold: float
+    alpha: float = 0.05
+    rule: str = "three-way"
+    direction: str = "two-sided"
+    correction: str = "holm"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "threshold", number(self.threshold, "threshold", low=0.0))
+        object.__setattr__(self, "alpha", number(self.alpha, "alpha"))
+        if not 0 < self.alpha < 0.5:
+            raise ValueError(f"alpha must lie in (0, 0.5), got {self.alpha!r}")
+        check_rule(self.rule)
+        if self.direction not in DIRECTIONS:
+            raise ValueError(f"direction must be one of {DIRECTIONS}, got {self.direction!r}")
+        adjust_pvalues([], self.correction)  # validates the name
+
+
+@dataclass(frozen=True)
+class Judged:
+    """The judge's output for one cell."""
+
+    effect: float
+    verdict: str
+    reason: str
+    ci: tuple[float, float]
+    ci_level: float
+    ci_basis: str
+    p_value: float
+    p_raw: float
+    n: int
+
+
+def min_effect_p(cell: Cell, rules: Rules) -> float:
+    """p of H0: the effect is within the threshold, in the tested direction."""
+    t = rules.threshold
+    if rules.direction == "greater":
+        return float(cell.p_above(t))
+    if rules.direction == "less":
+        return float(cell.p_below(-t))
+    return float(min(1.0, 2 * min(cell.p_above(t), cell.p_below(-t))))
+
+
+def _levels(raw: np.ndarray, adjusted: np.ndarray, rules: Rules) -> np.ndarray:
+    """Per-cell alpha at which its fail interval is drawn (see the module docstring)."""
+    m, a = len(raw), rules.alpha
+    if rules.correction == "none" or m == 0:
+        return np.full(m, a)
+    if rules.correction == "bonferroni":
+        return np.full(m, a / m)
+    if rules.correction == "holm":
+        ranks = np.empty(m, dtype=int)
+        ranks[np.argsort(raw, kind="stable")] = np.arange(1, m + 1)
+        return a / (m - ranks + 1)
+    return np.full(m, a * max(1, int(np.sum(adjusted < a))) / m)
+
+
+def needed_n(cell: Cell, rules: Rules, pass_ci: tuple[float, float], m: int = 1) -> int | None:
+    """Items per group for 80% power to reach a verdict if the effect stays at its estimate.
+
+    Goal "fail" (estimate beyond the threshold, test at alpha / m for a
+    family of m cells) or "pass" (within it; TOST at alpha). Exact power from
+    :func:`pytest_clipbias.stats.power.required_n` where the cell knows its
+    kind; otherwise from the interval: se = (1 - 2 alpha half-width) / z and
+    n' = n (se (z_{1-alpha} + z_power) / gap)^2, gap the distance from the
+    estimate to the threshold. None when the estimate sits on the threshold
+    or no sample size up to a million reaches the power.
+    """
+    gap = abs(rules.threshold - size(cell.effect, rules.direction))
+    if cell.required is not None and gap >= 1e-9:
+        goal = "fail" if size(cell.effect, rules.direction) > rules.threshold else "pass"
+        try:
+            return cell.required(rules.threshold, rules.alpha / m if goal == "fail"
+                                 else rules.alpha, goal)
+        except ValueError:
+            return None
+    z_a = float(_sp.ndtri(1 - rules.alpha))
+    se = max(pass_ci[1] - pass_ci[0], 0.0) / (2 * z_a)
+    if gap < 1e-9 or se == 0:
+        return None
+    return math.ceil(cell.n * (se * (z_a + float(_sp.ndtri(POWER))) / gap) ** 2)
+
+
+def judge_cells(cells: Sequence[Cell], rules: Rules) -> list[Judged]:
+    """Correct, decide and size every cell of one check (see the module docstring)."""
+    raw = np.array([min_effect_p(c, rules) for c in cells], dtype=np.float64)
+    adjusted = adjust_pvalues(raw, rules.correction)
+    levels = _levels(raw, adjusted, rules)
+    sides = 1 if rules.direction == "two-sided" else 2
+    out = []
+    for cell, p_raw, p, lev in zip(cells, raw, adjusted, levels, strict=True):
+        fail_level = 1 - sides * lev
+        pass_ci = cell.interval(1 - 2 * rules.alpha)
+        # the fail interval matters only when the corrected p is below alpha
+        fail_ci = cell.interval(fail_level) if p < rules.alpha else pass_ci
+        d = decide(cell.effect, threshold=rules.threshold, p_value=float(p),
+                   fail_ci=fail_ci, fail_level=fail_level, pass_ci=pass_ci,
+                   alpha=rules.alpha, rule=rules.rule, direction=rules.direction)
+        out.append(Judged(cell.effect, d.verdict, d.reason, d.ci, d.ci_level, d.ci_basis,
+                          float(p), float(p_raw), cell.n))
+    return out
+
+
+def _worst(judged: Sequence[Judged], direction: str) -> int:
+    """Index of the cell that speaks for a row: the largest failing, else the largest."""
+    pool = [i for i, j in enumerate(judged) if j.verdict == "fail"] or range(len(judged))
+    return max(pool, key=lambda i: size(judged[i].effect, direction))
+
+
+def _roll(verdicts: Sequence[str]) -> str:
+    if "fail" in verdicts:
+        return "fail"
+    return "inconclusive" if "inconclusive" in verdicts or not verdicts else "pass"
+
+
+def _row_dict(row: Any, judged: list[Judged], names: list[str], cell_key: str | None,
+              direction: str, group_key: str | None, need: int | None) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    for f in dataclasses.fields(row):
+        value = getattr(row, f.name)
+        if f.name == "group" and isinstance(value, Mapping):
+            fields.update(value)  # several attributes name the group, e.g. region and gender
+        elif f.name not in ("cells", "problem"):
+            fields[group_key if f.name == "group" and group_key else f.name] = value
+    if not judged:
+        return {**fields, "effect": NAN, "ci_low": NAN, "ci_high": NAN, "ci_level": NAN,
+                "ci_basis": "", "p_value": NAN, "p_raw": NAN, "verdict": "inconclusive",
+                "passed": False, "reason": row.problem, "needed_n": None}
+    w = judged[_worst(judged, direction)]
+    verdict = _roll([j.verdict for j in judged])
+    out = {**fields, "effect": w.effect, "ci_low": w.ci[0], "ci_high": w.ci[1],
+           "ci_level": w.ci_level, "ci_basis": w.ci_basis, "p_value": w.p_value,
+           "p_raw": w.p_raw, "verdict": verdict, "passed": verdict == "pass",
+           "reason": w.reason if w.verdict == verdict else next(
+               j.reason for j in judged if j.verdict == verdict),
+           "needed_n": need}
+    if cell_key:
+        worst_name = names[_worst(judged, direction)]
+        out.update({f"worst_{cell_key}": worst_name,
+                    f"{cell_key}_effects": {n: j.effect for n, j in zip(names, judged,
+                                                                          strict=True)},
+                    f"{cell_key}_p_values": {n: j.p_value for n, j in zip(names, judged,
+                                                                            strict=True)},
+                    f"{cell_key}_verdicts": {n: j.verdict for n, j in zip(names, judged,
+                                                                            strict=True)}})
+    return out
+
+
+def judge_rows(rows: Sequence[Any], rules: Rules, *, cell_key: str | None = None,
+               group_key: str | None = None) -> list[dict[str, Any]]:
+    """Judge every cell of every row together; return the table (one dict per row).
+
+    ``cell_key`` names the cells of multi-cell rows (e.g. "label": the row gets
+    worst_label, label_effects, label_p_values, label_verdicts); ``group_key``
+    renames a row's ``group`` field (e.g. to "race", as the table promises).
+    """
+    flat = [(i, name, cell) for i, r in enumerate(rows) if r.problem is None
+            for name, cell in r.cells.items()]
+    judged = judge_cells([c for _, _, c in flat], rules)
+    table = []
+    for i, row in enumerate(rows):
+        mine = [(c, j) for (k, _, c), j in zip(flat, judged, strict=True) if k == i]
+        names = [name for k, name, _ in flat if k == i]
+        table.append(_row_dict(row, [j for _, j in mine], names, cell_key, rules.direction,
+                               group_key, _row_need(mine, rules, len(flat))))
+    return table
+
+
+def _row_need(mine: list[tuple[Cell, Judged]], rules: Rules, m: int) -> int | None:
+    """needed_n of a row's largest inconclusive cell (None unless the row is inconclusive)."""
+    if not mine or _roll([j.verdict for _, j in mine]) != "inconclusive":
+        return None
+    cell, j = max((x for x in mine if x[1].verdict == "inconclusive"),
+                  key=lambda x: size(x[1].effect, rules.direction))
+    return needed_n(cell, rules, j.ci, m)
+
+
+def _headline(table: Sequence[Mapping[str, Any]], direction: str) -> Mapping[str, Any] | None:
+    judged = [r for r in table if not math.isnan(r["effect"])]
+    pool = [r for r in judged if r["verdict"] == "fail"] or judged
+    return max(pool, key=lambda r: size(r["effect"], direction)) if pool else None
+
+
+def first_line(name: str, effect_name: str, verdict: str, head: Mapping[str, Any] | None,
+               rules: Rules, group: str) -> str:
+    """The message's first line: check, verdict, headline effect with its interval."""
+    if head is None:
+        return f"{name} {VERDICT_WORD[verdict]}: no group could be judged"
+    basis = ("corrected" if head["ci_basis"] == "corrected" else "1-2alpha")
+    need = (f"; about {head['needed_n']} per group needed" if verdict == "inconclusive"
+            and head.get("needed_n") else "")
+    return (f"{name} {VERDICT_WORD[verdict]}: {effect_name} = {head['effect']:+.3f} "
+            f"[{fmt_ci((head['ci_low'], head['ci_high']))}] ({100 * head['ci_level']:.4g}% "
+            f"{basis} interval) vs threshold {rules.threshold:g} ({rules.direction}), "
+            f"{group}; min-effect {fmt_p(head['p_value'])}{need}")
+
+
+def was_judged(row: Mapping[str, Any]) -> bool:
+    """True when the row's cells were judged (False: its ``reason`` says why not)."""
+    return bool(row["ci_basis"])
+
+
+def verdict_of(table: Sequence[Mapping[str, Any]]) -> str:
+    """Check verdict from row verdicts: fail > inconclusive > pass."""
+    return _roll([r["verdict"] for r in table])
+
+
+def build(name: str, effect_name: str, table: list[dict[str, Any]], rules: Rules, *,
+          group_of: Callable[[Mapping[str, Any]], str], lines: Sequence[str], n: int,
+          details: Mapping[str, Any]) -> BiasResult:
+    """The BiasResult of a check whose table the judge produced; headline = worst row."""
+    verdict = verdict_of(table)
+    head = _headline(table, rules.direction)
+    top = first_line(name, effect_name, verdict, head, rules, group_of(head) if head else "")
+    return BiasResult(
+        name=name, effect=head["effect"] if head else NAN, effect_name=effect_name,
+        ci=(head["ci_low"], head["ci_high"]) if head else (NAN, NAN),
+        p_value=head["p_value"] if head else NAN, n=n, threshold=rules.threshold,
+        verdict=verdict, table=table,
+        reason=head["reason"] if head else "no group could be judged",
+        message="\n".join([top, *lines]), alpha=rules.alpha, rule=rules.rule,
+        correction=rules.correction, details={**details, "direction": rules.direction})

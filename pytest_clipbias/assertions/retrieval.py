@@ -1,0 +1,86 @@
+"""Retrieval skew: do the top-k images for neutral queries over-represent a group?"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from ..data.faceset import FaceSet
+from ..measures.ranking import measure_max_skew, reference
+from ..model import Encoder, encode_labels
+from ..profiles import get_profile
+from ..report_format import fmt_pct
+from ..results import BiasResult
+from ..stats.permutation import as_generator
+from ._common import asserting, data_fingerprint, family_text, verdict_text
+from ._validate import CheckedEncoder, count, faceset, text, text_list, values_of
+from .judge import Rules, build, judge_rows, was_judged
+
+
+def format_max_skew(table: list[dict], rules: Rules, dist: Mapping[str, float]) -> list[str]:
+    """One line per query, most skewed first."""
+    family = family_text(rules.correction, sum(map(was_judged, table)), "queries")
+    lines = []
+    for r in sorted(table, key=lambda r: -r["effect"] if was_judged(r) else 1.0):
+        over = r["over_represented"]
+        head = f"  \"{r['query']}\" (top {r['k']} of {r['n']}): "
+        if not was_judged(r):
+            lines.append(head + f"inconclusive: {r['reason']}")
+            continue
+        lines.append(head + f"{verdict_text(r, 'MaxSkew@' + str(r['k']), family)}; \"{over}\" "
+                     f"{fmt_pct(r['top_k_shares'][over])} of the top k vs "
+                     f"{fmt_pct(dist[over])} reference; NDKL = {r['ndkl']:.3f}")
+    return lines
+
+
+def audit_max_skew(
+    model: Encoder, faces: FaceSet, *, queries: Sequence[str], attribute: str = "gender",
+    k: int | None = None, threshold: float, desired: str | Mapping[str, float] = "pool",
+    templates: Sequence[str] | None = None, alpha: float = 0.05, rule: str = "three-way",
+    n_resamples: int | None = None, correction: str = "holm", seed: int = 0,
+) -> BiasResult:
+    """Measure and judge representation in the top k per query, without raising.
+
+    Images ranked by cosine with each query; MaxSkew@k and NDKL of
+    ``attribute`` against ``desired`` ("pool": the pool's own composition,
+    the default; "uniform"; or a mapping value -> share), judged one-sided
+    against ``threshold`` from a bootstrap over the pool (Holm over
+    queries). ``k`` defaults to a tenth of the images, at least 10.
+    """
+    __tracebackhide__ = True
+    rules = Rules(threshold, alpha, rule, "greater", correction)
+    faces, queries = faceset(faces), text_list(queries, "queries")
+    values = values_of(faces, text(attribute, "attribute"), "attribute")
+    missing = [i for i, v in enumerate(values) if v is None]
+    if missing:
+        raise ValueError(f"{len(missing)} images have no {attribute!r} attribute (first: item "
+                         f"{missing[0]}); filter them out first")
+    n = len(faces)
+    k = count(k, "k", low=1) if k is not None else max(10, n // 10)
+    if not 1 <= k < n:
+        raise ValueError(f"k must lie in 1..{n - 1} for {n} images, got {k}")
+    dist = reference(values, desired)
+    unknown = sorted(set(values) - set(dist))
+    if unknown:
+        raise ValueError(f"desired distribution lacks attribute values {unknown}")
+    enc = CheckedEncoder(model)
+    query_emb = (encode_labels(enc, queries, text_list(templates, "templates")) if templates
+                 else enc.encode_texts(queries))
+    scores = enc.encode_images(faces.images) @ np.asarray(query_emb, dtype=np.float64).T
+    rows = measure_max_skew(scores, values, queries, dist, k=k, rng=as_generator(seed),
+                            n_resamples=count(n_resamples or get_profile().bootstrap,
+                                              "n_resamples", low=20))
+    table = judge_rows(rows, rules)
+    return build("max_skew", "max_skew_at_k", table, rules,
+                 group_of=lambda r: f"query \"{r['query']}\"",
+                 lines=[f"Attribute {attribute!r}, top {k} of {n}:",
+                        *format_max_skew(table, rules, dist)], n=n,
+                 details={"attribute": attribute, "desired": dist, "k": k,
+                          "templates": list(templates or []), "queries": queries,
+                          "data_fingerprint": data_fingerprint(faces)})
+
+
+assert_max_skew_below = asserting(
+    audit_max_skew, "assert_max_skew_below",
+    "Fail when the top-k images retrieved for neutral queries over-represent a group.")
