@@ -2,7 +2,9 @@
 
 ``compare BASELINE [CANDIDATE] [--fail EXPR ...]`` gates a candidate run
 against a baseline; ``list`` shows the saved runs; ``train-demo`` trains a demo
-model (deterministically) into the demo cache, or into ``--out FILE``.
+model (deterministically) into the demo cache, or into ``--out FILE``;
+``embed OUT --manifest FILE --clip-model NAME`` writes image embeddings in the
+clip-retrieval layout (see ``embed_cli``).
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+
+from . import embed_cli
 
 EXIT_CODES = """exit status (compare):
   0  no regression (and no baselined result missing, unless --allow-missing)
@@ -51,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train-demo", help="train a built-in demo model")
     train.add_argument("name", nargs="?", default="demo", choices=["demo", "demo-fair"])
     train.add_argument("--out", help="write the weights here instead of the demo cache")
+    embed_cli.add_parser(sub)
     return parser
 
 
@@ -91,6 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "compare":
         return _compare(args)
+    if args.command == "embed":
+        return embed_cli.run(args)
     if args.command == "list":
         from .report.baseline import Storage, list_lines
 

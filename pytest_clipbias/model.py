@@ -30,6 +30,7 @@ from . import images as _images
 from .cache import EmbeddingCache
 from .demo.world import DEMO_MODELS
 from .errors import ConfigurationError, ModelUnavailableError
+from .loader import autocast, default_workers, pixel_batches
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("fp32", "fp16", "bf16")
@@ -257,6 +258,7 @@ class ClipModel:
         batch_size: int = 64,
         cache: EmbeddingCache | None = None,
         seed: int | None = None,
+        workers: int | None = None,
     ) -> None:
         import torch
 
@@ -276,6 +278,8 @@ class ClipModel:
         self.batch_size = batch_size
         self.cache = cache
         self.seed = seed
+        #: DataLoader worker processes decoding images (0: in this process; see loader.py)
+        self.workers = default_workers(device) if workers is None else int(workers)
         self._dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[
             precision
         ]
@@ -294,15 +298,26 @@ class ClipModel:
         batch_size: int = 64,
         cache_dir: str | os.PathLike | None = None,
         seed: int = 0,
+        workers: int | None = None,
     ) -> ClipModel:
         """Build a model from an open_clip architecture name and a weights source.
 
         ``pretrained`` is an open_clip tag ("openai", "laion2b_s34b_b79k"), an
         "hf-hub:org/repo" id, a local checkpoint path, or None/"none" for a
         random initialisation seeded by ``seed`` (reproducible across runs).
-        ``cache_dir`` enables the persistent embedding cache. Raises
+        ``model_name`` "hf:ORG/NAME" or "hf:/local/dir" loads a transformers
+        CLIP or SigLIP model instead (see :mod:`pytest_clipbias.hf_model`).
+        ``cache_dir`` enables the persistent embedding cache. ``workers``
+        decode images in DataLoader workers (default: 0 on CPU, up to 4 on
+        CUDA; see :mod:`pytest_clipbias.loader`). Raises
         ModelUnavailableError with the fixes when weights cannot be had.
         """
+        if model_name.startswith("hf:"):
+            from .hf_model import HFClipModel
+
+            return HFClipModel.load(model_name, pretrained, device=device, precision=precision,
+                                    batch_size=batch_size, cache_dir=cache_dir, seed=seed,
+                                    workers=workers)
         import open_clip
         import torch
 
@@ -359,6 +374,7 @@ class ClipModel:
             batch_size=batch_size,
             cache=cache,
             seed=seed if spec.kind == "random" else None,
+            workers=workers,
         )
 
     @classmethod
@@ -432,15 +448,32 @@ class ClipModel:
         return out.cpu().numpy().astype(np.float32, copy=False)
 
     def _encode_text_tokens(self, tokens: Any) -> np.ndarray:
-        return self._normalise(self.model.encode_text(tokens.to(self.device)))
+        with autocast(self.device, self.precision):
+            return self._normalise(self.model.encode_text(tokens.to(self.device)))
+
+    def _transform(self, image: Any) -> Any:
+        """One decoded RGB image to the (3, H, W) tensor the image tower takes."""
+        return self.preprocess(image)
+
+    def _forward_pixels(self, batch: Any) -> np.ndarray:
+        import torch
+
+        batch = batch.to(self.device, dtype=self._dtype, non_blocking=True)
+        with torch.inference_mode(), autocast(self.device, self.precision):
+            return self._normalise(self.model.encode_image(batch))
 
     def _encode_pixels(self, pil_images: list) -> np.ndarray:
         import torch
 
-        batch = torch.stack([self.preprocess(img) for img in pil_images])
-        batch = batch.to(self.device, dtype=self._dtype)
-        with torch.inference_mode():
-            return self._normalise(self.model.encode_image(batch))
+        return self._forward_pixels(torch.stack([self._transform(img) for img in pil_images]))
+
+    def _encode_uncached(self, prepared: list[_images.PreparedImage]) -> np.ndarray:
+        """Decode, preprocess and embed; in DataLoader workers when ``workers`` > 0."""
+        if self.workers == 0:
+            return self._encode_pixels([p.load() for p in prepared])
+        return np.concatenate([self._forward_pixels(batch) for batch in pixel_batches(
+            prepared, self._transform, batch_size=self.batch_size, workers=self.workers,
+            pin_memory=self.device == "cuda")])
 
     def encode_images(
         self, images: Iterable[_images.ImageLike], *, batch_size: int | None = None
@@ -454,7 +487,7 @@ class ClipModel:
         if isinstance(images, (str, bytes, os.PathLike)):
             raise TypeError(f"encode_images takes a list of images, got the single "
                             f"{type(images).__name__} {images!r}; write encode_images([x])")
-        size = batch_size or self.batch_size
+        size = (batch_size or self.batch_size) * (4 * self.workers or 1)  # keep workers busy
         chunks: list[np.ndarray] = []
         pending: list[_images.PreparedImage] = []
         for index, image in enumerate(images):
@@ -473,7 +506,7 @@ class ClipModel:
         found = self.cache.get_many(self.fingerprint, "image", keys) if self.cache else {}
         todo = {p.key: p for p in prepared if p.key not in found}
         if todo:
-            fresh = self._encode_pixels([p.load() for p in todo.values()])
+            fresh = self._encode_uncached(list(todo.values()))
             computed = dict(zip(todo, fresh, strict=True))
             if self.cache is not None:
                 self.cache.put_many(self.fingerprint, "image", list(computed.items()))

@@ -66,6 +66,10 @@ class ClipBiasState:
                     cache_dir=s.cache_dir,
                     seed=s.seed,
                 )
+                if s.embeddings is not None:
+                    from .embeddings import PrecomputedEncoder
+
+                    self.models[name] = PrecomputedEncoder(self.models[name], s.embeddings)
             except ClipBiasError as exc:
                 self.models[name] = exc
         result = self.models[name]
@@ -210,6 +214,21 @@ def clip_model(request: pytest.FixtureRequest):
             pytest.skip(_SKIP_NO_MODEL)
         name = state.settings.models[0]
     return state.get_model(name)
+
+
+@pytest.fixture(scope="session")
+def clip_embeddings(pytestconfig: pytest.Config):
+    """The --clip-embeddings folder as an EmbeddingStore (skips the test when none is given).
+
+    ``clip_embeddings.faceset()`` takes attributes from its parquet columns;
+    ``clip_embeddings.join_manifest(faces)`` checks a FaceSet is covered.
+    """
+    from .embeddings import EmbeddingStore
+
+    folder = pytestconfig.stash[state_key].settings.embeddings
+    if folder is None:
+        pytest.skip("no --clip-embeddings folder given")
+    return _open_cached(pytestconfig, f"embeddings:{folder}", lambda: EmbeddingStore(folder))
 
 
 def _open_cached(config: pytest.Config, key: str, opener: Callable[[], Any]) -> Any:

@@ -126,6 +126,13 @@ OPTIONS: tuple[Option, ...] = (
         metavar="N",
     ),
     Option(
+        "--clip-embeddings", "clip_embeddings", "CLIPBIAS_EMBEDDINGS", _str, None,
+        "folder of precomputed image embeddings in the clip-retrieval layout (img_emb/, "
+        "metadata/; written by 'python -m pytest_clipbias embed' or clip-retrieval): the "
+        "clip_model fixture then looks images up there and runs only the text tower.",
+        metavar="DIR",
+    ),
+    Option(
         "--clip-data-root", "clip_data_root", "CLIPBIAS_DATA_ROOT", _str, None,
         "folder holding the datasets the clip_dataset and clip_morphs fixtures open "
         "(fairface/, cfd/, utkface/; manifests and folders given relative to it). In an ini "
@@ -437,6 +444,7 @@ class Settings:
     require_data: bool = False
     report: dict[str, Any] | None = None
     gate: GateSettings | None = None
+    embeddings: Path | None = None
 
     @classmethod
     def from_config(cls, config: pytest.Config, default_cache_dir: Path | None) -> Settings:
@@ -472,6 +480,7 @@ class Settings:
             require_data=values["clip_require_data"],
             report=report,
             gate=GateSettings.from_report(report, config),
+            embeddings=_absolute(values["clip_embeddings"], config),
         )
 
 
