@@ -10,9 +10,9 @@ from types import MappingProxyType
 from typing import Any, overload
 
 from .manifest import Entry, parse_manifest
-from .problems import DatasetError
+from .problems import DatasetError, describe_rows
 
-__all__ = ["DatasetError", "FaceItem", "FaceSet", "faceset_from_entries"]
+__all__ = ["DatasetError", "FaceItem", "FaceSet", "describe_rows", "faceset_from_entries"]
 
 
 def _frozen(mapping: Mapping[str, Any] | None) -> Mapping[str, str]:
