@@ -13,9 +13,17 @@ Safety rules:
 * every row carries a checksum of its key and vector; a row that fails it is
   dropped and recomputed, so a damaged file can cost time but never yields a
   wrong vector;
-* a file that is not a cache of ours (corrupt, foreign, other schema) is moved
-  aside to ``<name>.corrupt-<time>-<pid>`` with a warning and a fresh cache is
-  built; nothing is deleted.
+* a file that is not a cache of ours (corrupt, foreign, other schema), or one
+  that raises any ``sqlite3.DatabaseError`` during use (garbage over inner
+  pages), is moved aside to ``<name>.corrupt-<time>-<pid>`` with a warning and
+  a fresh cache is built; nothing is deleted;
+* storage that cannot be written (read-only folder or file, full disk, a
+  path through a file) turns the cache off for the process with one
+  CacheWarning naming the cause and ``--clip-no-cache``: the tests still run;
+* every write is checkpointed from the write-ahead log into the main file, and
+  ``close()`` (called by the plugin when the session ends) checkpoints and
+  truncates the log, so copying only ``embeddings.sqlite3``, as a CI cache
+  step may, keeps every entry.
 """
 
 from __future__ import annotations
@@ -32,8 +40,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ConfigurationError
-
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows
@@ -43,10 +49,13 @@ FILENAME = "embeddings.sqlite3"
 MAGIC = "pytest-clipbias embedding cache"
 SCHEMA_VERSION = "1"
 _SQL_CHUNK = 500  # keys per SELECT, well under SQLite's host-parameter limit
+#: SQLite primary result codes that mean "this storage cannot be used", not "damaged file":
+#: PERM, BUSY, LOCKED, NOMEM, READONLY, IOERR, FULL, CANTOPEN.
+_STORAGE_CODES = frozenset({3, 5, 6, 7, 8, 10, 13, 14})
 
 
 class CacheWarning(UserWarning):
-    """The embedding cache was damaged or foreign and has been rebuilt."""
+    """The embedding cache was rebuilt (damaged or foreign) or turned off (unwritable)."""
 
 
 @dataclass
@@ -91,6 +100,7 @@ class EmbeddingCache:
         self.stats = CacheStats()
         self._conn: sqlite3.Connection | None = None
         self._pid = os.getpid()
+        self.disabled: str | None = None  # why the cache was turned off, once it is
 
     def __repr__(self) -> str:
         return f"EmbeddingCache({str(self.path)!r})"
@@ -100,13 +110,7 @@ class EmbeddingCache:
     def _connect(self) -> sqlite3.Connection:
         if self._conn is not None and self._pid == os.getpid():
             return self._conn
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ConfigurationError(
-                f"cannot create the embedding cache directory {self.directory}: {exc}; "
-                "choose another with --clip-cache-dir, or disable it with --clip-no-cache"
-            ) from exc
+        self.directory.mkdir(parents=True, exist_ok=True)
         try:
             conn = self._open_valid()
         except _Unusable as bad:
@@ -131,6 +135,8 @@ class EmbeddingCache:
         except sqlite3.DatabaseError as exc:
             if conn is not None:
                 conn.close()
+            if _is_storage_error(exc):
+                raise
             raise _Unusable(f"not a readable SQLite cache ({exc})") from exc
         if tables and (meta.get("magic") != MAGIC or "embeddings" not in tables):
             conn.close()
@@ -152,18 +158,33 @@ class EmbeddingCache:
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
-    def _recover(self, reason: str) -> None:
-        """Move an unusable cache file aside (once, even with several processes)."""
+    def _file_id(self) -> tuple[int, int] | None:
+        try:
+            st = self.path.stat()
+        except OSError:
+            return None
+        return st.st_dev, st.st_ino
+
+    def _recover(self, reason: str, failed: tuple[int, int] | None = None) -> None:
+        """Move an unusable cache file aside (once, even with several processes).
+
+        ``failed`` is the identity of a file that raised during use: it is moved
+        aside unless another process has already replaced it. Without it, the
+        file is moved only if it still cannot be opened as our cache.
+        """
         if self._conn is not None:
             with contextlib.suppress(sqlite3.Error):
                 self._conn.close()
             self._conn = None
         with self._lock():
-            try:  # another process may have rebuilt it while we waited
-                self._open_valid().close()
-                return
-            except _Unusable:
-                pass
+            if failed is not None and self._file_id() != failed:
+                return  # another process moved the damaged file aside meanwhile
+            if failed is None:
+                try:  # another process may have rebuilt it while we waited
+                    self._open_valid().close()
+                    return
+                except _Unusable:
+                    pass
             stamp = f"corrupt-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
             aside = self.path.with_name(f"{self.path.name}.{stamp}")
             for suffix in ("", "-wal", "-shm"):
@@ -178,19 +199,46 @@ class EmbeddingCache:
             stacklevel=3,
         )
 
-    def _run(self, fn, *args):
-        """Run a database operation, rebuilding the cache once if the file is damaged."""
+    def _run(self, fn, *args, default=None):
+        """Run a database operation, rebuilding a damaged cache once.
+
+        Unwritable storage, or a second failure after a rebuild, turns the
+        cache off (one warning) and returns ``default``.
+        """
+        if self.disabled:
+            return default
         try:
-            return fn(self._connect(), *args)
-        except sqlite3.DatabaseError as exc:
-            self._recover(f"database error during use: {exc}")
-            return fn(self._connect(), *args)
+            try:
+                return fn(self._connect(), *args)
+            except sqlite3.DatabaseError as exc:
+                if _is_storage_error(exc):
+                    raise
+                self._recover(f"database error during use: {exc}", self._file_id())
+                return fn(self._connect(), *args)
+        except (sqlite3.Error, OSError) as exc:
+            self._disable(exc)
+            return default
+
+    def _disable(self, exc: BaseException) -> None:
+        """Turn the cache off for this process with one warning naming the cause."""
+        self.close()
+        self.disabled = f"{type(exc).__name__}: {exc}"
+        warnings.warn(
+            CacheWarning(
+                f"embedding cache {self.path} cannot be used ({self.disabled}); running "
+                "without it, so embeddings are recomputed. Make the folder writable, free disk "
+                "space, choose another folder with --clip-cache-dir, or pass --clip-no-cache "
+                "to silence this."
+            ),
+            stacklevel=4,
+        )
 
     # -- public operations -------------------------------------------------------
 
     def get_many(self, fingerprint: str, kind: str, keys: Sequence[str]) -> dict[str, np.ndarray]:
         """Return the cached vectors among ``keys`` (missing and damaged rows are absent)."""
-        found = self._run(self._select, fingerprint, kind, list(dict.fromkeys(keys)))
+        found = self._run(self._select, fingerprint, kind, list(dict.fromkeys(keys)),
+                          default={})
         hits = sum(1 for k in keys if k in found)
         self.stats.hits[kind] = self.stats.hits.get(kind, 0) + hits
         self.stats.misses[kind] = self.stats.misses.get(kind, 0) + len(keys) - hits
@@ -205,12 +253,16 @@ class EmbeddingCache:
 
     def count(self) -> int:
         """Number of stored vectors (all models)."""
-        return self._run(lambda c: c.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0])
+        return self._run(lambda c: c.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0],
+                         default=0)
 
     def close(self) -> None:
-        """Close the connection; the cache reopens on next use."""
+        """Checkpoint the write-ahead log into the main file and close; reopens on next use."""
         if self._conn is not None and self._pid == os.getpid():
-            self._conn.close()
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.close()
         self._conn = None
 
     def _select(self, conn: sqlite3.Connection, fingerprint: str, kind: str, keys: list[str]):
@@ -260,6 +312,8 @@ class EmbeddingCache:
             )
         with _transaction(conn):
             conn.executemany("INSERT OR IGNORE INTO embeddings VALUES (?, ?, ?, ?, ?, ?)", rows)
+        # copy the new pages into the main file now: an xdist worker may exit without close()
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
 
 @contextlib.contextmanager
@@ -285,6 +339,16 @@ def _create_schema(conn: sqlite3.Connection) -> None:
     conn.executemany(
         "INSERT INTO meta VALUES (?, ?)", [("magic", MAGIC), ("schema", SCHEMA_VERSION)]
     )
+
+
+def _is_storage_error(exc: sqlite3.Error) -> bool:
+    """True for unwritable or unavailable storage (see _STORAGE_CODES), not damage."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in _STORAGE_CODES
+    text = str(exc).lower()
+    return any(w in text for w in ("readonly", "read-only", "disk is full", "unable to open",
+                                   "disk i/o", "locked"))
 
 
 class _Unusable(Exception):

@@ -21,3 +21,7 @@ class ImageLoadError(ClipBiasError, ValueError):
 
 class ConfigurationError(ClipBiasError, ValueError):
     """An option, ini key or environment variable has an invalid value."""
+
+
+class OutputError(ClipBiasError, OSError):
+    """A report, baseline or cache file cannot be written where asked; names the path."""

@@ -16,7 +16,8 @@ import functools
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Sequence
+import pickle
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -139,6 +140,53 @@ def _offline_help(model_name: str, spec: WeightsSpec, exc: BaseException,
         "(HF_HOME or ~/.cache/huggingface) and set HF_HUB_OFFLINE=1;\n"
         "  * or use --clip-pretrained none for a randomly initialised model (smoke tests only)."
     )
+
+
+def _bad_checkpoint_help(model_name: str, spec: WeightsSpec, exc: BaseException) -> str:
+    """A local file that open_clip cannot read: say what the file is, never "offline"."""
+    path = Path(spec.value or "")
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(4)
+    except OSError as err:
+        return f"cannot read {spec.describe()} for model {model_name!r}: {err}"
+    if not head:
+        what = "is empty (0 bytes): an interrupted download or copy"
+    elif head.startswith(b"PK") or path.suffix == ".safetensors":
+        what = "cannot be used for this architecture (damaged, or made for another model)"
+    else:
+        what = "is not a torch or safetensors checkpoint (truncated, text or random bytes)"
+    # torch's unpickling message suggests weights_only=False: wrong advice for a bad file
+    detail = "" if isinstance(exc, pickle.UnpicklingError) else str(exc).split("\n")[0][:120]
+    return (
+        f"{spec.describe()} {what}; loading raised {type(exc).__name__}"
+        f"{': ' + detail if detail else ''}. This is not a network "
+        f"problem: re-download or re-export the checkpoint for {model_name!r}, or check that "
+        "--clip-model names the architecture it was trained with."
+    )
+
+
+def _missing_package_help(model_name: str, exc: ImportError) -> str:
+    """SigLIP and other models whose tokenizer needs a package that is not installed."""
+    package = exc.name or "a package"
+    return (
+        f"CLIP model {model_name!r} needs the Python package {package!r}, which is not "
+        f"installed ({exc}). Install it (pip install {package}; for SigLIP and other "
+        "Hugging Face tokenizers that is transformers) and run again."
+    )
+
+
+def _demo_weights(get: Callable[[str], Path], model_name: str) -> Path:
+    """Demo weights, turning an unusable CLIPBIAS_DEMO_DIR into an error that names it."""
+    try:
+        return get(model_name)
+    except OSError as exc:
+        where = os.environ.get("CLIPBIAS_DEMO_DIR")
+        origin = f"CLIPBIAS_DEMO_DIR={where!r}" if where else "the default demo folder"
+        raise ConfigurationError(
+            f"cannot keep the {model_name!r} demo weights in {origin}: {exc}. Point "
+            "CLIPBIAS_DEMO_DIR at a writable folder (it is created when missing)."
+        ) from None
 
 
 def _check_model_name(model_name: str) -> None:
@@ -291,7 +339,7 @@ class ClipModel:
                 )
             from .demo.train import ARCH, demo_weights
 
-            spec = WeightsSpec("demo", str(demo_weights(model_name)))
+            spec = WeightsSpec("demo", str(_demo_weights(demo_weights, model_name)))
             arch = ARCH
         else:
             spec = resolve_weights(model_name, pretrained)
@@ -311,7 +359,13 @@ class ClipModel:
                 tokenizer = open_clip.get_tokenizer(arch)
             except ModelUnavailableError:
                 raise
-            except (RuntimeError, OSError, ValueError, KeyError) as exc:
+            except ImportError as exc:
+                raise ModelUnavailableError(_missing_package_help(model_name, exc)) from None
+            except (RuntimeError, OSError, ValueError, KeyError, EOFError,
+                    pickle.UnpicklingError) as exc:
+                if spec.kind in ("file", "demo"):
+                    help_text = _bad_checkpoint_help(model_name, spec, exc)
+                    raise ModelUnavailableError(help_text) from exc
                 raise ModelUnavailableError(
                     _offline_help(model_name, spec, exc, default=pretrained is None)
                 ) from exc
@@ -438,6 +492,10 @@ class ClipModel:
         and files found in the cache are never decoded. Raises ImageLoadError
         naming the file for a missing, empty, truncated or unreadable image.
         """
+        if isinstance(images, (str, bytes, os.PathLike)):
+            raise TypeError(f"encode_images takes a list of images, got the single "
+                            f"{type(images).__name__} {images!r}; write encode_images([x])")
+
         from .progress import progress
 
         size = (batch_size or self.batch_size) * (4 * self.workers or 1)  # keep workers busy

@@ -222,6 +222,10 @@ class ClipBiasSession:
             entry["message"] = _short_message(report)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        for model in self.models.values():  # checkpoint each cache's WAL into its main file
+            cache = getattr(model, "cache", None)
+            if cache is not None:
+                cache.close()
         workeroutput = getattr(self.config, "workeroutput", None)
         if workeroutput is not None:
             workeroutput[_WORKER_STATS] = self.cache_stats().to_dict()

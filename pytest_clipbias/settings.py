@@ -121,7 +121,8 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "--clip-seed", "clip_seed", "CLIPBIAS_SEED", _int, 0,
-        "seed for random initialisation and for the statistics' resampling (default 0).",
+        "seed of random initialisation (default 0); the statistics' resampling is seeded "
+        "by each assertion's seed= argument, so verdicts never depend on this option.",
         metavar="N",
     ),
     Option(
@@ -134,7 +135,10 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "--clip-data-root", "clip_data_root", "CLIPBIAS_DATA_ROOT", _str, None,
         "folder holding the datasets the clip_dataset and clip_morphs fixtures open "
-        "(fairface/, cfd/, utkface/; manifests and folders given relative to it).",
+        "(fairface/, cfd/, utkface/; manifests and folders given relative to it). In an ini "
+        "file a relative path is taken from the ini file's folder. Write "
+        "--clip-data-root=DIR when no test path follows: pytest takes a separate DIR for "
+        "a test path when it picks the rootdir.",
         metavar="DIR",
     ),
     Option(
@@ -228,6 +232,9 @@ REPORT_OPTIONS: tuple[Option, ...] = (
 )
 
 
+_BY_DEST = {opt.dest: opt for opt in OPTIONS + REPORT_OPTIONS}
+
+
 def add_options(parser: pytest.Parser, options: tuple[Option, ...] = OPTIONS) -> None:
     """Register flags and ini keys in the ``clipbias`` group."""
     group = parser.getgroup("clipbias", "CLIP bias testing (pytest-clipbias)")
@@ -301,6 +308,78 @@ def _absolute(value: str | None, config: pytest.Config) -> Path | None:
         return None
     path = Path(value).expanduser()
     return path if path.is_absolute() else config.invocation_params.dir / path
+
+
+def resolve_path(config: pytest.Config, opt: Option) -> Path | None:
+    """A path option by precedence, made absolute.
+
+    Command line and environment values are relative to the directory pytest
+    was invoked in; ini values to the ini file's folder (pytest's rule for
+    ``paths`` ini values), so ``clip_data_root = data`` works from any subfolder.
+    """
+    for raw, base in ((config.getoption(opt.dest, default=None), None),
+                      (os.environ.get(opt.env or "", ""), None),
+                      (config.getini(opt.dest), config.inipath)):
+        if raw is not None and str(raw).strip() != "":
+            path = Path(str(raw).strip()).expanduser()
+            if path.is_absolute():
+                return path
+            folder = base.parent if base is not None else config.invocation_params.dir
+            return Path(os.path.abspath(folder / path))
+    return None
+
+
+def warn_space_form(config: pytest.Config) -> None:
+    """Warn when ``--clip-data-root DIR`` (space form, no test path) moved pytest's rootdir.
+
+    pytest picks the rootdir before plugins register their options, so an
+    existing DIR after a plugin flag counts as a test path: for a DIR outside
+    the current folder the rootdir becomes a common ancestor and the project's
+    ini file is dropped. ``--opt=DIR`` is safe.
+    """
+    args = [str(a) for a in config.invocation_params.args]
+    here = config.invocation_params.dir
+    flags = {opt.flag for opt in OPTIONS + REPORT_OPTIONS if not opt.is_flag}
+    risky, positional, skip = [], [], False
+    for i, arg in enumerate(args):
+        if skip:
+            skip = False
+        elif arg in flags and i + 1 < len(args):
+            skip = True
+            value = Path(os.path.abspath(args[i + 1]))
+            if value.exists() and not value.is_relative_to(here):  # inside: same ini search
+                risky.append(f"{arg} {args[i + 1]}")
+        elif not arg.startswith("-") and os.path.exists(arg):
+            positional.append(arg)  # only existing paths take part in choosing the rootdir
+    if risky and not positional:
+        config.issue_config_time_warning(pytest.PytestConfigWarning(
+            f"{', '.join(risky)}: pytest took the path for a test path when it chose the "
+            f"rootdir ({config.rootpath}{', no ini file' if config.inipath is None else ''}); "
+            "write the option as --opt=PATH, or name the tests to run"), stacklevel=2)
+
+
+def _check_outputs(report: dict[str, Any]) -> None:
+    """Refuse unusable report and baseline paths at start-up, before any test runs."""
+    from ._io import check_output_path
+    from .errors import OutputError
+
+    json_path, html_path = report["clipbias_json"], report["clipbias_html"]
+    checks = [(flag, path) for flag, path in (("--clipbias-json", json_path),
+                                              ("--clipbias-html", html_path)) if path]
+    storage = Path(report["clipbias_storage"])
+    name = report["clipbias_save"]  # its spelling is checked when the option is parsed
+    if storage.exists() and not storage.is_dir():
+        raise pytest.UsageError(f"--clipbias-storage: {storage} is a file, not a folder")
+    if name or report["clipbias_autosave"]:
+        checks.append(("--clipbias-storage", storage / f"{name or 'autosave'}.json"))
+    for flag, path in checks:
+        try:
+            check_output_path(path, flag)
+        except OutputError as exc:
+            raise pytest.UsageError(str(exc)) from None
+    if json_path and html_path and os.path.realpath(json_path) == os.path.realpath(html_path):
+        raise pytest.UsageError(f"--clipbias-json and --clipbias-html name the same file "
+                                f"{json_path}; give them different paths")
 
 
 @dataclass(frozen=True)
@@ -388,7 +467,8 @@ class Settings:
     def from_config(cls, config: pytest.Config, default_cache_dir: Path | None) -> Settings:
         """Resolve every option; raises pytest.UsageError naming the bad option."""
         values = {opt.dest: resolve(config, opt) for opt in OPTIONS}
-        report = {opt.dest: resolve(config, opt) for opt in REPORT_OPTIONS}
+        warn_space_form(config)
+        report = _report_settings(config)
         models = _split(values["clip_model"])
         weights = _split(values["clip_pretrained"])
         if len(weights) > 1 and len(weights) != len(models):
@@ -401,7 +481,7 @@ class Settings:
         if values["clip_no_cache"]:
             cache_dir = None
         elif values["clip_cache_dir"]:
-            cache_dir = _absolute(values["clip_cache_dir"], config)
+            cache_dir = resolve_path(config, _BY_DEST["clip_cache_dir"])
         else:
             cache_dir = default_cache_dir
         return cls(
@@ -413,9 +493,25 @@ class Settings:
             cache_dir=cache_dir,
             seed=values["clip_seed"],
             require_model=values["clip_require_model"],
-            data_root=_absolute(values["clip_data_root"], config),
+            data_root=resolve_path(config, _BY_DEST["clip_data_root"]),
             require_data=values["clip_require_data"],
             report=report,
             gate=GateSettings.from_report(report, config),
             embeddings=_absolute(values["clip_embeddings"], config),
         )
+
+
+def _report_settings(config: pytest.Config) -> dict[str, Any]:
+    """Report options with absolute output paths, checked so they can be written."""
+    report = {opt.dest: resolve(config, opt) for opt in REPORT_OPTIONS}
+    for dest in ("clipbias_json", "clipbias_html"):
+        path = resolve_path(config, _BY_DEST[dest])
+        report[dest] = str(path) if path else None
+    storage = Path(report["clipbias_storage"]).expanduser()
+    if config.getini("clipbias_storage").strip() and not (
+            config.getoption("clipbias_storage", default=None)
+            or os.environ.get("CLIPBIAS_STORAGE")):
+        storage = resolve_path(config, _BY_DEST["clipbias_storage"]) or storage
+    report["clipbias_storage"] = str(config.rootpath / storage)
+    _check_outputs(report)
+    return report

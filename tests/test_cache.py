@@ -96,12 +96,94 @@ def test_corruption_during_use_recovers(tmp_path):
         assert cache.get_many("fp", "image", ["key0"]) == {}
 
 
-def test_unwritable_cache_dir_names_the_fixes(tmp_path):
+def test_unusable_cache_dir_falls_back_with_one_warning(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     cache = EmbeddingCache(blocker / "sub")
-    with pytest.raises(ValueError, match=r"--clip-cache-dir.*--clip-no-cache"):
-        cache.get_many("fp", "image", ["k"])
+    with pytest.warns(CacheWarning, match=r"cannot be used.*--clip-cache-dir.*--clip-no-cache"):
+        assert cache.get_many("fp", "image", ["k"]) == {}
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the second use is silent
+        cache.put_many("fp", "image", _vectors(1))
+        assert cache.get_many("fp", "image", ["key0"]) == {}
+    assert cache.disabled.startswith(("NotADirectoryError", "FileExistsError"))
+
+
+def test_garbage_over_inner_pages_recovers_with_a_warning(tmp_path):
+    cache = EmbeddingCache(tmp_path)
+    cache.put_many("fp", "image", _vectors(400, d=64))
+    cache.close()
+    path = tmp_path / "embeddings.sqlite3"
+    data = bytearray(path.read_bytes())
+    assert len(data) > 8 * 4096  # header page and schema intact, inner pages overwritten
+    data[4 * 4096 : len(data) - 4096] = os.urandom(len(data) - 5 * 4096)
+    path.write_bytes(bytes(data))
+    again = EmbeddingCache(tmp_path)
+    with pytest.warns(CacheWarning, match=r"unusable \(database error during use.*moved it to"):
+        found = again.get_many("fp", "image", [f"key{i}" for i in range(400)])
+    assert found == {} and again.disabled is None
+    again.put_many("fp", "image", _vectors(2))
+    assert len(again.get_many("fp", "image", ["key0", "key1"])) == 2
+    assert [p for p in tmp_path.iterdir() if ".corrupt-" in p.name]
+
+
+def test_altered_schema_is_rebuilt(tmp_path):
+    cache = EmbeddingCache(tmp_path)
+    cache.put_many("fp", "image", _vectors(2))
+    cache.close()
+    conn = sqlite3.connect(tmp_path / "embeddings.sqlite3")
+    conn.execute("ALTER TABLE embeddings RENAME COLUMN vector TO blob")
+    conn.commit()
+    conn.close()
+    again = EmbeddingCache(tmp_path)
+    with pytest.warns(CacheWarning, match="moved it to"):
+        assert again.get_many("fp", "image", ["key0"]) == {}
+    again.put_many("fp", "image", _vectors(1))
+    assert len(again.get_many("fp", "image", ["key0"])) == 1
+
+
+def test_full_or_readonly_storage_falls_back(tmp_path, monkeypatch):
+    cache = EmbeddingCache(tmp_path)
+    cache.put_many("fp", "image", _vectors(2))
+
+    def full(*args):
+        exc = sqlite3.OperationalError("database or disk is full")
+        exc.sqlite_errorcode = 13  # SQLITE_FULL
+        raise exc
+
+    monkeypatch.setattr(cache, "_insert", full)
+    with pytest.warns(CacheWarning, match=r"disk is full.*--clip-no-cache"):
+        cache.put_many("fp", "image", _vectors(3))
+    assert cache.disabled and not list(tmp_path.glob("*.corrupt-*"))
+    assert cache.get_many("fp", "image", ["key0"]) == {}  # off for the rest of the process
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions")
+def test_readonly_file_falls_back(tmp_path):
+    cache = EmbeddingCache(tmp_path)
+    cache.put_many("fp", "image", _vectors(2))
+    cache.close()
+    for p in tmp_path.iterdir():
+        p.chmod(0o444)
+    tmp_path.chmod(0o555)
+    try:
+        again = EmbeddingCache(tmp_path)
+        with pytest.warns(CacheWarning, match="--clip-no-cache"):
+            again.put_many("fp", "image", _vectors(3))
+    finally:
+        tmp_path.chmod(0o755)
+
+
+def test_close_checkpoints_the_wal_so_the_main_file_alone_keeps_entries(tmp_path):
+    cache = EmbeddingCache(tmp_path / "a")
+    cache.put_many("fp", "image", _vectors(5))
+    cache.close()
+    copy = tmp_path / "b"
+    copy.mkdir()
+    (copy / "embeddings.sqlite3").write_bytes((tmp_path / "a" / "embeddings.sqlite3").read_bytes())
+    assert len(EmbeddingCache(copy).get_many("fp", "image", [f"key{i}" for i in range(5)])) == 5
 
 
 def _writer(directory: str, worker: int, n: int) -> None:

@@ -9,19 +9,10 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, overload
 
-from ..errors import ClipBiasError
+from .manifest import Entry, parse_manifest
+from .problems import DatasetError, describe_rows
 
-
-class DatasetError(ClipBiasError, ValueError):
-    """A dataset cannot be read as asked; the message names the file and the rows."""
-
-
-def describe_rows(rows: list[tuple[int, str]], what: str, source: str, fix: str,
-                  limit: int = 5) -> str:
-    """Format an error listing the first offending rows and their count."""
-    shown = "; ".join(f"row {r}: {text}" for r, text in rows[:limit])
-    more = f"; ... and {len(rows) - limit} more" if len(rows) > limit else ""
-    return f"{source}: {len(rows)} {what}: {shown}{more}. {fix}"
+__all__ = ["DatasetError", "FaceItem", "FaceSet", "describe_rows", "faceset_from_entries"]
 
 
 def _frozen(mapping: Mapping[str, Any] | None) -> Mapping[str, str]:
@@ -94,9 +85,8 @@ class FaceSet:
     @classmethod
     def from_manifest(cls, path: str | os.PathLike, **kwargs: Any) -> FaceSet:
         """Read a CSV or JSONL manifest: see :func:`pytest_clipbias.data.loaders.load_manifest`."""
-        from .loaders import load_manifest
-
-        return load_manifest(path, **kwargs)
+        entries, name = parse_manifest(path, **kwargs)
+        return faceset_from_entries(entries, name)
 
     # -- sequence protocol ---------------------------------------------------------
 
@@ -204,12 +194,7 @@ class FaceSet:
         return FaceSet(self._items + tuple(other), name=f"{self.name}+{other.name}")
 
 
-def relative_to(base: str, value: str) -> str:
-    """Resolve a manifest path against the manifest's (absolute) folder; absolute paths kept.
-
-    Plain os.path string operations: pathlib costs more than everything else
-    when indexing a 100,000-row manifest.
-    """
-    if value.startswith("~"):
-        value = os.path.expanduser(value)
-    return os.path.normpath(value if os.path.isabs(value) else os.path.join(base, value))
+def faceset_from_entries(entries: Iterable[Entry], name: str) -> FaceSet:
+    """Wrap checked loader entries as a FaceSet (their str -> str dicts need no copy)."""
+    return FaceSet((FaceItem(e.path, MappingProxyType(e.attrs), MappingProxyType(e.raw))
+                    for e in entries), name=name)

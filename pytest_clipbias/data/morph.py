@@ -20,6 +20,7 @@ Parents must already have the same size; resizing is explicit
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import re
@@ -33,9 +34,9 @@ import numpy as np
 from PIL import Image
 
 from .._io import atomic_write_text
-from ..images import ImageLike, prepare
-from .faceset import DatasetError
-from .loaders import IMAGE_SUFFIXES
+from ..images import IMAGE_SUFFIXES, ImageLike, prepare
+from .manifest import read_text
+from .problems import DatasetError, describe_rows
 
 METHODS = ("dissolve", "landmark")
 
@@ -276,25 +277,31 @@ def load_series_folder(folder: str | os.PathLike, *, source: str | None = None,
     folder = Path(folder)
     meta: dict[str, Any] = {}
     if (folder / "series.json").is_file():
-        meta = json.loads((folder / "series.json").read_text(encoding="utf-8"))
+        try:
+            meta = json.loads(read_text(folder / "series.json"))
+        except json.JSONDecodeError as exc:
+            raise DatasetError(f"{folder / 'series.json'}: not valid JSON ({exc})") from None
+        if not isinstance(meta, dict):
+            raise DatasetError(f"{folder / 'series.json'}: expected a JSON object")
     src, tgt = source or meta.get("source"), target or meta.get("target")
     if not src or not tgt:
         raise DatasetError(f"morph series {folder}: source and target groups unknown; add a "
                            "series.json with them or pass source=... and target=...")
     if (folder / "alphas.csv").is_file():
-        with (folder / "alphas.csv").open(encoding="utf-8", newline="") as fh:
-            rows = list(csv.DictReader(fh))
+        rows = list(csv.DictReader(io.StringIO(read_text(folder / "alphas.csv"), newline="")))
         if not rows or {"file", "alpha"} - set(rows[0]):
             raise DatasetError(f"{folder / 'alphas.csv'}: needs columns file and alpha")
         files = [folder / r["file"] for r in rows]
         absent = [(i + 2, r["file"]) for i, (r, f) in enumerate(zip(rows, files, strict=True))
                   if not f.is_file()]
         if absent:
-            from .faceset import describe_rows
-
             raise DatasetError(describe_rows(absent, "listed frames do not exist",
                                              str(folder / "alphas.csv"), "Fix the file names."))
-        alphas = np.array([float(r["alpha"]) for r in rows])
+        try:
+            alphas = np.array([float(r["alpha"]) for r in rows])
+        except (TypeError, ValueError) as exc:
+            raise DatasetError(f"{folder / 'alphas.csv'}: alpha values must be numbers "
+                               f"({exc})") from None
     else:
         files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if len(files) < 2:

@@ -35,6 +35,7 @@ from typing import Any
 from ..gate import FailRule, change_test, check_name, interval_level, se_from_interval
 from ..identity import describe_fingerprint
 from .document import load_json, write_json
+from .validate import check_results_document
 
 _AUTOSAVE = re.compile(r"(\d{4,})_\d{8}-\d{6}(?:_[0-9a-f]{1,40})?")
 
@@ -95,7 +96,7 @@ class Storage:
         """(path, document) of a saved run; BaselineError when absent or unreadable."""
         path = self.find(name)
         try:
-            return path, load_json(path)
+            return path, check_results_document(load_json(path), path)
         except ValueError as exc:
             raise BaselineError(str(exc)) from None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +22,7 @@ def _path(config: pytest.Config, value: str) -> Path:
 
 
 def finish_reports(config: pytest.Config, state: Any) -> bool:
-    """Write the requested reports; return True when the release gate fails.
+    """Write the requested reports; True when the release gate fails or a write failed.
 
     Lines for the terminal summary go to ``state.report_lines``.
     """
@@ -38,20 +39,35 @@ def finish_reports(config: pytest.Config, state: Any) -> bool:
            "git_commit": commit, "pytest_args": [str(a) for a in config.invocation_params.args]}
     document = build_document(state.records, run, list(state.tests.values()))
     lines = state.report_lines
+    failed = False
     if opts["clipbias_json"]:
-        written = write_json(_path(config, opts["clipbias_json"]), document)
-        lines.append(f"clipbias JSON report: {written}")
+        failed |= _write(lines, "JSON report", lambda: write_json(
+            _path(config, opts["clipbias_json"]), document))
     if opts["clipbias_html"]:
         from .html import render_html
 
-        target = atomic_write_text(_path(config, opts["clipbias_html"]), render_html(document))
-        lines.append(f"clipbias HTML report: {target}")
+        failed |= _write(lines, "HTML report", lambda: atomic_write_text(
+            _path(config, opts["clipbias_html"]), render_html(document)))
     storage = Storage(gate.storage)
-    failed = _compare(gate, storage, document, lines) if gate.compare else False
+    if gate.compare:
+        failed |= _compare(gate, storage, document, lines)
     for name in ([gate.save] if gate.save else []) + (
             [storage.autosave_name(commit)] if gate.autosave else []):
-        lines.append(f"clipbias results saved: {storage.save(document, name)}")
+        failed |= _write(lines, "results saved", lambda n=name: storage.save(document, n))
     return failed
+
+
+def _write(lines: list[str], what: str, write: Callable[[], Path]) -> bool:
+    """Run one write; a failure becomes a summary line (the other outputs still get written).
+
+    Returns True when it failed, so the session fails instead of losing output silently.
+    """
+    try:
+        lines.append(f"clipbias {what}: {write()}")
+    except (OSError, ValueError) as exc:
+        lines.append(f"clipbias {what}: FAILED: {exc}")
+        return True
+    return False
 
 
 def _compare(gate: GateSettings, storage: Storage, document: dict, lines: list[str]) -> bool:

@@ -69,3 +69,25 @@ def test_raw_values_are_kept():
 def test_only_face_items():
     with pytest.raises(TypeError, match="item 0 is a str"):
         FaceSet(["a.jpg"])
+
+
+def test_data_package_has_no_import_cycle():
+    """Issue 16: faceset and loaders imported each other; now the modules form a DAG."""
+    import ast
+    import graphlib
+    from pathlib import Path
+
+    import pytest_clipbias.data as data
+
+    folder = Path(data.__file__).parent
+    graph = {}
+    for path in folder.glob("*.py"):
+        if path.stem == "__init__":
+            continue
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text())):  # function-level imports count too
+            if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:
+                deps.add(node.module.split(".")[0])
+        graph[path.stem] = deps
+    assert "loaders" not in graph["faceset"]
+    list(graphlib.TopologicalSorter(graph).static_order())  # raises CycleError on a cycle

@@ -51,8 +51,9 @@ def test_fairface_unknown_values_listed(tmp_path):
     rows[2] = "val/2.jpg,20-29,Femme,White,True"
     rows[5] = "val/5.jpg,20-29,Male,Martian,True"
     root = _fairface(tmp_path / "ff", rows)
-    with pytest.raises(DatasetError, match=r"2 unknown label values: row 4: gender 'Femme'; "
-                                           r"row 7: race 'Martian'"):
+    with pytest.raises(DatasetError, match=r"(?s)2 problems \(1 unknown gender values, 1 unknown "
+                                           r"race values\).*row 4: column 'gender': 'Femme'.*"
+                                           r"row 7: column 'race': 'Martian'"):
         load_fairface(root)
 
 
@@ -96,10 +97,10 @@ def test_manifest_jsonl_and_own_region(tmp_path):
 
 @pytest.mark.parametrize(("text", "message"), [
     ("file,gender\na.png,female\n", "no column 'path' \\(columns: file, gender\\)"),
-    ("path,gender\na.png,robot\n", "1 unknown gender values: row 2: 'robot'"),
-    ("path,country\na.png,Atlantis\n", "unknown countries: row 2: 'Atlantis'"),
+    ("path,gender\na.png,robot\n", "unknown gender values.*\n  row 2: column 'gender': 'robot'"),
+    ("path,country\na.png,Atlantis\n", "unknown countries.*\n  row 2: column 'country': 'Atl"),
     ("path,gender\n,female\n", "rows without an image path"),
-    ("path,gender\na.png,female,extra\n", "line 2 has more fields"),
+    ("path,gender\na.png,female,extra\n", "more fields than the header.*\n  line 2: 3 fields"),
 ])
 def test_manifest_bad_input(tmp_path, text, message):
     _png(tmp_path / "a.png")
@@ -109,7 +110,7 @@ def test_manifest_bad_input(tmp_path, text, message):
 
 def test_manifest_bad_json_line(tmp_path):
     path = _manifest(tmp_path, '{"path": "a.png"}\n{oops\n', "m.jsonl")
-    with pytest.raises(DatasetError, match="line 2 is not valid JSON"):
+    with pytest.raises(DatasetError, match=r"lines that are not JSON.*\n  line 2: "):
         load_manifest(path)
 
 
@@ -117,8 +118,8 @@ def test_manifest_missing_images_error_then_skip(tmp_path):
     _png(tmp_path / "ok.png")
     rows = "path,gender\nok.png,female\n" + "".join(f"gone{i}.png,male\n" for i in range(7))
     path = _manifest(tmp_path, rows)
-    with pytest.raises(DatasetError, match=r"7 listed images do not exist: row 3: .*gone0.png.*"
-                                           r"\.\.\. and 2 more.*on_missing='skip'"):
+    with pytest.raises(DatasetError, match=r"(?s)7 listed images do not exist\).*row 3: "
+                                           r".*gone0.png.*row 9: .*gone6.png.*on_missing='skip'"):
         load_manifest(path)
     with pytest.warns(DatasetWarning, match="skipped 7 of 8 rows"):
         faces = load_manifest(path, on_missing="skip")
@@ -128,7 +129,7 @@ def test_manifest_missing_images_error_then_skip(tmp_path):
 def test_manifest_duplicates(tmp_path):
     _png(tmp_path / "a.png")
     path = _manifest(tmp_path, "path\na.png\n./a.png\n")
-    with pytest.raises(DatasetError, match=r"1 duplicate image paths: row 3: .*also row 2"):
+    with pytest.raises(DatasetError, match=r"1 duplicate image paths.*\n  row 3: .*also row 2"):
         load_manifest(path)
 
 
@@ -159,8 +160,8 @@ def test_cfd_invalid_names(tmp_path):
     _png(tmp_path / "CFD-BF-200-228-N.jpg")
     _png(tmp_path / "CFD-XF-200-228-N.jpg")
     _png(tmp_path / "holiday.png")
-    with pytest.raises(DatasetError, match=r"2 images with unparseable file names.*"
-                                           r"CFD-XF-200-228-N.jpg \(race code 'X'\)"):
+    with pytest.raises(DatasetError, match=r"(?s)2 images with unparseable file names.*"
+                                           r"CFD-XF-200-228-N.jpg: race code 'X'"):
         load_cfd(tmp_path)
     with pytest.warns(DatasetWarning, match="skipped 2 images"):
         assert len(load_cfd(tmp_path, on_invalid="skip")) == 1
@@ -187,7 +188,7 @@ def test_folders(tmp_path):
     assert sorted(tuple(f.attributes.values()) for f in faces) == [
         ("Black", "female"), ("White", "male")]
     _png(tmp_path / "loose.png")
-    with pytest.raises(DatasetError, match=r"loose.png is not inside 2 level"):
+    with pytest.raises(DatasetError, match=r"loose.png: not inside 2 level"):
         load_folders(tmp_path, ("race", "gender"))
     with pytest.raises(DatasetError, match="does not exist"):
         load_folders(tmp_path / "nope")

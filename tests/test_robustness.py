@@ -1,0 +1,507 @@
+"""Nothing silently wrong (issue 13): every careless input errors naming the culprit, or works.
+
+``CASES`` is the table: one row per case from the robustness pass, each a
+function that builds the bad input in a temporary folder and either returns
+normally (correct handling, checked inside) or raises; the row says which
+exception type and which message (the named file, row, value or option) is
+expected. The end-to-end cases (pytest options at start-up, ini paths, lost
+reports) run pytest in-process below the table, and the hypothesis fuzz
+tests close the file.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sqlite3
+import stat
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from pytest_clipbias import CacheWarning, ClipModel, EmbeddingCache
+from pytest_clipbias._io import atomic_write_text
+from pytest_clipbias.data import DatasetError, load_folders, load_manifest, load_series_folder
+from pytest_clipbias.errors import (
+    ClipBiasError,
+    ConfigurationError,
+    ImageLoadError,
+    ModelUnavailableError,
+    OutputError,
+)
+from pytest_clipbias.images import decode_image, prepare
+from pytest_clipbias.report.baseline import BaselineError, Storage
+
+
+def _png(path: Path, color=(200, 120, 40), size=(8, 8)) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", size, color).save(path)
+    return path
+
+
+# -- data ---------------------------------------------------------------------------------
+
+
+def race_typo(tmp: Path) -> None:
+    _png(tmp / "a.png")
+    _png(tmp / "b.png")
+    (tmp / "m.csv").write_text("path,race\na.png,Black\nb.png,blak\n")
+    load_manifest(tmp / "m.csv")
+
+
+def race_declared_extra(tmp: Path) -> None:
+    _png(tmp / "a.png")
+    (tmp / "m.csv").write_text("path,race\na.png,Pacific Islander\n")
+    faces = load_manifest(tmp / "m.csv", extra_values={"race": ["Pacific Islander"]})
+    assert faces[0]["race"] == "Pacific Islander"
+
+
+def every_problem_at_once(tmp: Path) -> None:
+    _png(tmp / "a.png")
+    _png(tmp / "a2.png")
+    (tmp / "m.csv").write_text("path,gender,country\na.png,robot,India\n"
+                               "a2.png,female,Atlantis\ngone.png,male,India\n")
+    load_manifest(tmp / "m.csv")
+
+
+def first_twenty_of_many(tmp: Path) -> None:
+    for i in range(30):
+        _png(tmp / f"x{i}.png")
+    (tmp / "m.csv").write_text("path,gender\n" + "".join(f"x{i}.png,robot\n" for i in range(30)))
+    load_manifest(tmp / "m.csv")
+
+
+def latin1_manifest(tmp: Path) -> None:
+    _png(tmp / "a.png")
+    (tmp / "m.csv").write_bytes("path,country\na.png,Côte d'Ivoire\n".encode("latin-1"))
+    load_manifest(tmp / "m.csv")
+
+
+def bom_manifest_and_alphas(tmp: Path) -> None:
+    _png(tmp / "a.png")
+    (tmp / "m.csv").write_bytes("path,gender\na.png,F\n".encode("utf-8-sig"))
+    assert load_manifest(tmp / "m.csv")[0]["gender"] == "female"
+    series = tmp / "series"
+    for i in range(3):
+        _png(series / f"f{i}.png", color=(i * 100, 0, 0))
+    (series / "alphas.csv").write_bytes(
+        "file,alpha\nf0.png,0\nf1.png,0.5\nf2.png,1\n".encode("utf-8-sig"))
+    assert load_series_folder(series, source="A", target="B").alphas == (0.0, 0.5, 1.0)
+
+
+def folders_gif_and_jfif(tmp: Path) -> None:
+    _png(tmp / "a" / "x.png")
+    Image.new("P", (8, 8), 3).save(tmp / "a" / "y.gif")
+    (tmp / "b").mkdir()
+    Image.new("RGB", (8, 8), (9, 9, 9)).save(tmp / "b" / "z.jfif", format="JPEG")
+    (tmp / "b" / "notes.txt").write_text("ignored")
+    faces = load_folders(tmp)
+    assert sorted(Path(p).name for p in faces.images) == ["x.png", "y.gif", "z.jfif"]
+
+
+def folders_unsupported_file(tmp: Path) -> None:
+    _png(tmp / "a" / "x.png")
+    (tmp / "a" / "photo.heic").write_bytes(b"\0" * 16)
+    load_folders(tmp)
+
+
+def folders_race_typo(tmp: Path) -> None:
+    _png(tmp / "blak" / "x.png")
+    load_folders(tmp, keys="race")
+
+
+def float_tiff_converted(tmp: Path) -> None:
+    Image.fromarray(np.full((6, 6), 0.8, np.float32), "F").save(tmp / "f.tif")
+    rgb = prepare(tmp / "f.tif", 0).load()
+    assert rgb.mode == "RGB" and np.asarray(rgb).mean() == pytest.approx(204, abs=1)
+
+
+def float_tiff_out_of_range(tmp: Path) -> None:
+    Image.fromarray(np.full((6, 6), -3.0, np.float32), "F").save(tmp / "neg.tif")
+    prepare(tmp / "neg.tif", 0).load()
+
+
+def sixteen_bit_png(tmp: Path) -> None:
+    Image.fromarray(np.full((6, 6), 32768, np.uint16)).save(tmp / "deep.png")
+    assert np.asarray(prepare(tmp / "deep.png", 0).load()).mean() == pytest.approx(128, abs=1)
+
+
+def decompression_bomb(tmp: Path) -> None:
+    _png(tmp / "big.png", size=(64, 64))
+    old = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = 100  # 64x64 is more than twice this: PIL refuses it
+    try:
+        prepare(tmp / "big.png", 0).load()
+    finally:
+        Image.MAX_IMAGE_PIXELS = old
+
+
+# -- reports and baselines ---------------------------------------------------------------
+
+
+def report_symlink_kept(tmp: Path) -> None:
+    (tmp / "real.json").write_text("old")
+    (tmp / "link.json").symlink_to(tmp / "real.json")
+    atomic_write_text(tmp / "link.json", "new")
+    assert (tmp / "link.json").is_symlink() and (tmp / "real.json").read_text() == "new"
+
+
+def report_into_fifo(tmp: Path) -> None:
+    os.mkfifo(tmp / "pipe")
+    try:
+        atomic_write_text(tmp / "pipe", "x")
+    finally:
+        assert stat.S_ISFIFO(os.stat(tmp / "pipe").st_mode)
+
+
+def report_into_directory(tmp: Path) -> None:
+    atomic_write_text(tmp, "x")
+
+
+def temp_file_removed_on_failure(tmp: Path) -> None:
+    real_replace = os.replace
+
+    def broken(*args):
+        raise OSError(28, "No space left on device")
+
+    os.replace = broken
+    try:
+        atomic_write_text(tmp / "out.json", "x")
+    finally:
+        os.replace = real_replace
+        assert sorted(os.listdir(tmp)) == []
+
+
+def _baseline(tmp: Path, records) -> Storage:
+    (tmp / "base.json").write_text(json.dumps({"schema": _schema(), "records": records}))
+    return Storage(tmp)
+
+
+def _schema() -> str:
+    from pytest_clipbias.report.document import SCHEMA_ID
+
+    return SCHEMA_ID
+
+
+def baseline_missing_test(tmp: Path) -> None:
+    _baseline(tmp, [{"model": {}, "result": {"name": "m", "effect": 0.1, "ci": [0, 1]}}]
+              ).load("base")
+
+
+def baseline_model_null(tmp: Path) -> None:
+    _baseline(tmp, [{"test": "t", "model": None,
+                     "result": {"name": "m", "effect": 0.1, "ci": [0, 1]}}]).load("base")
+
+
+def baseline_records_dict(tmp: Path) -> None:
+    _baseline(tmp, {"t": {}}).load("base")
+
+
+# -- cache --------------------------------------------------------------------------------
+
+
+def cache_garbage_inner_pages(tmp: Path) -> None:
+    cache = EmbeddingCache(tmp)
+    rng = np.random.default_rng(0)
+    cache.put_many("fp", "image", [(f"k{i}", rng.standard_normal(64).astype(np.float32))
+                                   for i in range(300)])
+    cache.close()
+    data = bytearray((tmp / "embeddings.sqlite3").read_bytes())
+    data[3 * 4096 : -4096] = os.urandom(len(data) - 4 * 4096)
+    (tmp / "embeddings.sqlite3").write_bytes(bytes(data))
+    with pytest.warns(CacheWarning, match="moved it to"):
+        assert EmbeddingCache(tmp).get_many("fp", "image", ["k0", "k1"]) == {}
+
+
+def cache_disk_full(tmp: Path) -> None:
+    cache = EmbeddingCache(tmp)
+
+    def full(*args):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    cache._insert = full
+    with pytest.warns(CacheWarning, match="disk is full.*--clip-no-cache"):
+        cache.put_many("fp", "image", [("k", np.ones(4, np.float32))])
+
+
+# -- models -------------------------------------------------------------------------------
+
+
+def _checkpoint(tmp: Path, data: bytes) -> None:
+    (tmp / "ck.pt").write_bytes(data)
+    ClipModel.load("clipbias-tiny", tmp / "ck.pt", device="cpu")
+
+
+def checkpoint_empty(tmp: Path) -> None:
+    _checkpoint(tmp, b"")
+
+
+def checkpoint_random_bytes(tmp: Path) -> None:
+    _checkpoint(tmp, np.random.default_rng(0).bytes(3000))
+
+
+def checkpoint_text(tmp: Path) -> None:
+    _checkpoint(tmp, b"hello\n")
+
+
+def tokenizer_package_missing(tmp: Path) -> None:
+    import open_clip
+
+    real = open_clip.get_tokenizer
+
+    def needs_transformers(*args, **kwargs):
+        raise ModuleNotFoundError("No module named 'transformers'", name="transformers")
+
+    open_clip.get_tokenizer = needs_transformers
+    try:
+        ClipModel.load("clipbias-tiny", None, device="cpu")
+    finally:
+        open_clip.get_tokenizer = real
+
+
+def bad_demo_dir(tmp: Path) -> None:
+    (tmp / "file").write_text("x")
+    old = os.environ.get("CLIPBIAS_DEMO_DIR")
+    os.environ["CLIPBIAS_DEMO_DIR"] = str(tmp / "file" / "demo")
+    try:
+        ClipModel.load("demo", device="cpu")
+    finally:
+        if old is None:
+            del os.environ["CLIPBIAS_DEMO_DIR"]
+        else:
+            os.environ["CLIPBIAS_DEMO_DIR"] = old
+
+
+CASES = [
+    # (case, expected exception or None for correct handling, message that names the culprit)
+    (race_typo, DatasetError, r"m\.csv: 1 problem.*\n  row 3: column 'race': 'blak'\n.*"
+                              r"Asian, Black.*extra_values"),
+    (race_declared_extra, None, ""),
+    (every_problem_at_once, DatasetError,
+     r"3 problems \(1 unknown gender values, 1 unknown countries, 1 listed images do not "
+     r"exist\)(?s:.*)row 2: column 'gender': 'robot'(?s:.*)row 3: column 'country'(?s:.*)"
+     r"row 4: .*gone\.png"),
+    (first_twenty_of_many, DatasetError, r"30 problems \(30 unknown gender values\); the "
+                                         r"first 20:(?s:.*)row 21(?s:.*)\.\.\. and 10 more"),
+    (latin1_manifest, DatasetError, r"m\.csv: line 2 is not UTF-8 .*Latin-1.*iconv"),
+    (bom_manifest_and_alphas, None, ""),
+    (folders_gif_and_jfif, None, ""),
+    (folders_unsupported_file, DatasetError, r"files that are not supported images.*\n  "
+                                             r"a/photo\.heic"),
+    (folders_race_typo, DatasetError, r"blak/x\.png: column 'race': 'blak'"),
+    (float_tiff_converted, None, ""),
+    (float_tiff_out_of_range, ImageLoadError, r"neg\.tif: F-mode image with pixel values -3"),
+    (sixteen_bit_png, None, ""),
+    (decompression_bomb, ImageLoadError, r"big\.png: refused as a possible decompression bomb"),
+    (report_symlink_kept, None, ""),
+    (report_into_fifo, OutputError, r"pipe is a special file .*refusing to replace it"),
+    (report_into_directory, OutputError, r"is a directory"),
+    (temp_file_removed_on_failure, OutputError, r"cannot write output file .*out\.json.*space"),
+    (baseline_missing_test, BaselineError, r"base\.json are malformed.*records\[0\]\.test"),
+    (baseline_model_null, BaselineError, r"base\.json.*records\[0\]\.model .*None"),
+    (baseline_records_dict, BaselineError, r"base\.json.*'records' must be a list, got dict"),
+    (cache_garbage_inner_pages, None, ""),
+    (cache_disk_full, None, ""),
+    (checkpoint_empty, ModelUnavailableError, r"ck\.pt is empty \(0 bytes\).*not a network"),
+    (checkpoint_random_bytes, ModelUnavailableError, r"ck\.pt is not a torch .*not a network"),
+    (checkpoint_text, ModelUnavailableError, r"ck\.pt is not a torch or safetensors"),
+    (tokenizer_package_missing, ModelUnavailableError, r"needs the Python package "
+                                                      r"'transformers'"),
+    (bad_demo_dir, ConfigurationError, r"CLIPBIAS_DEMO_DIR=.*file/demo.*writable folder"),
+]
+
+
+@pytest.mark.parametrize(("case", "error", "message"), CASES, ids=[c[0].__name__ for c in CASES])
+def test_case_table(tmp_path, case, error, message):
+    if error is None:
+        case(tmp_path)
+        return
+    with pytest.raises(error, match="(?s)" + message) as info:
+        case(tmp_path)
+    assert "offline" not in str(info.value)
+
+
+def test_encode_images_refuses_a_bare_string(tiny_model):
+    with pytest.raises(TypeError, match=r"single str 'x\.png'.*encode_images\(\[x\]\)"):
+        tiny_model.encode_images("x.png")
+
+
+# -- pytest options, checked at start-up -----------------------------------------------------
+
+PASSING = "def test_ok():\n    assert True\n"
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--clipbias-json=same.out", "--clipbias-html=same.out"], "name the same file"),
+    (["--clipbias-json=."], "is a directory"),
+    (["--clipbias-save=../evil"], "save name '../evil' is not allowed"),
+    (["--clipbias-storage=blocker", "--clipbias-save=run"], "blocker is a file, not a folder"),
+    (["--clipbias-json=blocker/r.json"], "blocker is a file, not a folder"),
+])
+def test_bad_output_options_are_usage_errors_at_start_up(pytester, args, message):
+    pytester.makepyfile(test_a=PASSING)
+    (pytester.path / "blocker").write_text("x")
+    result = pytester.runpytest_subprocess(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert message in result.stderr.str()
+    result.stdout.no_fnmatch_line("*passed*")
+
+
+def test_one_failed_report_loses_neither_the_others_nor_the_summary(pytester):
+    pytester.makepyfile(test_a="""
+        import shutil
+        from pathlib import Path
+
+        def test_breaks_the_html_folder():
+            shutil.rmtree("html")
+            Path("html").write_text("now a file")
+    """)
+    (pytester.path / "html").mkdir()
+    result = pytester.runpytest_subprocess("--clipbias-json=out/r.json",
+                                           "--clipbias-html=html/r.html")
+    result.stdout.fnmatch_lines([
+        "*clipbias JSON report: *r.json",
+        "*clipbias HTML report: FAILED: *html/r.html*is a file, not a folder*"])
+    assert json.loads((pytester.path / "out" / "r.json").read_text())["records"] == []
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    assert not list(pytester.path.rglob(".*tmp-*"))
+
+
+def test_report_symlink_stays_a_symlink_end_to_end(pytester):
+    pytester.makepyfile(test_a=PASSING)
+    (pytester.path / "reports").mkdir()
+    (pytester.path / "latest.json").symlink_to(pytester.path / "reports" / "run1.json")
+    result = pytester.runpytest_subprocess("--clipbias-json=latest.json")
+    assert result.ret == 0
+    assert (pytester.path / "latest.json").is_symlink()
+    assert json.loads((pytester.path / "reports" / "run1.json").read_text())["schema"]
+
+
+def test_ini_data_root_is_relative_to_the_ini_file(pytester):
+    pytester.makeini("[pytest]\nclip_data_root = data\nclip_cache_dir = ../elsewhere\n")
+    (pytester.path / "data").mkdir()
+    sub = pytester.mkpydir("sub")
+    (sub / "test_root.py").write_text(
+        "def test_root(clip_settings):\n"
+        f"    assert str(clip_settings.data_root) == {str(pytester.path / 'data')!r}\n"
+        f"    assert str(clip_settings.cache_dir) == "
+        f"{str(pytester.path.parent / 'elsewhere')!r}\n")
+    os.chdir(sub)
+    result = pytester.runpytest_subprocess("test_root.py")
+    assert result.ret == 0, result.stdout.str()
+
+
+# -- fuzzing ------------------------------------------------------------------------------
+
+FUZZ = settings(max_examples=40, deadline=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def _image_bytes(mode: str, fmt: str, seed: int) -> bytes:
+    rng = np.random.default_rng(seed)
+    if mode in ("F", "I", "I;16"):
+        dtype = {"F": np.float32, "I": np.int32, "I;16": np.uint16}[mode]
+        img = Image.fromarray((rng.random((9, 7)) * 200).astype(dtype))
+    else:
+        img = Image.fromarray(rng.integers(0, 255, (9, 7, 3), np.uint8), "RGB").convert(mode)
+    buf = io.BytesIO()
+    img.save(buf, format=fmt)
+    return buf.getvalue()
+
+
+MODES = {"PNG": ["1", "L", "P", "RGB", "RGBA", "LA", "I;16"],
+         "TIFF": ["1", "L", "P", "RGB", "RGBA", "CMYK", "YCbCr", "F", "I", "I;16"],
+         "JPEG": ["L", "RGB", "CMYK"], "GIF": ["L", "P"], "BMP": ["1", "L", "P", "RGB"],
+         "WEBP": ["RGB", "RGBA"]}
+IMAGE_FILES = st.one_of(
+    st.binary(max_size=300).map(lambda b: ("random", b)),
+    st.builds(lambda fmt, i, seed, cut: ("cut", _image_bytes(
+        MODES[fmt][i % len(MODES[fmt])], fmt, seed)[:cut]),
+        st.sampled_from(sorted(MODES)), st.integers(0, 9), st.integers(0, 3),
+        st.integers(0, 400)),
+    st.builds(lambda fmt, i, seed: ("whole", _image_bytes(MODES[fmt][i % len(MODES[fmt])],
+                                                           fmt, seed)),
+              st.sampled_from(sorted(MODES)), st.integers(0, 9), st.integers(0, 3)),
+)
+
+
+@FUZZ
+@given(IMAGE_FILES)
+def test_fuzzed_image_files_decode_or_name_the_file(case):
+    kind, data = case
+    source = "/data/faces/fuzzed.img"
+    try:
+        img = decode_image(data, source)
+    except ImageLoadError as exc:
+        assert source in str(exc)
+        assert kind != "whole", f"a valid image was refused: {exc}"
+        return
+    assert img.mode == "RGB" and img.size[0] > 0 and img.size[1] > 0
+    if kind == "whole":
+        assert img.size == (7, 9)
+
+
+CELLS = st.sampled_from(["a.png", "b.png", "F", "male", "blak", "Black", "India", "Atlantis",
+                         "", " ", "\"", ",", "\t", "é", "\x00", "../a.png", "{", "null", "1"])
+ENCODINGS = st.sampled_from(["utf-8", "utf-8-sig", "latin-1", "utf-16", "cp1252"])
+
+
+@FUZZ
+@given(header=st.lists(st.sampled_from(["path", "gender", "race", "country", "region", "x"]),
+                       min_size=1, max_size=4),
+       rows=st.lists(st.lists(CELLS, min_size=0, max_size=5), max_size=6),
+       encoding=ENCODINGS, suffix=st.sampled_from([".csv", ".tsv", ".jsonl"]),
+       garbage=st.one_of(st.none(), st.binary(max_size=60)))
+def test_fuzzed_manifests_load_correctly_or_name_the_file(tmp_path_factory, header, rows,
+                                                          encoding, suffix, garbage):
+    folder = tmp_path_factory.mktemp("m")
+    _png(folder / "a.png")
+    _png(folder / "b.png")
+    if suffix == ".jsonl":
+        text = "".join(json.dumps(dict(zip(header, r, strict=False))) + "\n" for r in rows)
+    else:
+        sep = "\t" if suffix == ".tsv" else ","
+        text = "".join(sep.join(r) + "\n" for r in [header, *rows])
+    data = text.encode(encoding, errors="replace") + (garbage or b"")
+    path = folder / f"manifest{suffix}"
+    path.write_bytes(data)
+    try:
+        faces = load_manifest(path)
+    except DatasetError as exc:
+        assert str(path) in str(exc)
+        return
+    except ClipBiasError as exc:  # pragma: no cover - any other ClipBiasError must name it too
+        assert str(path) in str(exc)
+        return
+    assert len(faces) > 0
+    for item in faces:  # a correct result: real files and only known group values
+        assert Path(item.image).is_file()
+        assert item.get("gender") in (None, "female", "male", "nonbinary")
+        assert item.get("race") in (None, "Black", "White")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX file modes")
+def test_report_keeps_the_mode_of_the_file_it_replaces(tmp_path):
+    target = tmp_path / "r.json"
+    target.write_text("old")
+    target.chmod(0o640)
+    atomic_write_text(target, "new")
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640 and target.read_text() == "new"
+
+
+def test_space_form_path_option_without_test_path_warns(pytester):
+    project = pytester.mkdir("project")
+    (project / "test_a.py").write_text(PASSING)
+    faces = pytester.mkdir("faces")  # outside the folder pytest runs in
+    os.chdir(project)
+    result = pytester.runpytest_subprocess("--clip-data-root", str(faces))
+    result.stdout.fnmatch_lines(["*PytestConfigWarning: --clip-data-root *faces: pytest took "
+                                 "the path for a test path*--opt=PATH*"])
+    for args in ([f"--clip-data-root={faces}"], ["--clip-data-root", str(faces), "test_a.py"]):
+        pytester.runpytest_subprocess(*args).stdout.no_fnmatch_line("*PytestConfigWarning*")
