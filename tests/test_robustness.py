@@ -266,12 +266,17 @@ def tokenizer_package_missing(tmp: Path) -> None:
 
 
 def bad_demo_dir(tmp: Path) -> None:
+    """Weights that must be trained (none shipped) into a demo folder that cannot exist."""
+    from pytest_clipbias.demo import train
+
     (tmp / "file").write_text("x")
-    old = os.environ.get("CLIPBIAS_DEMO_DIR")
+    old, shipped = os.environ.get("CLIPBIAS_DEMO_DIR"), train.SHIPPED_DIR
     os.environ["CLIPBIAS_DEMO_DIR"] = str(tmp / "file" / "demo")
+    train.SHIPPED_DIR = tmp / "no-shipped-weights"
     try:
         ClipModel.load("demo", device="cpu")
     finally:
+        train.SHIPPED_DIR = shipped
         if old is None:
             del os.environ["CLIPBIAS_DEMO_DIR"]
         else:
