@@ -12,7 +12,7 @@ from ..model import Encoder, encode_labels
 from ..profiles import get_profile
 from ..report.format import fmt_pct
 from ..results import BiasResult
-from ..stats.permutation import as_generator
+from ..stats.rng import as_generator
 from ._common import asserting, data_fingerprint, family_text, verdict_text
 from ._validate import CheckedEncoder, count, faceset, text, text_list, values_of
 from .judge import Rules, build, judge_rows, was_judged

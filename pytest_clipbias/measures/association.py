@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..stats import cosine, sc_eat_d, sc_eat_test, weat_test
-from ..stats.permutation import as_generator
+from ..stats.rng import as_generator
 from .cells import Cell, eat_cell
 
 

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as _st
 
-from ..stats._rng import as_generator
-from ..stats._validate import finite, level
+from ..stats.checks import finite, level
+from ..stats.rng import as_generator
 
 
 def desired_distribution(values: Sequence[str], desired: str | Mapping[str, float]

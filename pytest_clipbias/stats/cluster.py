@@ -34,7 +34,7 @@ from scipy import sparse as _sparse
 from scipy import special as _sp
 
 from ._transforms import arcsine, from_arcsine
-from ._validate import as_output, finite, level, rate
+from .checks import as_output, finite, level, rate
 from .mineffect import min_effect_p
 
 

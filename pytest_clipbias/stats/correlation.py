@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as _st
 
-from ._rng import as_generator
-from ._validate import finite
+from .checks import finite
+from .rng import as_generator
 
 METHODS = ("pearson", "spearman")
 CI_METHODS = ("fisher", "bootstrap")

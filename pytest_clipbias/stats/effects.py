@@ -19,7 +19,7 @@ import numpy as np
 from scipy import special as _sp
 from scipy import stats as _st
 
-from ._validate import as_output, finite, finite_1d
+from .checks import as_output, finite, finite_1d
 from .intervals import proportion_ci
 from .mineffect import d_ci, h_two_sample_ci
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats as _st
 
-from ._validate import counts, finite
+from .checks import counts, finite
 
 _RTOL = 1 + 1e-7  # relative tolerance when comparing point probabilities (as R and scipy)
 

@@ -18,8 +18,8 @@ from collections.abc import Callable
 import numpy as np
 from scipy import stats as _st
 
-from ._rng import as_generator
-from ._validate import finite, finite_1d
+from .checks import finite, finite_1d
+from .rng import as_generator
 
 BOOTSTRAP_METHODS = ("percentile", "bca")
 

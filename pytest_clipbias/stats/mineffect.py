@@ -41,7 +41,7 @@ import numpy as np
 from scipy import stats as _st
 
 from ._transforms import arcsine, from_arcsine
-from ._validate import as_output, counts, finite, level, rate
+from .checks import as_output, counts, finite, level, rate
 
 ALTERNATIVES = ("greater", "less", "beyond", "within")
 _ZMAX = 38.0  # Phi(-38) ~ 3e-316: a bound this far out is as good as no bound

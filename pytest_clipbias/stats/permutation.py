@@ -32,9 +32,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._rng import as_generator
-from ._validate import finite, finite_1d
+from .checks import finite, finite_1d
 from .effects import association, cohens_d, cosine, sc_eat_d, weat_d
+from .rng import as_generator
 
 ALTERNATIVES = ("greater", "less", "two-sided")
 #: Largest number of relabellings enumerated exactly.

@@ -30,7 +30,7 @@ import numpy as np
 from scipy import stats as _st
 
 from ._transforms import arcsine, from_arcsine
-from ._validate import finite, level, rate
+from .checks import finite, level, rate
 from .mineffect import h_two_sample_ci
 
 KINDS = ("h_one_sample", "h_two_sample", "d", "eat_d")

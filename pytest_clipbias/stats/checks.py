@@ -1,4 +1,4 @@
-"""Input checks shared by the statistics engine: a verdict never comes from NaN.
+"""Input checks shared by the statistics engine and the measures: a verdict never comes from NaN.
 
 Every public stats function passes its array arguments through :func:`finite`
 so that NaN or infinite input raises a ValueError naming the argument, instead
