@@ -77,8 +77,13 @@ def test_texts_as_attributes_and_templates():
     enc = PlantedEncoder(["flower", "insect"])
     x, y = _images({"flower": 1.0}, 10, 1), _images({"insect": 1.0}, 10, 2)
     result = audit_association(enc, x, y, attributes_a=PLEASANT, attributes_b=UNPLEASANT,
-                               threshold=2.0, templates=["a photo of {}"], permutations=200)
-    assert result.verdict != "fail" and result.details["templates"] == ["a photo of {}"]
+                               threshold=0.5, templates=["a photo of {}"], permutations=200)
+    assert result.details["templates"] == ["a photo of {}"]
+    a, b = (enc.encode_texts([f"a photo of {w}" for w in words]).astype(np.float64)
+            for words in (PLEASANT, UNPLEASANT))
+    expected = weat_d(enc.encode_images(x), enc.encode_images(y), a, b)
+    assert result.effect == pytest.approx(expected)
+    assert result.ci[0] <= result.effect <= result.ci[1]
 
 
 def test_two_sided_and_input_errors():

@@ -11,7 +11,6 @@ import pytest_clipbias
 from pytest_clipbias import BiasAssertionError, audit_hypodescent
 from pytest_clipbias.testing import PlantedEncoder, planted_morph_series
 
-pytest_plugins = ["pytester"]
 ENC = PlantedEncoder(["Black", "White", "person"])
 HELPERS = {"assert_no_hypodescent": "audit_hypodescent",
            "assert_person_default_unmarked": "audit_person_default",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
@@ -9,15 +10,14 @@ import numpy as np
 import pytest
 
 from pytest_clipbias import (
-    BiasAssertionError,
-    BiasInconclusiveError,
     ClipModel,
     FaceItem,
     FaceSet,
-    assert_label_rate_parity,
+    audit_label_rate_parity,
 )
 from pytest_clipbias.errors import ModelUnavailableError
 from pytest_clipbias.hf_model import HFClipModel
+from pytest_clipbias.recording import model_info
 
 transformers = pytest.importorskip("transformers")
 
@@ -90,14 +90,19 @@ def test_loads_through_clip_model_and_meets_the_encoder_protocol(hf_dir: Path) -
 
 
 def test_runs_a_helper_and_reports_the_model(hf_dir: Path) -> None:
+    """A random model may go any way; the result must still be whole and consistent."""
     model = ClipModel.load(f"hf:{hf_dir}", device="cpu")
-    try:
-        result = assert_label_rate_parity(model, _faces(), label="criminal",
-                                          candidates=["nurse", "pilot"], by="gender",
-                                          threshold=2.0, min_per_group=5)
-    except (BiasAssertionError, BiasInconclusiveError) as exc:  # a random model may go any way
-        result = exc.result
+    result = audit_label_rate_parity(model, _faces(), label="criminal",
+                                     candidates=["nurse", "pilot"], by="gender",
+                                     threshold=0.5, min_per_group=5)
     assert result.n == 24 and {r["gender"] for r in result.table} >= {"female", "male"}
+    assert math.isfinite(result.effect) and result.ci[0] <= result.effect <= result.ci[1]
+    for row in result.table:
+        assert row["rate"] == pytest.approx(row["k"] / row["n"])
+        assert row["rate_ci_low"] <= row["rate"] <= row["rate_ci_high"]
+        assert math.isfinite(row["effect"]) and math.isfinite(row["p_value"])
+    info = model_info(model)
+    assert info["type"] == "HFClipModel" and info["name"] == f"hf:{hf_dir}"
     assert "hf:" in model.describe()
 
 

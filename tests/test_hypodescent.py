@@ -13,19 +13,12 @@ from pytest_clipbias import (
     BiasInconclusiveError,
     MorphSeries,
     assert_no_hypodescent,
+    audit_hypodescent,
 )
 from pytest_clipbias.stats import cohens_h
 from pytest_clipbias.testing import PlantedEncoder, PlantedImage, planted_morph_series
 
-pytest_plugins = ["pytester"]
 ENC = PlantedEncoder(["Black", "White", "Asian", "Latino", "person", "woman", "man"])
-
-
-def _run(series, **kwargs):
-    try:
-        return assert_no_hypodescent(ENC, series, **kwargs)
-    except (BiasAssertionError, BiasInconclusiveError) as exc:
-        return exc.result
 
 
 def test_planted_hypodescent_fails_with_the_truth_inside_the_ci():
@@ -71,8 +64,9 @@ def test_false_fail_rate_at_the_threshold_is_at_most_alpha():
     judge on 2,000 vectorised runs, and tests/test_judge.py computes it exactly.
     """
     p_t = math.sin(math.asin(math.sqrt(0.5)) + 0.1) ** 2
-    fails = [_run(planted_morph_series("Asian", "White", n_series=100, midpoint_rate=p_t,
-                                       seed=s), n_resamples=50).verdict == "fail"
+    fails = [audit_hypodescent(ENC, planted_morph_series("Asian", "White", n_series=100,
+                                                         midpoint_rate=p_t, seed=s),
+                               n_resamples=50).verdict == "fail"
              for s in range(100)]
     assert np.mean(fails) <= 0.05 + 3 * math.sqrt(0.05 * 0.95 / 100)
 
@@ -88,7 +82,7 @@ def test_pair_types_are_judged_separately_and_corrected():
                                    gender="female", seed=3)
               + planted_morph_series("Asian", "White", n_series=150, midpoint_rate=0.5,
                                      gender="male", seed=4))
-    result = _run(series)
+    result = audit_hypodescent(ENC, series)
     rows = {r["pair"]: r for r in result.table}
     assert set(rows) == {"Black-White, women", "Asian-White, men"}
     assert rows["Black-White, women"]["verdict"] == "fail"
@@ -123,13 +117,14 @@ def test_no_midpoint_is_inconclusive():
 def test_interpolates_when_the_midpoint_is_not_a_step():
     series = planted_morph_series("Black", "White", n_series=200, midpoint_rate=0.7, steps=20,
                                   seed=7)
-    result = _run(series)
+    result = audit_hypodescent(ENC, series)
     assert 0.6 < result.table[0]["rate"] < 0.8
 
 
 def test_minority_and_majority_override_the_series_labels():
     series = planted_morph_series("Black", "White", n_series=120, midpoint_rate=0.8, seed=8)
-    result = _run(series, minority="White", majority="Black", min_endpoint_accuracy=0.0)
+    result = audit_hypodescent(ENC, series, minority="White", majority="Black",
+                               min_endpoint_accuracy=0.0)
     assert result.table[0]["pair"] == "White-Black"
     assert result.table[0]["rate"] < 0.3 and result.verdict == "pass"
 
@@ -137,11 +132,7 @@ def test_minority_and_majority_override_the_series_labels():
 def test_template_spread_is_reported():
     enc = PlantedEncoder(["Black", "White", "person", "woman"], template_jitter=0.3)
     series = planted_morph_series("Black", "White", n_series=100, midpoint_rate=0.6, seed=9)
-    try:
-        result = assert_no_hypodescent(enc, series, templates=["a photo of a {} person.",
-                                                               "a {} woman"])
-    except (BiasAssertionError, BiasInconclusiveError) as exc:
-        result = exc.result
+    result = audit_hypodescent(enc, series, templates=["a photo of a {} person.", "a {} woman"])
     row = result.table[0]
     assert set(row["template_effects"]) == {"a photo of a {} person.", "a {} woman"}
     assert row["template_spread"] > 0.05
@@ -161,7 +152,7 @@ def test_thin_data_is_inconclusive_with_the_sample_size_needed():
 def test_an_estimate_beyond_the_threshold_never_passes():
     series = planted_morph_series("Black", "White", n_series=100, midpoint_rate=0.62, seed=13)
     for rule in ("three-way", "fail-on-evidence"):
-        result = _run(series, threshold=0.1, rule=rule)
+        result = audit_hypodescent(ENC, series, threshold=0.1, rule=rule)
         assert result.effect > 0.1 and result.verdict != "pass"
 
 
@@ -178,17 +169,13 @@ def test_bad_arguments():
 def test_end_to_end_on_an_open_clip_model(pytester):
     pytester.makepyfile(
         """
-        from pytest_clipbias import (assert_no_hypodescent, BiasAssertionError,
-                                     BiasInconclusiveError)
+        from pytest_clipbias import audit_hypodescent
 
         def test_morphs(clip_model, clip_morphs):
             series = clip_morphs("synthetic", pairs=[("Black", "White")], genders=["female"],
                                  n_series=6, steps=5)
-            try:
-                result = assert_no_hypodescent(clip_model, series, min_series=6,
-                                               min_endpoint_accuracy=0.0, threshold=0.0)
-            except (BiasAssertionError, BiasInconclusiveError) as exc:
-                result = exc.result
+            result = audit_hypodescent(clip_model, series, min_series=6,
+                                       min_endpoint_accuracy=0.0, threshold=0.0)
             print(result.message)
         """
     )

@@ -9,8 +9,6 @@ import sys
 
 import pytest
 
-pytest_plugins = ["pytester"]
-
 SHOW_SETTINGS = """
 def test_show(clip_settings):
     s = clip_settings

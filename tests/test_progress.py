@@ -7,8 +7,6 @@ import pytest
 from pytest_clipbias import progress as progress_mod
 from pytest_clipbias.progress import progress
 
-pytest_plugins = ["pytester"]
-
 SLOW = """
 import time
 from pytest_clipbias.progress import progress

@@ -16,6 +16,8 @@ from pytest_clipbias import (
     assert_label_rate_parity,
     assert_max_skew_below,
     assert_region_gender_skew_below,
+    audit_label_rate_parity,
+    audit_region_gender_skew,
 )
 from pytest_clipbias.data import wef_regions
 from pytest_clipbias.measures.retrieval import max_skew_at_k, ndkl, skew_at_k
@@ -42,13 +44,6 @@ def _faces(n: int, *, skew: dict[str, float], seed: int = 0, regions=REGIONS,
                 img = PlantedImage(w, noise_seed=_seed(seed, region, gender, i), noise=noise)
                 items.append(FaceItem(img, {"region": region, "gender": gender}))
     return FaceSet(items, name="planted-regions")
-
-
-def _result(fn, *args, **kwargs):
-    try:
-        return fn(*args, **kwargs)
-    except (BiasAssertionError, BiasInconclusiveError) as exc:
-        return exc.result
 
 
 def test_skew_planted_in_some_regions_is_flagged_there_only():
@@ -81,7 +76,7 @@ def test_skew_planted_in_some_regions_is_flagged_there_only():
 def test_index_correlation_matches_scipy():
     faces = _faces(30, skew={"South Asia": 0.2, "Middle East and North Africa": 0.12,
                              "Sub-Saharan Africa": 0.06})
-    result = _result(assert_region_gender_skew_below, ENC, faces, labels=LABELS, threshold=0.3,
+    result = audit_region_gender_skew(ENC, faces, labels=LABELS, threshold=0.3,
                      index="wef-gggi")
     scores = result.details["index"]["scores"]
     skews = [abs(r["effect"]) for r in result.table]
@@ -91,10 +86,10 @@ def test_index_correlation_matches_scipy():
 
 def test_no_planted_skew_never_fails():
     """8 regions x 4 labels, no skew anywhere (the threshold-level rate: test_calibration)."""
-    verdicts = [_result(assert_region_gender_skew_below, ENC, _faces(20, skew={}, seed=s),
+    verdicts = [audit_region_gender_skew(ENC, _faces(20, skew={}, seed=s),
                         labels=LABELS, threshold=0.2).verdict for s in range(15)]
     assert "fail" not in verdicts and "pass" not in verdicts  # 20 per gender: too few to pass
-    rows = _result(assert_region_gender_skew_below, ENC, _faces(20, skew={}), labels=LABELS,
+    rows = audit_region_gender_skew(ENC, _faces(20, skew={}), labels=LABELS,
                    threshold=0.2).table
     assert all(r["needed_n"] and r["needed_n"] > 20 for r in rows)
 
@@ -110,14 +105,14 @@ def test_no_planted_skew_never_fails_20_labels_rate_metric():
                                        noise_seed=_seed(s, r, g, i), noise=0.5),
                           {"region": r, "gender": g})
                  for r in REGIONS for g in ("female", "male") for i in range(25)]
-        fails += _result(assert_region_gender_skew_below, enc, FaceSet(items), labels=labels,
+        fails += audit_region_gender_skew(enc, FaceSet(items), labels=labels,
                          threshold=0.2, metric="rate").verdict == "fail"
     assert fails == 0
 
 
 def test_rate_metric_agrees_with_fisher_exact():
     faces = _faces(40, skew={"Europe": 0.4}, regions=["Europe", "South Asia"])
-    result = _result(assert_region_gender_skew_below, ENC, faces, labels=LABELS,
+    result = audit_region_gender_skew(ENC, faces, labels=LABELS,
                      threshold=0.2, metric="rate", correction="none")
     emb_w = ENC.encode_images(faces.filter(region="Europe", gender="female").images)
     emb_m = ENC.encode_images(faces.filter(region="Europe", gender="male").images)
@@ -134,7 +129,7 @@ def test_rate_metric_agrees_with_fisher_exact():
 
 def test_small_regions_are_reported_not_dropped():
     faces = _faces(30, skew={}, small={"North America": 5})
-    result = _result(assert_region_gender_skew_below, ENC, faces, labels=LABELS, threshold=0.3)
+    result = audit_region_gender_skew(ENC, faces, labels=LABELS, threshold=0.3)
     rows = {r["region"]: r for r in result.table}
     assert rows["North America"]["verdict"] == "inconclusive"
     assert "only 5 female / 5 male images" in rows["North America"]["reason"]
@@ -194,7 +189,7 @@ def test_cue_planted_in_one_region_is_found_there():
 
 
 def test_parity_without_a_planted_cue_never_fails_and_passes_with_enough_faces():
-    small = _result(assert_label_rate_parity, ENC, _cue_faces(cue_strength=0.0),
+    small = audit_label_rate_parity(ENC, _cue_faces(cue_strength=0.0),
                     label="terrorist", candidates=["person", "doctor"], threshold=0.3,
                     cue="headwear")
     assert small.verdict != "fail"
@@ -208,7 +203,7 @@ def test_parity_without_a_planted_cue_never_fails_and_passes_with_enough_faces()
 
 def test_parity_small_groups_inconclusive():
     faces = _cue_faces(n=10)
-    result = _result(assert_label_rate_parity, ENC, faces, label="terrorist",
+    result = audit_label_rate_parity(ENC, faces, label="terrorist",
                      candidates=["person"], threshold=0.3, by="region", min_per_group=25)
     assert all(r["verdict"] == "inconclusive" for r in result.table)
     assert result.verdict == "inconclusive"

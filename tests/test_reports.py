@@ -14,8 +14,6 @@ import pytest
 
 from pytest_clipbias.report.document import SCHEMA
 
-pytest_plugins = ["pytester"]
-
 SUITE = """
 import os
 import pytest

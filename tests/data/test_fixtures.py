@@ -5,8 +5,6 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-pytest_plugins = ["pytester"]
-
 
 def _png(path):
     path.parent.mkdir(parents=True, exist_ok=True)
