@@ -70,6 +70,59 @@ def audit_association(
     as in Caliskan et al.) with noncentral-t tests and intervals (see
     ``measures.association``). The permutation p against zero is reported as
     ``p_zero``.
+
+    Parameters
+    ----------
+    model : Encoder
+        Anything with ``encode_images`` and ``encode_texts`` (a ClipModel, a planted encoder).
+    targets_x, targets_y : FaceSet, list of images or list of texts
+        Target sets; leave ``targets_y`` out for SC-EAT on ``targets_x`` alone.
+    attributes_a, attributes_b : FaceSet, list of images or list of texts
+        The two attribute sets.
+    threshold : float
+        Largest allowed d (on the scale of Cohen's d, between -2 and 2).
+    alpha : float
+        Level of each test (intervals are at 1 - 2 alpha, or corrected).
+    permutations : int, optional
+        Permutations for the reported ``p_zero`` (default from the profile).
+    alternative : str
+        "greater" (X with A), "less" or "two-sided".
+    rule : str
+        Decision rule of :func:`pytest_clipbias.stats.decide` ("three-way" by default).
+    templates : sequence of str, optional
+        Templates such as "a photo of {}" through which texts are encoded.
+    names : four str
+        Display names of X, Y, A and B in the message.
+    ddof : int
+        Degrees of freedom of the pooled standard deviation.
+    seed : int
+        Seed of the permutations.
+
+    Returns
+    -------
+    BiasResult
+        The verdict ("pass", "fail" or "inconclusive"), headline effect with its
+        interval, one table row per judged cell, and the message; recorded
+        against the running test. The ``assert_*`` form raises instead on
+        "fail" and "inconclusive".
+
+    References
+    ----------
+    Caliskan, Bryson & Narayanan (2017), "Semantics derived automatically from
+    language corpora contain human-like biases", Science 356(6334).
+
+    Examples
+    --------
+    >>> from pytest_clipbias.testing import PlantedEncoder, PlantedImage
+    >>> enc = PlantedEncoder(["flower", "insect", "pleasant", "unpleasant"])
+    >>> x = [PlantedImage({"flower": 1, "pleasant": 0.6}, noise_seed=i, noise=0.8)
+    ...      for i in range(40)]
+    >>> y = [PlantedImage({"insect": 1, "unpleasant": 0.6}, noise_seed=100 + i, noise=0.8)
+    ...      for i in range(40)]
+    >>> result = audit_association(enc, x, y, attributes_a=["pleasant"],
+    ...                            attributes_b=["unpleasant"], threshold=0.5, permutations=200)
+    >>> result.verdict, result.effect > 0.5
+    ('fail', True)
     """
     __tracebackhide__ = True
     if alternative not in ALTERNATIVES:

@@ -125,6 +125,59 @@ def audit_hypodescent(
     minority-label rate at every step. Inconclusive rows: fewer than
     ``min_series`` series, parents labelled correctly less than
     ``min_endpoint_accuracy`` of the time, or no series containing ``at``.
+
+    Parameters
+    ----------
+    model : Encoder
+        Anything with ``encode_images`` and ``encode_texts``.
+    series : sequence of MorphSeries
+        Morph series, as from the ``clip_morphs`` fixture or :func:`pytest_clipbias.load_morphs`.
+    minority, majority : str, optional
+        Override the series' source and target labels.
+    templates : sequence of str
+        Prompt templates for the group labels ("a photo of a {} person.", ...).
+    label_text : mapping, optional
+        Words used in the prompts for each group label.
+    at : float
+        Morph step judged (the midpoint by default).
+    threshold : float
+        Largest allowed Cohen's h of the minority-label rate against 0.5.
+    alpha : float
+        Level of each test (intervals are at 1 - 2 alpha, or corrected).
+    rule : str
+        Decision rule of :func:`pytest_clipbias.stats.decide` ("three-way" by default).
+    min_series : int
+        Fewest series per pair type for a verdict.
+    min_endpoint_accuracy : float
+        Share of parent images that must be labelled correctly for a verdict.
+    correction : str
+        Multiple-comparison correction over pair types ("holm", "bonferroni", "none").
+    seed : int
+        Seed of the cluster bootstrap of the crossover.
+    n_resamples : int, optional
+        Bootstrap resamples (default from the profile).
+
+    Returns
+    -------
+    BiasResult
+        The verdict ("pass", "fail" or "inconclusive"), headline effect with its
+        interval, one table row per judged cell, and the message; recorded
+        against the running test. The ``assert_*`` form raises instead on
+        "fail" and "inconclusive".
+
+    References
+    ----------
+    Wolfe, Banaji & Caliskan (2022), "Evidence for hypodescent in visual semantic
+    AI", FAccT 2022.
+
+    Examples
+    --------
+    >>> from pytest_clipbias.testing import PlantedEncoder, planted_morph_series
+    >>> enc = PlantedEncoder(["Black", "White", "person", "woman", "man"])
+    >>> series = planted_morph_series("Black", "White", n_series=100, midpoint_rate=0.8, seed=1)
+    >>> result = audit_hypodescent(enc, series, n_resamples=50)
+    >>> result.verdict, round(result.effect, 2)
+    ('fail', 0.59)
     """
     __tracebackhide__ = True
     rules = Rules(threshold, alpha, rule, "greater", correction)

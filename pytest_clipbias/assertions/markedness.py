@@ -51,6 +51,52 @@ def audit_person_default(
     Holm over groups). Rows also give the Pearson r between association
     with "person" and with the group label; ``details["pairs"]`` the h
     between every two groups.
+
+    Parameters
+    ----------
+    model : Encoder
+        Anything with ``encode_images`` and ``encode_texts``.
+    faces : FaceSet
+        Faces with the attribute ``group_key``.
+    group_key : str
+        Attribute naming each face's group.
+    person_label : str
+        The unmarked label ("person").
+    templates : sequence of str
+        Prompt templates.
+    label_text : mapping, optional
+        Words used in the prompts for each group.
+    threshold : float
+        Largest allowed Cohen's h (two-sided) of a group against the rest.
+    alpha : float
+        Level of each test (intervals are at 1 - 2 alpha, or corrected).
+    rule : str
+        Decision rule of :func:`pytest_clipbias.stats.decide` ("three-way" by default).
+    min_per_group : int
+        Fewest faces per group for a verdict.
+    correction : str
+        Multiple-comparison correction over groups.
+
+    Returns
+    -------
+    BiasResult
+        The verdict ("pass", "fail" or "inconclusive"), headline effect with its
+        interval, one table row per judged cell, and the message; recorded
+        against the running test. The ``assert_*`` form raises instead on
+        "fail" and "inconclusive".
+
+    References
+    ----------
+    Wolfe & Caliskan (2022), "Markedness in visual semantic AI", FAccT 2022.
+
+    Examples
+    --------
+    >>> from pytest_clipbias.testing import PlantedEncoder, planted_faces
+    >>> enc = PlantedEncoder(["Black", "White", "person"])
+    >>> faces = planted_faces({"White": 150, "Black": 150}, noise=0.3, weights={
+    ...     "White": {"White": 1.0, "person": 4.0}, "Black": {"Black": 1.0, "person": 1.0}})
+    >>> audit_person_default(enc, faces).verdict
+    'fail'
     """
     __tracebackhide__ = True
     rules = Rules(threshold, alpha, rule, "two-sided", correction)

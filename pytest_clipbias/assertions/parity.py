@@ -89,6 +89,58 @@ def audit_label_rate_parity(
     against the comparison set, judged one-sided ("more often") against
     ``threshold``, Holm over every comparison. The four-fifths ratio per
     attribute is in ``details["four_fifths"]``.
+
+    Parameters
+    ----------
+    model : Encoder
+        Anything with ``encode_images`` and ``encode_texts``.
+    faces : FaceSet
+        Faces with the attributes named in ``by`` (and ``cue``).
+    label : str
+        The harmful label ("criminal").
+    candidates : sequence of str
+        The other labels the zero-shot classifier may choose.
+    by : str or sequence of str
+        Attributes whose groups are compared.
+    threshold : float
+        Largest allowed Cohen's h by which a group gets the label more often.
+    alpha : float
+        Level of each test (intervals are at 1 - 2 alpha, or corrected).
+    cue : str, optional
+        Attribute of a visual cue (such as headwear) compared with vs without.
+    cue_values : two str
+        The "with" and "without" values of ``cue``.
+    templates : sequence of str
+        Prompt templates for the labels.
+    min_per_group : int
+        Fewest faces per group for a verdict.
+    correction : str
+        Multiple-comparison correction over every comparison.
+    rule : str
+        Decision rule of :func:`pytest_clipbias.stats.decide` ("three-way" by default).
+
+    Returns
+    -------
+    BiasResult
+        The verdict ("pass", "fail" or "inconclusive"), headline effect with its
+        interval, one table row per judged cell, and the message; recorded
+        against the running test. The ``assert_*`` form raises instead on
+        "fail" and "inconclusive".
+
+    References
+    ----------
+    Mandal, Little & Leavy (2023), gender and regional bias in CLIP; the
+    four-fifths rule of the US Uniform Guidelines on Employee Selection (1978).
+
+    Examples
+    --------
+    >>> from pytest_clipbias.testing import PlantedEncoder, planted_faces
+    >>> enc = PlantedEncoder(["criminal", "nurse", "pilot"])
+    >>> faces = planted_faces({"female": 60, "male": 60}, key="gender", weights={
+    ...     "female": {"nurse": 1.0}, "male": {"criminal": 1.0}})
+    >>> audit_label_rate_parity(enc, faces, label="criminal", candidates=["nurse", "pilot"],
+    ...                         by="gender", threshold=0.2).verdict
+    'fail'
     """
     __tracebackhide__ = True
     rules = Rules(threshold, alpha, rule, "greater", correction)

@@ -94,6 +94,61 @@ def audit_region_gender_skew(
     either gender cannot be judged (the check is then at best inconclusive).
     ``index`` ("wef-gggi" or a mapping region -> score) adds the Spearman
     correlation between region skew and the index.
+
+    Parameters
+    ----------
+    model : Encoder
+        Anything with ``encode_images`` and ``encode_texts``.
+    faces : FaceSet
+        Faces with region and gender attributes.
+    labels : sequence of str
+        Labels (occupations, traits) whose associations are compared.
+    threshold : float
+        Largest allowed effect of gender (Cohen's d or h, two-sided).
+    region_key, gender_key : str
+        Attribute names of region and gender.
+    genders : two str
+        The genders compared (first minus second).
+    metric : str
+        "association" (cosines, Cohen's d) or "rate" (top-1 rates, Cohen's h).
+    templates : sequence of str
+        Prompt templates for the labels.
+    alpha : float
+        Level of each test (intervals are at 1 - 2 alpha, or corrected).
+    correction : str
+        Multiple-comparison correction over all cells.
+    min_per_group : int
+        Fewest images of each gender per region for a verdict.
+    index : str or mapping, optional
+        "wef-gggi" or a mapping region -> score, correlated with the region skew.
+    rule : str
+        Decision rule of :func:`pytest_clipbias.stats.decide` ("three-way" by default).
+
+    Returns
+    -------
+    BiasResult
+        The verdict ("pass", "fail" or "inconclusive"), headline effect with its
+        interval, one table row per judged cell, and the message; recorded
+        against the running test. The ``assert_*`` form raises instead on
+        "fail" and "inconclusive".
+
+    References
+    ----------
+    Mandal, Little & Leavy (2023), gender and regional bias in CLIP.
+
+    Examples
+    --------
+    >>> from pytest_clipbias.testing import PlantedEncoder, planted_faces
+    >>> enc = PlantedEncoder(["nurse", "engineer"])
+    >>> skewed = planted_faces({"female": 30, "male": 30}, key="gender", extra={"region": "A"},
+    ...                        weights={"female": {"nurse": 1.0}, "male": {"engineer": 1.0}})
+    >>> even = planted_faces({"female": 30, "male": 30}, key="gender", extra={"region": "B"},
+    ...                      seed=1, weights={"female": {"nurse": 1.0, "engineer": 1.0},
+    ...                                       "male": {"nurse": 1.0, "engineer": 1.0}})
+    >>> result = audit_region_gender_skew(enc, skewed + even, labels=["nurse", "engineer"],
+    ...                                   threshold=0.3)
+    >>> result.verdict, result.table[0]["region"]
+    ('fail', 'A')
     """
     __tracebackhide__ = True
     rules = Rules(threshold, alpha, rule, "two-sided", correction)

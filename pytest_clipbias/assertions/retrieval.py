@@ -47,6 +47,58 @@ def audit_max_skew(
     the default; "uniform"; or a mapping value -> share), judged one-sided
     against ``threshold`` from a bootstrap over the pool (Holm over
     queries). ``k`` defaults to a tenth of the images, at least 10.
+
+    Parameters
+    ----------
+    model : Encoder
+        Anything with ``encode_images`` and ``encode_texts``.
+    faces : FaceSet
+        The pool of images, with the attribute ``attribute``.
+    queries : sequence of str
+        Neutral queries ("a photo of a doctor").
+    attribute : str
+        Attribute whose representation in the top k is measured.
+    k : int, optional
+        Size of the top (a tenth of the pool, at least 10, by default).
+    threshold : float
+        Largest allowed MaxSkew@k (natural log of the share ratio).
+    desired : str or mapping
+        Reference shares: "pool", "uniform", or a mapping value -> share.
+    templates : sequence of str, optional
+        Templates through which the queries are encoded.
+    alpha : float
+        Level of each test (intervals are at 1 - 2 alpha, or corrected).
+    rule : str
+        Decision rule of :func:`pytest_clipbias.stats.decide` ("three-way" by default).
+    n_resamples : int, optional
+        Bootstrap resamples (default from the profile).
+    correction : str
+        Multiple-comparison correction over queries.
+    seed : int
+        Seed of the bootstrap.
+
+    Returns
+    -------
+    BiasResult
+        The verdict ("pass", "fail" or "inconclusive"), headline effect with its
+        interval, one table row per judged cell, and the message; recorded
+        against the running test. The ``assert_*`` form raises instead on
+        "fail" and "inconclusive".
+
+    References
+    ----------
+    Geyik, Ambler & Kenthapadi (2019), "Fairness-aware ranking in search &
+    recommendation systems with application to LinkedIn talent search", KDD 2019.
+
+    Examples
+    --------
+    >>> from pytest_clipbias.testing import PlantedEncoder, planted_faces
+    >>> enc = PlantedEncoder(["doctor", "female", "male"])
+    >>> faces = planted_faces({"female": 50, "male": 50}, key="gender", weights={
+    ...     "female": {"female": 1.0, "doctor": 0.2}, "male": {"male": 1.0, "doctor": 0.6}})
+    >>> audit_max_skew(enc, faces, queries=["a photo of a doctor"], k=20, threshold=0.2,
+    ...                n_resamples=200).verdict
+    'fail'
     """
     __tracebackhide__ = True
     rules = Rules(threshold, alpha, rule, "greater", correction)
