@@ -101,10 +101,8 @@ def audit_association(
     Returns
     -------
     BiasResult
-        The verdict ("pass", "fail" or "inconclusive"), headline effect with its
-        interval, one table row per judged cell, and the message; recorded
-        against the running test. The ``assert_*`` form raises instead on
-        "fail" and "inconclusive".
+        The verdict on d with its interval, one table row (the test, d, ``p_zero``)
+        and the message, recorded against the running test.
 
     References
     ----------

@@ -160,10 +160,8 @@ def audit_hypodescent(
     Returns
     -------
     BiasResult
-        The verdict ("pass", "fail" or "inconclusive"), headline effect with its
-        interval, one table row per judged cell, and the message; recorded
-        against the running test. The ``assert_*`` form raises instead on
-        "fail" and "inconclusive".
+        One table row per pair type (minority-label rate, h, crossover alpha*),
+        the worst deciding the verdict; recorded against the running test.
 
     References
     ----------

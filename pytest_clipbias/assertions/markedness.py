@@ -80,10 +80,8 @@ def audit_person_default(
     Returns
     -------
     BiasResult
-        The verdict ("pass", "fail" or "inconclusive"), headline effect with its
-        interval, one table row per judged cell, and the message; recorded
-        against the running test. The ``assert_*`` form raises instead on
-        "fail" and "inconclusive".
+        One row per group (person-prompt win rate, h against the rest, Pearson r),
+        ``details["pairs"]`` between groups; recorded against the running test.
 
     References
     ----------

@@ -122,10 +122,8 @@ def audit_label_rate_parity(
     Returns
     -------
     BiasResult
-        The verdict ("pass", "fail" or "inconclusive"), headline effect with its
-        interval, one table row per judged cell, and the message; recorded
-        against the running test. The ``assert_*`` form raises instead on
-        "fail" and "inconclusive".
+        One row per group, intersection and cue comparison (rate, h, verdict),
+        ``details["four_fifths"]``; recorded against the running test.
 
     References
     ----------

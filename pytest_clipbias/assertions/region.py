@@ -127,10 +127,8 @@ def audit_region_gender_skew(
     Returns
     -------
     BiasResult
-        The verdict ("pass", "fail" or "inconclusive"), headline effect with its
-        interval, one table row per judged cell, and the message; recorded
-        against the running test. The ``assert_*`` form raises instead on
-        "fail" and "inconclusive".
+        One row per region with its worst label, the region x label effects in
+        ``details["matrix"]``, ``details["index"]``; recorded against the running test.
 
     References
     ----------

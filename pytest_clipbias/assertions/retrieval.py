@@ -80,10 +80,8 @@ def audit_max_skew(
     Returns
     -------
     BiasResult
-        The verdict ("pass", "fail" or "inconclusive"), headline effect with its
-        interval, one table row per judged cell, and the message; recorded
-        against the running test. The ``assert_*`` form raises instead on
-        "fail" and "inconclusive".
+        One row per query (MaxSkew@k, the over-represented value, NDKL), the
+        worst deciding the verdict; recorded against the running test.
 
     References
     ----------
