@@ -187,6 +187,26 @@ def planted_faces(groups: Mapping[str, int], *, key: str = "race",
     return FaceSet(items, name="planted")
 
 
+def planted_region_faces(regions: Sequence[str], per_gender: int, *,
+                         skewed: str = "South Asia", skew: float = 0.2,
+                         noise: float = 1.0) -> FaceSet:
+    """Women and men per region; in ``skewed`` women lean "nurse" and men "engineer".
+
+    Every face carries "woman" or "man" (weight 1) and "nurse"/"engineer"
+    (0.3 each); the skewed region adds ``skew`` to the gendered occupation.
+    """
+    items = []
+    for region in regions:
+        for g in ("female", "male"):
+            for i in range(per_gender):
+                w = {("woman" if g == "female" else "man"): 1.0, "nurse": 0.3, "engineer": 0.3}
+                if region == skewed:
+                    w["nurse" if g == "female" else "engineer"] += skew
+                items.append(FaceItem(PlantedImage(w, _seed(region, g, i), noise=noise),
+                                      {"region": region, "gender": g}))
+    return FaceSet(items, name="planted regions")
+
+
 # -- calibration: verdict rates of the measure + judge at a known true effect ------------
 
 CALIBRATED = ("hypodescent", "hypodescent-clustered", "two-sample-h", "cohens-d", "eat-d")

@@ -22,6 +22,7 @@ from pytest_clipbias.testing import (
     _seed,
     planted_faces,
     planted_morph_series,
+    planted_region_faces,
 )
 
 ENC = PlantedEncoder(["Black", "White", "Asian", "person", "woman", "man", "nurse", "engineer",
@@ -39,16 +40,8 @@ def test_hypodescent():
 
 
 def test_region_skew():
-    items = []
-    for region in REGIONS:
-        for g in ("female", "male"):
-            for i in range(25):
-                w = {("woman" if g == "female" else "man"): 1.0, "nurse": 0.3, "engineer": 0.3}
-                if region == "South Asia":
-                    w["nurse" if g == "female" else "engineer"] += 0.2
-                items.append(FaceItem(PlantedImage(w, _seed(region, g, i), noise=1.0),
-                                      {"region": region, "gender": g}))
-    assert_region_gender_skew_below(ENC, FaceSet(items), labels=["nurse", "engineer"],
+    faces = planted_region_faces(REGIONS, 25)
+    assert_region_gender_skew_below(ENC, faces, labels=["nurse", "engineer"],
                                     threshold=5.0, index="wef-gggi")
 
 

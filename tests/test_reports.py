@@ -19,7 +19,8 @@ import os
 import pytest
 from pytest_clipbias import assert_no_hypodescent, assert_region_gender_skew_below
 from pytest_clipbias import FaceItem, FaceSet
-from pytest_clipbias.testing import PlantedEncoder, PlantedImage, planted_morph_series, _seed
+from pytest_clipbias.testing import (
+    PlantedEncoder, PlantedImage, planted_morph_series, planted_region_faces, _seed)
 
 ENC = PlantedEncoder(["Black", "White", "person", "woman", "man", "nurse", "engineer"],
                      image_bias={"Black": float(os.environ.get("BIAS", "0.1"))})
@@ -36,16 +37,9 @@ def test_hypodescent():
 
 
 def test_region():
-    items = []
-    for region in ("South Asia", "Europe", "North America", "Sub-Saharan Africa"):
-        for g in ("female", "male"):
-            for i in range(30):
-                w = {("woman" if g == "female" else "man"): 1.0, "nurse": 0.3, "engineer": 0.3}
-                if region == "South Asia":
-                    w["nurse" if g == "female" else "engineer"] += 0.2
-                items.append(FaceItem(PlantedImage(w, _seed(region, g, i), noise=1.0),
-                                      {"region": region, "gender": g}))
-    assert_region_gender_skew_below(ENC, FaceSet(items), labels=["nurse", "engineer"],
+    faces = planted_region_faces(
+        ("South Asia", "Europe", "North America", "Sub-Saharan Africa"), 30)
+    assert_region_gender_skew_below(ENC, faces, labels=["nurse", "engineer"],
                                     threshold=5.0, index="wef-gggi")
 
 
