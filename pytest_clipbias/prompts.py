@@ -374,7 +374,7 @@ def assert_prompt_robust(
                  "n_templates": len(prompts), "max_examples": max_examples, "seed": seed,
                  "direction": direction, "spread": sp, "n_search": found["n_search"],
                  "n_confirm": found["n_confirm"], "levels": found.get("levels", {}),
-                 "worst_result": final.to_dict(),
-                 "data_fingerprint": final.details.get("data_fingerprint", "")},
+                 "worst_result": final.to_dict()},
+        data_fingerprint=final.data_fingerprint, prompts=tuple(prompts),
     )
     return enforce(result, model)

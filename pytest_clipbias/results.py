@@ -58,7 +58,10 @@ class BiasResult:
     has one dict row per group judged, each with its group under the
     attribute key (e.g. ``row["region"]``) and effect, ci_low, ci_high,
     p_value, n, passed plus measure-specific fields. ``message`` is the
-    readable block shown when the assertion fails.
+    readable block shown when the assertion fails. ``data_fingerprint`` is
+    the content fingerprint of the data measured (``identity``) and
+    ``prompts`` the prompt texts encoded: the release gate compares two
+    results only when both agree.
     """
 
     name: str
@@ -76,6 +79,8 @@ class BiasResult:
     rule: str = "three-way"
     correction: str | None = None
     details: Mapping[str, Any] = field(default_factory=dict)
+    data_fingerprint: str = ""
+    prompts: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.verdict not in VERDICTS:
@@ -94,7 +99,8 @@ class BiasResult:
             "threshold": self.threshold, "passed": self.passed, "verdict": self.verdict,
             "reason": self.reason, "message": self.message, "alpha": self.alpha,
             "rule": self.rule, "correction": self.correction, "table": list(self.table),
-            "details": dict(self.details),
+            "details": dict(self.details), "data_fingerprint": self.data_fingerprint,
+            "prompts": list(self.prompts),
         })
 
     def to_frame(self) -> Any:
@@ -122,6 +128,8 @@ class BiasResult:
             message=data.get("message", ""), alpha=float(data.get("alpha", 0.05)),
             rule=data.get("rule", "three-way"), correction=data.get("correction"),
             details=dict(data.get("details", {})),
+            data_fingerprint=str(data.get("data_fingerprint", "")),
+            prompts=tuple(data.get("prompts", ())),
         )
 
 

@@ -20,6 +20,7 @@ def _result(verdict: str = "fail") -> BiasResult:
         table=[{"pair": np.str_("Black-White"), "effect": 0.43, "curve": np.array([0.1, 0.5]),
                 "passed": np.bool_(False)}],
         reason="effect +0.430 exceeds 0.2", message="Hypodescent (Black-White): ...",
+        data_fingerprint="abc123", prompts=("a photo of a Black person.",),
     )
 
 
@@ -32,6 +33,21 @@ def test_to_dict_is_json_safe_and_round_trips():
     assert back.effect == pytest.approx(0.43) and back.ci == pytest.approx((0.35, 0.51))
     assert type(data["table"][0]["pair"]) is str
     assert back.to_dict() == data
+    assert back.data_fingerprint == "abc123" and back.prompts == ("a photo of a Black person.",)
+
+
+def test_a_helper_result_names_its_data_and_prompts():
+    """What the release gate compares is typed on the result, not hidden in details."""
+    from pytest_clipbias import audit_hypodescent
+    from pytest_clipbias.identity import data_fingerprint
+    from pytest_clipbias.testing import PlantedEncoder, planted_morph_series
+
+    enc = PlantedEncoder(["Black", "White"])
+    series = planted_morph_series("Black", "White", n_series=20, midpoint_rate=0.5, seed=3)
+    result = audit_hypodescent(enc, series, threshold=0.2, templates=["a photo of a {}."])
+    assert result.data_fingerprint == data_fingerprint(series) != ""
+    assert set(result.prompts) == {"a photo of a Black.", "a photo of a White."}
+    assert "data_fingerprint" not in result.details
 
 
 def test_enforce_raises_by_verdict():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..labels import GROUP_TEXT
@@ -53,6 +53,12 @@ def asserting(audit: Callable[..., BiasResult], name: str,
     helper.__doc__ = (f"{summary}\n\nRaising form of :func:`{audit.__name__}` (same "
                       f"arguments).\n\n{inspect.getdoc(audit) or ''}")
     return helper
+
+
+def prompt_texts(templates: Sequence[str] | None, texts: Sequence[str]) -> list[str]:
+    """Every prompt a check encodes: each template filled with each text (texts alone
+    when there are no templates)."""
+    return [t.format(x) for t in templates for x in texts] if templates else list(texts)
 
 
 def data_fingerprint(data: Any) -> str:

@@ -142,9 +142,10 @@ def audit_association(
                  group_of=lambda r: f"{r['test']} {r['targets']}",
                  lines=format_association(table, alternative), n=row.n,
                  details={"test": row.test, "alternative": alternative, "ddof": ddof,
-                          "templates": list(templates or []),
-                          "data_fingerprint": data_fingerprint([data_fingerprint(v) for v in (
-                              targets_x, targets_y or [], attributes_a, attributes_b)])})
+                          "templates": list(templates or [])},
+                 data=data_fingerprint([data_fingerprint(v) for v in (
+                     targets_x, targets_y or [], attributes_a, attributes_b)]),
+                 prompts=list(templates or []))
 
 
 assert_association_below = asserting(

@@ -14,7 +14,14 @@ from ..model import Encoder, encode_labels
 from ..profiles import get_profile
 from ..report.format import fmt_ci, fmt_pct, gender_word
 from ..results import BiasResult
-from ._common import asserting, data_fingerprint, family_text, group_text, verdict_text
+from ._common import (
+    asserting,
+    data_fingerprint,
+    family_text,
+    group_text,
+    prompt_texts,
+    verdict_text,
+)
 from ._validate import CheckedEncoder, count, label_text_keys, number, text, text_list
 from .judge import Rules, build, judge_rows, was_judged
 
@@ -199,7 +206,8 @@ def audit_hypodescent(
     return build("hypodescent", "cohen_h", table, rules, group_of=lambda r: r["pair"],
                  lines=format_hypodescent(table, rules), n=len(series),
                  details={"at": at, "templates": templates, "min_series": min_series,
-                          "labels": texts, "data_fingerprint": data_fingerprint(series)})
+                          "labels": texts},
+                 data=data_fingerprint(series), prompts=prompt_texts(templates, texts))
 
 
 assert_no_hypodescent = asserting(

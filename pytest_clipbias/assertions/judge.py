@@ -253,8 +253,12 @@ def verdict_of(table: Sequence[Mapping[str, Any]]) -> str:
 
 def build(name: str, effect_name: str, table: list[dict[str, Any]], rules: Rules, *,
           group_of: Callable[[Mapping[str, Any]], str], lines: Sequence[str], n: int,
-          details: Mapping[str, Any]) -> BiasResult:
-    """The BiasResult of a check whose table the judge produced; headline = worst row."""
+          details: Mapping[str, Any], data: str, prompts: Sequence[str]) -> BiasResult:
+    """The BiasResult of a check whose table the judge produced; headline = worst row.
+
+    ``data`` is the content fingerprint of what was measured, ``prompts`` the
+    prompt texts encoded (see BiasResult).
+    """
     verdict = verdict_of(table)
     head = _headline(table, rules.direction)
     top = first_line(name, effect_name, verdict, head, rules, group_of(head) if head else "")
@@ -265,4 +269,5 @@ def build(name: str, effect_name: str, table: list[dict[str, Any]], rules: Rules
         verdict=verdict, table=table,
         reason=head["reason"] if head else "no group could be judged",
         message="\n".join([top, *lines]), alpha=rules.alpha, rule=rules.rule,
-        correction=rules.correction, details={**details, "direction": rules.direction})
+        correction=rules.correction, details={**details, "direction": rules.direction},
+        data_fingerprint=data, prompts=tuple(prompts))

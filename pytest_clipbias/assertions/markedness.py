@@ -11,7 +11,14 @@ from ..measures.markedness import measure_person_default, pairwise
 from ..model import Encoder, encode_labels
 from ..report.format import fmt_ci, fmt_pct
 from ..results import BiasResult
-from ._common import asserting, data_fingerprint, family_text, group_text, verdict_text
+from ._common import (
+    asserting,
+    data_fingerprint,
+    family_text,
+    group_text,
+    prompt_texts,
+    verdict_text,
+)
 from ._validate import CheckedEncoder, count, faceset, label_text_keys, text, text_list, values_of
 from .judge import Rules, build, judge_rows, was_judged
 
@@ -120,7 +127,8 @@ def audit_person_default(
                  lines=format_person_default(table, rules, group_key, person_label),
                  n=len(faces), details={
                      "pairs": pairwise(rows), "templates": templates, "labels": texts,
-                     "person_label": person_label, "data_fingerprint": data_fingerprint(faces)})
+                     "person_label": person_label},
+                 data=data_fingerprint(faces), prompts=prompt_texts(templates, texts))
 
 
 assert_person_default_unmarked = asserting(

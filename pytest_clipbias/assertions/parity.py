@@ -11,7 +11,7 @@ from ..measures.parity import four_fifths, measure_parity
 from ..model import Encoder, encode_labels
 from ..report.format import fmt_pct
 from ..results import BiasResult
-from ._common import asserting, data_fingerprint, family_text, verdict_text
+from ._common import asserting, data_fingerprint, family_text, prompt_texts, verdict_text
 from ._validate import (
     CheckedEncoder,
     count,
@@ -162,8 +162,8 @@ def audit_label_rate_parity(
                         f"{fmt_pct(hits.mean())}:", *format_parity(table, rules, keys, cue, ff)],
                  n=len(faces), details={
                      "label": label, "candidates": candidates, "by": keys, "cue": cue,
-                     "four_fifths": ff, "templates": list(templates), "labels": names,
-                     "data_fingerprint": data_fingerprint(faces)})
+                     "four_fifths": ff, "templates": list(templates), "labels": names},
+                 data=data_fingerprint(faces), prompts=prompt_texts(templates, names))
 
 
 assert_label_rate_parity = asserting(

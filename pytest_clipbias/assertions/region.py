@@ -12,7 +12,7 @@ from ..data.regions import gender_gap_index
 from ..measures.region import METRICS, index_correlation, measure_region_skew
 from ..model import Encoder, encode_labels
 from ..results import BiasResult
-from ._common import asserting, data_fingerprint, family_text, verdict_text
+from ._common import asserting, data_fingerprint, family_text, prompt_texts, verdict_text
 from ._validate import (
     CheckedEncoder,
     count,
@@ -172,14 +172,15 @@ def audit_region_gender_skew(
     return build("region_gender_skew", "cohen_d" if metric == "association" else "cohen_h",
                  table, rules, group_of=lambda r: f"{r[region_key]}, label {r['worst_label']}",
                  lines=lines, n=len(faces), details=_details(
-                     table, labels, templates, metric, genders, corr, region_key, faces))
+                     table, labels, templates, metric, genders, corr, region_key),
+                 data=data_fingerprint(faces), prompts=prompt_texts(templates, labels))
 
 
 def _details(table: list[dict], labels: list[str], templates: Sequence[str], metric: str,
-             genders: tuple, corr: dict, region_key: str, faces: FaceSet) -> dict[str, Any]:
+             genders: tuple, corr: dict, region_key: str) -> dict[str, Any]:
     nan = float("nan")
     return {"metric": metric, "labels": labels, "templates": list(templates),
-            "data_fingerprint": data_fingerprint(faces), "genders": list(genders),
+            "genders": list(genders),
             "index": corr, "matrix": {
                 "regions": [r[region_key] for r in table], "labels": labels,
                 "effects": [[r.get("label_effects", {}).get(lab, nan) for lab in labels]

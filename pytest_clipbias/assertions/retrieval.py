@@ -13,7 +13,7 @@ from ..profiles import get_profile
 from ..report.format import fmt_pct
 from ..results import BiasResult
 from ..stats.rng import as_generator
-from ._common import asserting, data_fingerprint, family_text, verdict_text
+from ._common import asserting, data_fingerprint, family_text, prompt_texts, verdict_text
 from ._validate import CheckedEncoder, count, faceset, text, text_list, values_of
 from .judge import Rules, build, judge_rows, was_judged
 
@@ -127,8 +127,8 @@ def audit_max_skew(
                  lines=[f"Attribute {attribute!r}, top {k} of {n}:",
                         *format_max_skew(table, rules, dist)], n=n,
                  details={"attribute": attribute, "desired": dist, "k": k,
-                          "templates": list(templates or []), "queries": queries,
-                          "data_fingerprint": data_fingerprint(faces)})
+                          "templates": list(templates or []), "queries": queries},
+                 data=data_fingerprint(faces), prompts=prompt_texts(templates, queries))
 
 
 assert_max_skew_below = asserting(

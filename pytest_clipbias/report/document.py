@@ -36,13 +36,11 @@ _PACKAGES = ("pytest-clipbias", "pytest", "numpy", "scipy", "torch", "open_clip_
 def make_record(result: BiasResult, encoder: Any, *, test: str = "",
                 marker: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """One JSON-safe record of a result (built when the result is recorded)."""
-    details = result.details or {}
     return json_safe({
         "test": test, "outcome": None, "marker": dict(marker or {}),
         "model": model_info(encoder),
-        "templates_hash": stable_hash([details.get("templates"), details.get("labels"),
-                                       details.get("queries")]),
-        "data_fingerprint": details.get("data_fingerprint", ""),
+        "templates_hash": stable_hash(list(result.prompts)),
+        "data_fingerprint": result.data_fingerprint,
         "result": result.to_dict(),
     })
 
