@@ -46,7 +46,7 @@ def pytest_configure(config: pytest.Config) -> None:
     cache = getattr(config, "cache", None)
     default_dir = cache.mkdir("clipbias") if cache is not None else None
     settings = Settings.from_config(config, default_dir)
-    load_profile(settings.report["clipbias_profile"])
+    load_profile(settings.report.profile)
     session = ClipBiasSession(config, settings)
     config.stash[state_key] = session
     config.pluginmanager.register(session, PLUGIN_NAME)

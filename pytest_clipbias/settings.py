@@ -446,6 +446,15 @@ def _check_output(path: Path, flag: str, *, is_file: bool) -> None:
 
 
 @dataclass(frozen=True)
+class ReportSettings:
+    """Report outputs (absolute paths, checked writable at start-up) and the profile."""
+
+    json: str | None = None
+    html: str | None = None
+    profile: str = "ci"
+
+
+@dataclass(frozen=True)
 class Settings:
     """The resolved ``clipbias`` options of one pytest session."""
 
@@ -459,7 +468,7 @@ class Settings:
     require_model: bool
     data_root: Path | None = None
     require_data: bool = False
-    report: dict[str, Any] | None = None
+    report: ReportSettings = ReportSettings()
     gate: GateSettings | None = None
     embeddings: Path | None = None
 
@@ -495,7 +504,8 @@ class Settings:
             require_model=values["clip_require_model"],
             data_root=resolve_path(config, _BY_DEST["clip_data_root"]),
             require_data=values["clip_require_data"],
-            report=report,
+            report=ReportSettings(report["clipbias_json"], report["clipbias_html"],
+                                  report["clipbias_profile"]),
             gate=GateSettings.from_report(report, config),
             embeddings=_absolute(values["clip_embeddings"], config),
         )

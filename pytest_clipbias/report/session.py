@@ -29,8 +29,7 @@ def finish_reports(config: pytest.Config, state: Any) -> bool:
     from ..profiles import get_profile
 
     opts, gate = state.settings.report, state.settings.gate
-    wanted = (opts["clipbias_json"] or opts["clipbias_html"] or gate.save or gate.autosave
-              or gate.compare)
+    wanted = opts.json or opts.html or gate.save or gate.autosave or gate.compare
     if not wanted:
         return False
     commit = git_commit(config.rootpath)
@@ -40,14 +39,14 @@ def finish_reports(config: pytest.Config, state: Any) -> bool:
     document = build_document(state.records, run, list(state.tests.values()))
     lines = state.report_lines
     failed = False
-    if opts["clipbias_json"]:
+    if opts.json:
         failed |= _write(lines, "JSON report", lambda: write_json(
-            _path(config, opts["clipbias_json"]), document))
-    if opts["clipbias_html"]:
+            _path(config, opts.json), document))
+    if opts.html:
         from .html import render_html
 
         failed |= _write(lines, "HTML report", lambda: atomic_write_text(
-            _path(config, opts["clipbias_html"]), render_html(document)))
+            _path(config, opts.html), render_html(document)))
     storage = Storage(gate.storage)
     if gate.compare:
         failed |= _compare(gate, storage, document, lines)
