@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import doctest
 import importlib
+import inspect
 import pkgutil
 
 import pytest
@@ -39,3 +40,31 @@ def test_every_audit_helper_has_a_runnable_example() -> None:
             tests = finder.find(helper, name, globs={name: helper})
             assert sum(len(t.examples) for t in tests) > 0, f"{name} has no Example"
             assert {"Parameters", "Returns", "Examples"} <= set(helper.__doc__.split()), name
+
+
+STATS_MODULES = [name for name in MODULES if name.startswith("pytest_clipbias.stats.")]
+STATS_FUNCTIONS = sorted(
+    name for name in pytest_clipbias.stats.__all__
+    if inspect.isfunction(getattr(pytest_clipbias.stats, name))
+)
+
+
+@pytest.mark.parametrize("name", STATS_FUNCTIONS)
+def test_every_public_stats_function_has_a_numpydoc_example(name: str) -> None:
+    func = getattr(pytest_clipbias.stats, name)
+    tests = doctest.DocTestFinder().find(func, name, globs={name: func})
+    assert sum(len(t.examples) for t in tests) > 0, f"stats.{name} has no runnable Example"
+    sections = {line.strip() for line in inspect.getdoc(func).splitlines()}
+    assert {"Parameters", "Returns", "Examples"} <= sections, f"stats.{name} lacks a section"
+
+
+def test_stats_modules_run_their_examples() -> None:
+    attempted = 0
+    for name in STATS_MODULES:
+        result = doctest.testmod(
+            importlib.import_module(name),
+            optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS,
+        )
+        assert result.failed == 0, name
+        attempted += result.attempted
+    assert attempted > 0, "no stats example was run"

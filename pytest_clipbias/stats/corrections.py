@@ -21,6 +21,32 @@ def adjust_pvalues(p_values, method: str = "holm") -> np.ndarray:
     bonferroni: min(1, m p); bh: p_(i) -> min_{j >= i} min(1, m p_(j) / j) (FDR);
     none: unchanged. NaN entries (groups that could not be judged) are left
     NaN and not counted in the family size m.
+
+    Parameters
+    ----------
+    p_values : array_like
+        1-D p-values in [0, 1]; NaN marks a member that was not judged.
+    method : {"holm", "bonferroni", "bh", "none"}, default "holm"
+        Correction ("benjamini-hochberg" and "fdr_bh" are aliases of "bh").
+
+    Returns
+    -------
+    numpy.ndarray
+        Adjusted p-values, same order and shape as the input.
+
+    References
+    ----------
+    Holm, S. (1979). A simple sequentially rejective multiple test procedure.
+    Scand. J. Statist. 6. Dunn, O. J. (1961). Multiple comparisons among means.
+    JASA 56. Benjamini, Y. & Hochberg, Y. (1995). Controlling the false discovery
+    rate. JRSS B 57.
+
+    Examples
+    --------
+    >>> np.round(adjust_pvalues([0.01, 0.04, 0.03, 0.2]), 3)
+    array([0.04, 0.09, 0.09, 0.2 ])
+    >>> np.round(adjust_pvalues([0.01, 0.04, 0.03, 0.2], "bh"), 3)
+    array([0.04 , 0.053, 0.053, 0.2  ])
     """
     if method in ("benjamini-hochberg", "fdr_bh"):
         method = "bh"

@@ -137,6 +137,47 @@ def decide(
     corrected level ``fail_level`` (two-sided confidence); ``pass_ci`` the
     1 - 2 alpha interval. Raises ValueError for NaN inputs, p outside [0, 1]
     and intervals that do not contain the estimate.
+
+    Parameters
+    ----------
+    effect : float
+        Point estimate of the cell's effect.
+    threshold : float
+        Allowed amount t >= 0.
+    p_value : float
+        Corrected minimum-effect p-value.
+    fail_ci : tuple of float
+        Interval at ``fail_level``.
+    fail_level : float
+        Two-sided confidence of ``fail_ci``.
+    pass_ci : tuple of float
+        The 1 - 2 alpha interval.
+    alpha : float, default 0.05
+        Level, in (0, 0.5).
+    rule : {"three-way", "fail-on-evidence"}, default "three-way"
+        Decision rule.
+    direction : {"two-sided", "greater", "less"}, default "two-sided"
+        Tested direction of the effect.
+
+    Returns
+    -------
+    Decision
+        verdict ("pass", "fail" or "inconclusive"), reason, and the interval shown.
+
+    References
+    ----------
+    Schuirmann, D. J. (1987). J. Pharmacokinet. Biopharm. 15 (TOST).
+    Berger, R. L. (1982). Technometrics 24 (intersection-union tests).
+
+    Examples
+    --------
+    >>> d = decide(0.02, threshold=0.2, p_value=0.9, fail_ci=(-0.15, 0.19),
+    ...            fail_level=0.95, pass_ci=(-0.12, 0.16))
+    >>> d.verdict, d.ci, d.ci_level
+    ('pass', (-0.12, 0.16), 0.9)
+    >>> decide(0.45, threshold=0.2, p_value=0.01, fail_ci=(0.25, 0.65),
+    ...        fail_level=0.95, pass_ci=(0.29, 0.61)).verdict
+    'fail'
     """
     check_rule(rule)
     if direction not in DIRECTIONS:

@@ -27,6 +27,29 @@ def binomial_test(k: int, n: int, p0: float = 0.5, *, alternative: str = "greate
 
     greater: P(X >= k); less: P(X <= k); two-sided: sum of P(X = i) over all i
     with P(X = i) <= P(X = k) (the "minimum likelihood" method).
+
+    Parameters
+    ----------
+    k, n : int
+        Successes and trials, 0 <= k <= n, n >= 1.
+    p0 : float, default 0.5
+        Null proportion in [0, 1].
+    alternative : {"greater", "less", "two-sided"}, default "greater"
+        Direction of the alternative.
+
+    Returns
+    -------
+    float
+        The p-value.
+
+    References
+    ----------
+    Hollander, M. & Wolfe, D. A. (1999). Nonparametric Statistical Methods, ch. 2.
+
+    Examples
+    --------
+    >>> round(binomial_test(15, 20), 4)
+    0.0207
     """
     _check_alternative(alternative)
     if not (0 <= k <= n and n >= 1):
@@ -48,6 +71,27 @@ def fisher_exact(table, *, alternative: str = "two-sided") -> float:
     Conditional on the margins, a ~ Hypergeometric(M=a+b+c+d, n=a+c, N=a+b).
     greater: P(A >= a) (odds ratio > 1); less: P(A <= a); two-sided: sum of
     the probabilities of tables no more likely than the observed one.
+
+    Parameters
+    ----------
+    table : array_like
+        2x2 table of non-negative whole-number counts.
+    alternative : {"two-sided", "greater", "less"}, default "two-sided"
+        Direction of the alternative.
+
+    Returns
+    -------
+    float
+        The p-value (1.0 when a margin is empty).
+
+    References
+    ----------
+    Fisher, R. A. (1935). The logic of inductive inference. JRSS 98.
+
+    Examples
+    --------
+    >>> round(fisher_exact([[8, 2], [1, 5]]), 4)
+    0.035
     """
     _check_alternative(alternative)
     t = finite(table, "table")
@@ -77,6 +121,28 @@ def two_proportion_test(
 
     z = (p1 - p2) / sqrt(p (1 - p) (1/n1 + 1/n2)), p = (k1 + k2) / (n1 + n2).
     Its two-sided p equals the uncorrected chi-square test of the 2x2 table.
+
+    Parameters
+    ----------
+    k1, n1, k2, n2 : int
+        Successes and trials of the two samples.
+    alternative : {"two-sided", "greater", "less"}, default "two-sided"
+        Direction of the alternative.
+
+    Returns
+    -------
+    tuple of float
+        (z, p-value); (0.0, 1.0) when the pooled variance is zero.
+
+    References
+    ----------
+    Agresti, A. (2013). Categorical Data Analysis, 3rd ed., sec. 3.1.
+
+    Examples
+    --------
+    >>> z, p = two_proportion_test(30, 100, 15, 100)
+    >>> round(z, 2), round(p, 3)
+    (2.54, 0.011)
     """
     _check_alternative(alternative)
     counts(k1, n1, k_name="k1", n_name="n1")

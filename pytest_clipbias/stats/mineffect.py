@@ -60,6 +60,37 @@ def min_effect_p(p_at: Callable[[np.ndarray, str], np.ndarray], threshold, alter
     two-sided forms: "beyond" gives min(1, 2 min(p_at(t, greater), p_at(-t, less)))
     (Bonferroni over the two directions); "within" gives max(p_at(t, less),
     p_at(-t, greater)) (TOST, Schuirmann 1987).
+
+    Parameters
+    ----------
+    p_at : callable
+        ``p_at(null, side) -> p`` for side "greater" or "less", vectorised over null.
+    threshold : float or array_like
+        The allowed amount t.
+    alternative : {"greater", "less", "beyond", "within"}
+        H1, as in the module doc.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        The p-value(s), clipped to [0, 1].
+
+    References
+    ----------
+    Schuirmann, D. J. (1987). A comparison of the two one-sided tests procedure and
+    the power approach for assessing the equivalence of average bioavailability.
+    J. Pharmacokinet. Biopharm. 15. Berger, R. L. (1982). Technometrics 24.
+
+    Examples
+    --------
+    A z statistic of 1.0 judged against a threshold of 0.2:
+
+    >>> def p_at(null, side):
+    ...     return _st.norm.sf(1.0 - null) if side == "greater" else _st.norm.cdf(1.0 - null)
+    >>> round(float(min_effect_p(p_at, 0.2, "greater")), 4)
+    0.2119
+    >>> round(float(min_effect_p(p_at, 0.2, "beyond")), 4)
+    0.4237
     """
     _check_alternative(alternative)
     t = finite(threshold, "threshold")
@@ -93,7 +124,29 @@ def h_one_sample_ci(k, n, *, p_ref: float = 0.5, confidence: float = 0.95):
 
     The arcsine map is monotone, so the exact coverage of Clopper-Pearson
     (>= confidence for every p) carries over to h. Vectorised over k, n.
-    Returns (lo, hi), floats or arrays.
+
+    Parameters
+    ----------
+    k, n : int or array_like
+        Successes and trials.
+    p_ref : float, default 0.5
+        Reference rate.
+    confidence : float, default 0.95
+        Two-sided confidence level.
+
+    Returns
+    -------
+    tuple
+        (lo, hi), floats or arrays.
+
+    References
+    ----------
+    Clopper, C. J. & Pearson, E. S. (1934). Biometrika 26.
+
+    Examples
+    --------
+    >>> [round(float(b), 3) for b in h_one_sample_ci(70, 100)]
+    [0.202, 0.613]
     """
     k, n = counts(k, n)
     a = 1.0 - level(confidence)
@@ -110,6 +163,31 @@ def h_one_sample_test(k, n, threshold, *, p_ref: float = 0.5, alternative: str =
     H0 h <= h0 is H0 p <= p0 with p0 = sin^2(asin(sqrt(p_ref)) + h0/2), tested by
     P(X >= k | n, p0); "less" by P(X <= k | n, p0). Values of h0 outside the
     attainable range clamp p0 to 0 or 1. Inverts :func:`h_one_sample_ci`.
+
+    Parameters
+    ----------
+    k, n : int or array_like
+        Successes and trials.
+    threshold : float or array_like
+        The allowed |h|.
+    p_ref : float, default 0.5
+        Reference rate.
+    alternative : {"greater", "less", "beyond", "within"}, default "greater"
+        H1, as in the module doc.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        The p-value(s).
+
+    References
+    ----------
+    Clopper, C. J. & Pearson, E. S. (1934). Biometrika 26.
+
+    Examples
+    --------
+    >>> round(float(h_one_sample_test(70, 100, 0.1)), 4)
+    0.0015
     """
     k, n = counts(k, n)
     ref = arcsine(rate(p_ref))
@@ -178,6 +256,30 @@ def h_two_sample_ci(k1, n1, k2, n2, *, confidence: float = 0.95, method: str = "
     over rates 0.01-0.7 and 8-100 per group; "wilson" is tighter and right on
     average but reaches 6-8% one-sided at a nominal 5% for small groups (exact
     enumeration in tests/stats/test_mineffect.py). Vectorised over the counts.
+
+    Parameters
+    ----------
+    k1, n1, k2, n2 : int or array_like
+        Successes and trials of the two groups.
+    confidence : float, default 0.95
+        Two-sided confidence level.
+    method : {"wilson-cc", "wilson"}, default "wilson-cc"
+        Wilson limits with or without continuity correction.
+
+    Returns
+    -------
+    tuple
+        (lo, hi), floats or arrays.
+
+    References
+    ----------
+    Zou, G. Y. & Donner, A. (2008). Statistics in Medicine 27: 1693-1702.
+    Newcombe, R. G. (1998). Statistics in Medicine 17.
+
+    Examples
+    --------
+    >>> [round(float(b), 3) for b in h_two_sample_ci(30, 100, 15, 100)]
+    [0.065, 0.648]
     """
     k1, n1 = counts(k1, n1, k_name="k1", n_name="n1")
     k2, n2 = counts(k2, n2, k_name="k2", n_name="n2")
@@ -195,6 +297,31 @@ def h_two_sample_test(
     (h0 < h), or Phi(z*) where the upper limit does (h0 >= h); p_less = 1 - p_greater.
     So "greater" rejects at level a exactly when the one-sided 1 - a lower
     limit exceeds h0. Vectorised (bisection on z).
+
+    Parameters
+    ----------
+    k1, n1, k2, n2 : int or array_like
+        Successes and trials of the two groups.
+    threshold : float or array_like
+        The allowed |h|.
+    alternative : {"greater", "less", "beyond", "within"}, default "greater"
+        H1, as in the module doc.
+    method : {"wilson-cc", "wilson"}, default "wilson-cc"
+        As in :func:`h_two_sample_ci`.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        The p-value(s).
+
+    References
+    ----------
+    Zou, G. Y. & Donner, A. (2008). Statistics in Medicine 27: 1693-1702.
+
+    Examples
+    --------
+    >>> round(float(h_two_sample_test(30, 100, 15, 100, 0.1)), 4)
+    0.0428
     """
     k1, n1 = counts(k1, n1, k_name="k1", n_name="n1")
     k2, n2 = counts(k2, n2, k_name="k2", n_name="n2")
@@ -250,6 +377,30 @@ def d_ci(d, n1, n2, *, confidence: float = 0.95):
     and noncentrality delta sqrt(n1 n2 / (n1 + n2)) for normal groups of equal
     variance; the limits are the deltas at which t sits at the 1 - a/2 and a/2
     quantiles (Steiger & Fouladi 1997). Coverage is exact under normality.
+
+    Parameters
+    ----------
+    d : float or array_like
+        Observed Cohen's d.
+    n1, n2 : int or array_like
+        Group sizes (each >= 1, together >= 3).
+    confidence : float, default 0.95
+        Two-sided confidence level.
+
+    Returns
+    -------
+    tuple
+        (lo, hi), floats or arrays.
+
+    References
+    ----------
+    Steiger, J. H. & Fouladi, R. T. (1997). Noncentrality interval estimation. In
+    What If There Were No Significance Tests?
+
+    Examples
+    --------
+    >>> [round(float(b), 3) for b in d_ci(0.8, 30, 30)]
+    [0.27, 1.323]
     """
     t, df, scale = _d_setup(d, n1, n2)
     a = 1.0 - level(confidence)
@@ -262,6 +413,31 @@ def d_test(d, n1, n2, threshold, *, alternative: str = "greater"):
 
     H0 delta <= d0: p = P(T >= t | nc = d0 sqrt(n1 n2 / (n1 + n2))), T ~ nct(n1 + n2 - 2);
     "less": P(T <= t). Inverts :func:`d_ci`.
+
+    Parameters
+    ----------
+    d : float or array_like
+        Observed Cohen's d.
+    n1, n2 : int or array_like
+        Group sizes.
+    threshold : float or array_like
+        The allowed |delta|.
+    alternative : {"greater", "less", "beyond", "within"}, default "greater"
+        H1, as in the module doc.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        The p-value(s).
+
+    References
+    ----------
+    Steiger, J. H. & Fouladi, R. T. (1997). Noncentrality interval estimation.
+
+    Examples
+    --------
+    >>> round(float(d_test(0.8, 30, 30, 0.2)), 4)
+    0.0131
     """
     t, df, scale = _d_setup(d, n1, n2)
 
@@ -306,6 +482,29 @@ def eat_d_ci(x_scores, y_scores, *, confidence: float = 0.95):
     exact under normal scores, unlike the percentile bootstrap that covers
     85-90% with 8 words per set. Attributes (or the target) are held fixed,
     as in the permutation test. Vectorised: the last axis holds the words.
+
+    Parameters
+    ----------
+    x_scores, y_scores : array_like
+        Scores of the two groups (last axis: the words, at least 2 each).
+    confidence : float, default 0.95
+        Two-sided confidence level.
+
+    Returns
+    -------
+    tuple
+        (lo, hi) for theta, floats or arrays.
+
+    References
+    ----------
+    Caliskan, A., Bryson, J. J. & Narayanan, A. (2017). Science 356(6334).
+    Steiger, J. H. & Fouladi, R. T. (1997). Noncentrality interval estimation.
+
+    Examples
+    --------
+    >>> x, y = [0.31, 0.28, 0.35, 0.30, 0.33], [0.22, 0.25, 0.20, 0.24, 0.23]
+    >>> [round(float(b), 3) for b in eat_d_ci(x, y)]
+    [1.188, 1.89]
     """
     d, n1, n2, c = _eat_setup(x_scores, y_scores)
     lo, hi = d_ci(d, n1, n2, confidence=confidence)
@@ -317,6 +516,30 @@ def eat_d_test(x_scores, y_scores, threshold, *, alternative: str = "greater"):
 
     theta0 maps back to delta0 = theta0 / sqrt(1 - pi (1 - pi) theta0^2); thresholds at
     or beyond the largest attainable |theta| = 1 / sqrt(pi (1 - pi)) cannot be exceeded.
+
+    Parameters
+    ----------
+    x_scores, y_scores : array_like
+        Scores of the two groups (last axis: the words).
+    threshold : float or array_like
+        The allowed |theta|.
+    alternative : {"greater", "less", "beyond", "within"}, default "greater"
+        H1, as in the module doc.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        The p-value(s).
+
+    References
+    ----------
+    Caliskan, A., Bryson, J. J. & Narayanan, A. (2017). Science 356(6334).
+
+    Examples
+    --------
+    >>> x, y = [0.31, 0.28, 0.35, 0.30, 0.33], [0.22, 0.25, 0.20, 0.24, 0.23]
+    >>> round(float(eat_d_test(x, y, 0.5)), 4)
+    0.0015
     """
     d, n1, n2, c = _eat_setup(x_scores, y_scores)
     t, df, scale = _d_setup(d, n1, n2)

@@ -189,6 +189,39 @@ def subset_sum_test(
 
     ``exact=None`` enumerates when C(n, n_first) <= n_permutations (and <=
     MAX_EXACT), else samples; True/False force the choice.
+
+    Parameters
+    ----------
+    pooled : array_like
+        1-D values, the first group first.
+    n_first : int
+        Size of the first group.
+    alternative : {"greater", "less", "two-sided"}, default "greater"
+        Direction of the alternative.
+    n_permutations : int, default 9999
+        Random relabellings (Monte Carlo), also the largest count enumerated exactly.
+    seed : int or numpy.random.Generator, optional
+        Randomness; None means seed 0.
+    exact : bool, optional
+        Force exact enumeration (True) or Monte Carlo (False).
+    batch_bytes : int, default BATCH_BYTES
+        Memory budget of one batch of random relabellings.
+
+    Returns
+    -------
+    PermutationResult
+        statistic T, p_value, n_permutations, exact and alternative.
+
+    References
+    ----------
+    Phipson, B. & Smyth, G. K. (2010). Permutation p-values should never be zero.
+    Stat. Appl. Genet. Mol. Biol. 9(1).
+
+    Examples
+    --------
+    >>> res = subset_sum_test([5, 6, 7, 1, 2, 3], 3)
+    >>> float(res.statistic), res.p_value, res.n_permutations, res.exact
+    (4.0, 0.05, 20, True)
     """
     _check_alternative(alternative)
     v = finite_1d(pooled, "pooled")
@@ -222,6 +255,37 @@ def permutation_test(
 
     H0: the labels x/y are exchangeable. "greater" tests mean(x) > mean(y).
     Two-sided p = min(1, 2 min(p_greater, p_less)), as scipy.stats.permutation_test.
+
+    Parameters
+    ----------
+    x, y : array_like
+        The two groups, 1-D and finite.
+    alternative : {"greater", "less", "two-sided"}, default "greater"
+        Direction of the alternative.
+    n_permutations : int, default 9999
+        Random relabellings (Monte Carlo), also the largest count enumerated exactly.
+    seed : int or numpy.random.Generator, optional
+        Randomness; None means seed 0.
+    exact : bool, optional
+        Force exact enumeration (True) or Monte Carlo (False).
+    batch_bytes : int, default BATCH_BYTES
+        Memory budget of one batch of random relabellings.
+
+    Returns
+    -------
+    PermutationResult
+        statistic T, p_value, n_permutations, exact and alternative.
+
+    References
+    ----------
+    Phipson, B. & Smyth, G. K. (2010). Permutation p-values should never be zero.
+    Stat. Appl. Genet. Mol. Biol. 9(1).
+
+    Examples
+    --------
+    >>> res = permutation_test([5, 6, 7, 8], [1, 2, 3, 4])
+    >>> round(res.p_value, 4), res.n_permutations, res.exact
+    (0.0143, 70, True)
     """
     x, y = finite_1d(x, "x"), finite_1d(y, "y")
     return subset_sum_test(
@@ -240,6 +304,40 @@ def permutation_test_columns(
     (each uniform: the first n_x of a random order), so a family of tests
     over labels costs one set of permutations. p = (k + 1) / (N + 1) per
     column; two-sided as 2 min(p_greater, p_less), as permutation_test.
+
+    Parameters
+    ----------
+    x, y : array_like
+        2-D arrays (rows: items) with the same number of columns.
+    alternative : {"two-sided", "greater", "less"}, default "two-sided"
+        Direction of the alternative.
+    n_permutations : int, default 9999
+        Random relabellings shared by all columns.
+    seed : int or numpy.random.Generator, optional
+        Randomness; None means seed 0.
+    batch_bytes : int, default BATCH_BYTES
+        Memory budget of one batch of relabellings.
+
+    Returns
+    -------
+    numpy.ndarray
+        One p-value per column.
+
+    References
+    ----------
+    Phipson, B. & Smyth, G. K. (2010). Permutation p-values should never be zero.
+    Stat. Appl. Genet. Mol. Biol. 9(1).
+
+    Examples
+    --------
+    Column 0 has a planted shift of 2 standard deviations:
+
+    >>> rng = np.random.default_rng(0)
+    >>> x, y = rng.normal(size=(8, 3)), rng.normal(size=(8, 3))
+    >>> x[:, 0] += 2
+    >>> p = permutation_test_columns(x, y, n_permutations=999, seed=0)
+    >>> bool(p[0] < 0.05), p.shape
+    (True, (3,))
     """
     _check_alternative(alternative)
     x, y = finite(x, "x"), finite(y, "y")
@@ -299,6 +397,41 @@ def weat_test(
     |X| = |Y|, and for unequal sizes we permute that difference (a monotone
     function of the subset sum, so p is the same as for the sum statistic).
     One-sided "greater" (X closer to A than Y is) by default, as in the paper.
+
+    Parameters
+    ----------
+    targets_x, targets_y : array_like
+        Target embeddings X and Y, (n, d) each.
+    attributes_a, attributes_b : array_like
+        Attribute embeddings A and B, (k, d) each.
+    alternative : {"greater", "less", "two-sided"}, default "greater"
+        Direction of the alternative.
+    n_permutations : int, default 9999
+        Random relabellings (Monte Carlo), also the largest count enumerated exactly.
+    seed : int or numpy.random.Generator, optional
+        Randomness; None means seed 0.
+    ddof : int, default 1
+        Degrees of freedom of the std in :func:`weat_d`.
+    exact : bool, optional
+        Force exact enumeration (True) or Monte Carlo (False).
+
+    Returns
+    -------
+    EatResult
+        effect d, statistic s(X,Y,A,B), p_value, n_permutations and exact.
+
+    References
+    ----------
+    Caliskan, A., Bryson, J. J. & Narayanan, A. (2017). Semantics derived
+    automatically from language corpora contain human-like biases. Science 356(6334).
+
+    Examples
+    --------
+    >>> a = [[1, 0], [1, 0.2], [1, 0.1]]
+    >>> b = [[0, 1], [0.2, 1], [0.1, 1]]
+    >>> res = weat_test([[1, 0.5], [1, 0.3], [1, 0.4]], [[0.5, 1], [0.3, 1], [0.4, 1]], a, b)
+    >>> round(res.effect, 3), res.p_value, res.n_permutations
+    (1.802, 0.05, 20)
     """
     targets_x, targets_y = finite(targets_x, "targets_x"), finite(targets_y, "targets_y")
     sx = association(targets_x, attributes_a, attributes_b)
@@ -318,6 +451,41 @@ def sc_eat_test(
 
     The values permuted are cos(w, x) for x in A u B; the statistic is
     mean_A - mean_B (Caliskan 2017, single-category EAT).
+
+    Parameters
+    ----------
+    target : array_like
+        One (d,) target vector.
+    attributes_a, attributes_b : array_like
+        Attribute embeddings A and B, (k, d) each.
+    alternative : {"greater", "less", "two-sided"}, default "greater"
+        Direction of the alternative.
+    n_permutations : int, default 9999
+        Random relabellings (Monte Carlo), also the largest count enumerated exactly.
+    seed : int or numpy.random.Generator, optional
+        Randomness; None means seed 0.
+    ddof : int, default 1
+        Degrees of freedom of the std in :func:`sc_eat_d`.
+    exact : bool, optional
+        Force exact enumeration (True) or Monte Carlo (False).
+
+    Returns
+    -------
+    EatResult
+        effect d, statistic mean_A - mean_B, p_value, n_permutations and exact.
+
+    References
+    ----------
+    Caliskan, A., Bryson, J. J. & Narayanan, A. (2017). Semantics derived
+    automatically from language corpora contain human-like biases. Science 356(6334).
+
+    Examples
+    --------
+    >>> a = [[1, 0], [1, 0.2], [1, 0.1]]
+    >>> b = [[0, 1], [0.2, 1], [0.1, 1]]
+    >>> res = sc_eat_test([1, 0.5], a, b)
+    >>> round(res.effect, 3), round(float(res.statistic), 3), res.p_value
+    (1.766, 0.4, 0.05)
     """
     w = finite(target, "target")
     if w.ndim != 1:
@@ -334,7 +502,36 @@ def cohens_d_test(
     x, y, *, alternative: str = "greater", n_permutations: int = 9999,
     seed: int | np.random.Generator | None = None, ddof: int = 1,
 ) -> tuple[float, PermutationResult]:
-    """Cohen's d of x vs y with its permutation p (difference of means)."""
+    """Cohen's d of x vs y with its permutation p (difference of means).
+
+    Parameters
+    ----------
+    x, y : array_like
+        The two groups, 1-D and finite.
+    alternative : {"greater", "less", "two-sided"}, default "greater"
+        Direction of the alternative.
+    n_permutations : int, default 9999
+        Random relabellings (Monte Carlo), also the largest count enumerated exactly.
+    seed : int or numpy.random.Generator, optional
+        Randomness; None means seed 0.
+    ddof : int, default 1
+        Passed to :func:`cohens_d`.
+
+    Returns
+    -------
+    tuple
+        (d, PermutationResult of :func:`permutation_test`).
+
+    References
+    ----------
+    Cohen, J. (1988). Statistical Power Analysis for the Behavioral Sciences, ch. 2.
+
+    Examples
+    --------
+    >>> d, res = cohens_d_test([5, 6, 7, 8], [1, 2, 3, 4])
+    >>> round(d, 3), round(res.p_value, 4)
+    (3.098, 0.0143)
+    """
     return cohens_d(x, y, ddof=ddof), permutation_test(
         x, y, alternative=alternative, n_permutations=n_permutations, seed=seed
     )

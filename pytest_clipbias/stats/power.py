@@ -100,6 +100,40 @@ def min_effect_power(kind: str, n, effect: float, threshold: float, *, alpha: fl
     (group sizes n and round(ratio n); normal scores). ``effect`` is the true
     effect, ``threshold`` t >= 0 the allowed amount. Vectorised over n except
     for "h_two_sample".
+
+    Parameters
+    ----------
+    kind : {"h_one_sample", "h_two_sample", "d", "eat_d"}
+        The effect and its test.
+    n : int or array_like
+        Items per group (group 1).
+    effect : float
+        True effect.
+    threshold : float
+        Allowed amount t >= 0.
+    alpha : float, default 0.05
+        Level of each one-sided test.
+    goal : {"fail", "pass"}, default "fail"
+        "fail" needs |effect| > t, "pass" needs |effect| < t.
+    p_ref : float, default 0.5
+        Reference rate of the h kinds.
+    ratio : float, default 1.0
+        Size of group 2 relative to group 1.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        The power.
+
+    References
+    ----------
+    Chow, S.-C., Shao, J. & Wang, H. (2008). Sample Size Calculations in Clinical
+    Research, 2nd ed., ch. 3-4. Cohen, J. (1988), ch. 2 and 6.
+
+    Examples
+    --------
+    >>> round(float(min_effect_power("d", 50, 0.8, 0.2)), 3)
+    0.904
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
@@ -140,6 +174,32 @@ def required_n(kind: str, effect: float, threshold: float, *, alpha: float = 0.0
     power it is the smallest n of the bracket where power crosses the target
     (a slightly smaller n can occasionally reach it too). Raises ValueError
     when even ``n_max`` is not enough.
+
+    Parameters
+    ----------
+    kind, effect, threshold, alpha, goal, p_ref, ratio
+        As in :func:`min_effect_power`.
+    power : float, default 0.8
+        Target power.
+    n_max : int, default 1_000_000
+        Largest n tried.
+
+    Returns
+    -------
+    int
+        Items per group in group 1.
+
+    References
+    ----------
+    Chow, S.-C., Shao, J. & Wang, H. (2008). Sample Size Calculations in Clinical
+    Research, 2nd ed., ch. 3-4.
+
+    Examples
+    --------
+    >>> required_n("d", 0.8, 0.2)
+    36
+    >>> required_n("h_one_sample", 0.4, 0.1)
+    72
     """
     target = level(power, "power")
 
