@@ -506,6 +506,7 @@ def test_space_form_path_option_without_test_path_warns(pytester):
     faces = pytester.mkdir("faces")  # outside the folder pytest runs in
     os.chdir(project)
     result = pytester.runpytest_subprocess("--clip-data-root", str(faces))
+    assert "PytestConfigWarning" in result.stdout.str()
     result.stdout.fnmatch_lines(["*PytestConfigWarning: --clip-data-root *faces: pytest took "
                                  "the path for a test path*--opt=PATH*"])
     for args in ([f"--clip-data-root={faces}"], ["--clip-data-root", str(faces), "test_a.py"]):
