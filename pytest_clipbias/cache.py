@@ -32,9 +32,11 @@ import contextlib
 import hashlib
 import os
 import sqlite3
+import sys
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,6 +54,11 @@ _SQL_CHUNK = 500  # keys per SELECT, well under SQLite's host-parameter limit
 #: SQLite primary result codes that mean "this storage cannot be used", not "damaged file":
 #: PERM, BUSY, LOCKED, NOMEM, READONLY, IOERR, FULL, CANTOPEN.
 _STORAGE_CODES = frozenset({3, 5, 6, 7, 8, 10, 13, 14})
+#: Default bound of a model's in-memory memo (:class:`MemoryCache`): 256 MiB.
+MEMO_BYTES = 256 * 2**20
+#: Bytes an in-memory entry costs beyond its vector and key: the (kind, key)
+#: tuple, the ordered dict's slot and links (measured with tracemalloc, rounded up).
+_ENTRY_OVERHEAD = 160
 
 
 class CacheWarning(UserWarning):
@@ -82,6 +89,63 @@ class CacheStats:
     def from_dict(cls, data: dict) -> CacheStats:
         """Inverse of ``to_dict``."""
         return cls(dict(data["hits"]), dict(data["misses"]), int(data.get("dropped", 0)))
+
+
+class MemoryCache:
+    """A bounded in-memory memo of one model's embeddings; least recently used out first.
+
+    Keyed like :class:`EmbeddingCache`, by (kind, content key), for one model
+    (one fingerprint). An entry costs its vector's and key's bytes plus a
+    fixed overhead; a put that takes ``nbytes`` over ``max_bytes`` evicts the
+    least recently used entries, so memory stays bounded however many images
+    a session encodes. Why: a prompt search re-runs a helper on the same
+    images a dozen times, and without it every run re-encodes them when no
+    persistent cache is configured (and reads SQLite when one is).
+    """
+
+    def __init__(self, max_bytes: int = MEMO_BYTES) -> None:
+        if not isinstance(max_bytes, int) or max_bytes < 0:
+            raise ValueError(f"max_bytes must be a non-negative integer, got {max_bytes!r}")
+        self.max_bytes = max_bytes
+        self.nbytes = 0
+        self.stats = CacheStats()
+        self._entries: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get_many(self, kind: str, keys: Sequence[str]) -> dict[str, np.ndarray]:
+        """The memoised vectors among ``keys`` (read-only arrays); marks them recently used."""
+        found: dict[str, np.ndarray] = {}
+        for key in keys:
+            vec = self._entries.get((kind, key))
+            if vec is not None:
+                self._entries.move_to_end((kind, key))
+                found[key] = vec
+        hits = sum(1 for k in keys if k in found)
+        self.stats.hits[kind] = self.stats.hits.get(kind, 0) + hits
+        self.stats.misses[kind] = self.stats.misses.get(kind, 0) + len(keys) - hits
+        return found
+
+    def put_many(self, kind: str, items: Iterable[tuple[str, np.ndarray]]) -> None:
+        """Store copies of the vectors, then evict the oldest entries beyond ``max_bytes``."""
+        for key, vec in items:
+            if (kind, key) in self._entries:
+                continue
+            vec = np.array(vec, dtype=np.float32)
+            vec.flags.writeable = False
+            size = _entry_bytes(key, vec)
+            if size > self.max_bytes:
+                continue
+            self._entries[(kind, key)] = vec
+            self.nbytes += size
+        while self.nbytes > self.max_bytes:
+            (_, key), vec = self._entries.popitem(last=False)
+            self.nbytes -= _entry_bytes(key, vec)
+
+
+def _entry_bytes(key: str, vec: np.ndarray) -> int:
+    return sys.getsizeof(vec) + sys.getsizeof(key) + _ENTRY_OVERHEAD
 
 
 def _checksum(fingerprint: str, kind: str, key: str, blob: bytes) -> bytes:

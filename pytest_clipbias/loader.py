@@ -6,7 +6,8 @@ with worker processes and pinned memory (non-blocking host-to-device
 copies); with ``workers=0`` it is the plain loop in this process. The
 content keys and the cache lookups happen before this stage, so cached
 images are never decoded either way. :func:`autocast` enables mixed
-precision for fp16/bf16 on CUDA.
+precision for fp16/bf16 on CUDA. :func:`batched_transform` turns open_clip's
+per-image transform into a batched one with identical output.
 
 The CUDA path is untested on this project's machines (no GPU): see docs/scale.md.
 """
@@ -61,6 +62,50 @@ def pixel_batches(prepared: Sequence[PreparedImage], transform: Callable[[Any], 
     for start in range(0, len(prepared), batch_size):
         part = prepared[start:start + batch_size]
         yield torch.stack([transform(p.load()) for p in part])
+
+
+def batched_transform(preprocess: Any) -> Callable[[Sequence[Any]], Any] | None:
+    """A batched version of an open_clip transform, bit-identical to it; None if not one.
+
+    open_clip's transform is Compose([Resize, CenterCrop, convert to RGB,
+    ToTensor, Normalize]). Per image, the last two (a uint8 to float copy,
+    x / 255, then (x - mean) / std on a 3xHxW tensor) cost more than a small
+    image tower's forward. The batched version runs the PIL steps per image
+    as before (the same resampling), stacks the uint8 pixels and applies
+    ToTensor's and Normalize's float operations, in the same order and
+    dtype, once to the (b, 3, H, W) batch: elementwise IEEE operations, so
+    the same bits. A batch whose PIL steps do not all end in RGB images of
+    one size goes through ``preprocess`` image by image. Any other transform
+    (not a torchvision Compose ending in ToTensor, Normalize) gives None.
+    """
+    from open_clip.transform import MaybeToTensor
+    from torchvision import transforms
+
+    steps = getattr(preprocess, "transforms", None)
+    if not (isinstance(preprocess, transforms.Compose) and isinstance(steps, list)
+            and len(steps) >= 2 and type(steps[-1]) is transforms.Normalize
+            and type(steps[-2]) in (transforms.ToTensor, MaybeToTensor)):
+        return None
+    pil_steps, normalize = steps[:-2], steps[-1]
+
+    def apply(images: Sequence[Any]) -> Any:
+        import numpy as np
+        import torch
+        from PIL import Image
+
+        out = []
+        for image in images:
+            for step in pil_steps:
+                image = step(image)
+            out.append(image)
+        if not out or not all(isinstance(im, Image.Image) and im.mode == "RGB"
+                              and im.size == out[0].size for im in out):
+            return torch.stack([preprocess(im) for im in images])
+        pixels = torch.from_numpy(np.stack([np.asarray(im) for im in out]))
+        floats = pixels.permute(0, 3, 1, 2).contiguous().to(torch.get_default_dtype())
+        return normalize(floats.div(255))
+
+    return apply
 
 
 def autocast(device: str, precision: str) -> contextlib.AbstractContextManager:

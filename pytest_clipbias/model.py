@@ -26,10 +26,10 @@ import numpy as np
 
 from . import images as _images
 from ._constants import DEVICES, PRECISIONS
-from .cache import EmbeddingCache
+from .cache import MEMO_BYTES, EmbeddingCache, MemoryCache
 from .demo.world import DEMO_MODELS
 from .errors import ConfigurationError, ModelUnavailableError
-from .loader import autocast, default_workers, pixel_batches
+from .loader import autocast, batched_transform, default_workers, pixel_batches
 from .openclip_setup import quiet_random_init_warning as _quiet_random_init_warning
 from .openclip_setup import register_configs as _register_configs
 
@@ -246,6 +246,9 @@ class ClipModel:
     :meth:`from_open_clip` (from an already constructed model, e.g. one you
     trained). Embeddings are computed in batches of ``batch_size``, returned
     as float32 rows of unit L2 norm, and stored in ``cache`` when one is set.
+    Every model also memoises its embeddings in memory (``memo``, at most
+    ``memo_bytes``; 0 turns it off), so encoding the same images or texts
+    again in one session costs a lookup, with or without ``cache``.
     """
 
     def __init__(
@@ -262,6 +265,7 @@ class ClipModel:
         cache: EmbeddingCache | None = None,
         seed: int | None = None,
         workers: int | None = None,
+        memo_bytes: int = MEMO_BYTES,
     ) -> None:
         import torch
 
@@ -280,6 +284,8 @@ class ClipModel:
         self.precision = precision
         self.batch_size = batch_size
         self.cache = cache
+        #: in-memory memo of this model's embeddings, looked up before ``cache``
+        self.memo = MemoryCache(memo_bytes)
         self.seed = seed
         #: DataLoader worker processes decoding images (0: in this process; see loader.py)
         self.workers = default_workers(device) if workers is None else int(workers)
@@ -470,10 +476,18 @@ class ClipModel:
         with torch.inference_mode(), autocast(self.device, self.precision):
             return self._normalise(self.model.encode_image(batch))
 
-    def _encode_pixels(self, pil_images: list) -> np.ndarray:
+    @functools.cached_property
+    def _transform_batch(self) -> Callable[[list], Any]:
+        """Images to a (b, 3, H, W) tensor: batched when exact (loader.batched_transform)."""
         import torch
 
-        return self._forward_pixels(torch.stack([self._transform(img) for img in pil_images]))
+        batched = None
+        if type(self)._transform is ClipModel._transform:  # subclasses transform their own way
+            batched = batched_transform(self.preprocess)
+        return batched or (lambda images: torch.stack([self._transform(im) for im in images]))
+
+    def _encode_pixels(self, pil_images: list) -> np.ndarray:
+        return self._forward_pixels(self._transform_batch(pil_images))
 
     def _encode_uncached(self, prepared: list[_images.PreparedImage]) -> np.ndarray:
         """Decode, preprocess and embed; in DataLoader workers when ``workers`` > 0."""
@@ -482,6 +496,21 @@ class ClipModel:
         return np.concatenate([self._forward_pixels(batch) for batch in pixel_batches(
             prepared, self._transform, batch_size=self.batch_size, workers=self.workers,
             pin_memory=self.device == "cuda")])
+
+    def _lookup(self, kind: str, keys: list[str]) -> dict[str, np.ndarray]:
+        """Known vectors among ``keys``: the memo first, then the persistent cache."""
+        found = self.memo.get_many(kind, keys)
+        rest = [k for k in keys if k not in found]
+        if rest and self.cache is not None:
+            stored = self.cache.get_many(self.fingerprint, kind, rest)
+            self.memo.put_many(kind, stored.items())
+            found.update(stored)
+        return found
+
+    def _store(self, kind: str, computed: dict[str, np.ndarray]) -> None:
+        self.memo.put_many(kind, computed.items())
+        if self.cache is not None:
+            self.cache.put_many(self.fingerprint, kind, list(computed.items()))
 
     def encode_images(
         self, images: Iterable[_images.ImageLike], *, batch_size: int | None = None
@@ -518,13 +547,12 @@ class ClipModel:
         if not prepared:
             return np.zeros((0, self.dim), dtype=np.float32)
         keys = [p.key for p in prepared]
-        found = self.cache.get_many(self.fingerprint, "image", keys) if self.cache else {}
+        found = self._lookup("image", keys)
         todo = {p.key: p for p in prepared if p.key not in found}
         if todo:
             fresh = self._encode_uncached(list(todo.values()))
             computed = dict(zip(todo, fresh, strict=True))
-            if self.cache is not None:
-                self.cache.put_many(self.fingerprint, "image", list(computed.items()))
+            self._store("image", computed)
             found = {**found, **computed}
         return np.stack([found[k] for k in keys]).astype(np.float32, copy=False)
 
@@ -539,7 +567,7 @@ class ClipModel:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         keys = [hashlib.sha256(t.encode("utf-8")).hexdigest() for t in texts]
-        found = self.cache.get_many(self.fingerprint, "text", keys) if self.cache else {}
+        found = self._lookup("text", keys)
         todo = list(dict.fromkeys(k for k in keys if k not in found))
         if todo:
             by_key = dict(zip(keys, texts, strict=True))
@@ -550,8 +578,7 @@ class ClipModel:
                     part = todo[start : start + size]
                     vecs = self._encode_text_tokens(self.tokenizer([by_key[k] for k in part]))
                     computed.update(zip(part, vecs, strict=True))
-            if self.cache is not None:
-                self.cache.put_many(self.fingerprint, "text", list(computed.items()))
+            self._store("text", computed)
             found = {**found, **computed}
         return np.stack([found[k] for k in keys]).astype(np.float32, copy=False)
 

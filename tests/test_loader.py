@@ -5,12 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import open_clip
+import pytest
 import torch
 from conftest import write_images
+from PIL import Image
+from torchvision import transforms
 
 from pytest_clipbias import ClipModel
 from pytest_clipbias.images import prepare
-from pytest_clipbias.loader import default_workers, pixel_batches
+from pytest_clipbias.loader import batched_transform, default_workers, pixel_batches
 
 
 def test_workers_match_the_plain_loop(tmp_path: Path, tiny_model: ClipModel) -> None:
@@ -28,3 +32,42 @@ def test_workers_match_the_plain_loop(tmp_path: Path, tiny_model: ClipModel) -> 
 
 def test_cpu_keeps_decoding_in_process() -> None:
     assert default_workers("cpu") == 0 and default_workers("cuda") >= 1
+
+
+def _pictures(seed: int) -> list[Image.Image]:
+    """RGB images at, above and below a 32 px model's size, square and not, plus L and RGBA."""
+    rng = np.random.default_rng(seed)
+    sizes = [(32, 32), (32, 32), (64, 64), (48, 40), (17, 29), (32, 33)]
+    out = [Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)) for w, h in sizes]
+    out.append(Image.fromarray(rng.integers(0, 256, (32, 32), dtype=np.uint8), "L"))
+    out.append(Image.fromarray(rng.integers(0, 256, (32, 32, 4), dtype=np.uint8), "RGBA"))
+    return out
+
+
+@pytest.mark.parametrize("subset", [slice(0, 2), slice(0, 6), slice(2, 6), slice(6, 8),
+                                    slice(0, 8), slice(3, 4)])
+def test_batched_transform_gives_the_exact_per_image_tensors(subset: slice) -> None:
+    preprocess = open_clip.image_transform(32, is_train=False)
+    batched = batched_transform(preprocess)
+    images = _pictures(0)[subset]
+    torch.testing.assert_close(batched(images), torch.stack([preprocess(im) for im in images]),
+                               rtol=0, atol=0)
+
+
+def test_batched_transform_covers_open_clip_models(tiny_model: ClipModel) -> None:
+    images = _pictures(1)[:4]
+    expected = torch.stack([tiny_model.preprocess(im) for im in images])
+    torch.testing.assert_close(batched_transform(tiny_model.preprocess)(images), expected,
+                               rtol=0, atol=0)
+    torch.testing.assert_close(tiny_model._transform_batch(images), expected, rtol=0, atol=0)
+
+
+def test_other_transforms_are_not_batched() -> None:
+    normalize = transforms.Normalize((0.5, 0.5, 0.5), (0.2, 0.2, 0.2))
+    assert batched_transform(transforms.Compose([transforms.ToTensor()])) is None
+    assert batched_transform(transforms.Compose([normalize, transforms.ToTensor()])) is None
+    assert batched_transform(lambda image: image) is None
+    custom = transforms.Compose([transforms.Resize(8), transforms.PILToTensor(), normalize])
+    assert batched_transform(custom) is None
+    exact = transforms.Compose([transforms.Resize(8), transforms.ToTensor(), normalize])
+    assert batched_transform(exact) is not None

@@ -8,6 +8,7 @@ import torch
 from PIL import Image
 
 from pytest_clipbias import ClipModel, ConfigurationError, Encoder, ModelUnavailableError
+from pytest_clipbias.cache import MemoryCache
 from pytest_clipbias.model import (
     WeightsSpec,
     default_pretrained,
@@ -30,7 +31,8 @@ def test_encoder_protocol_shapes_and_norms(tiny_model, images):
     np.testing.assert_allclose(np.linalg.norm(texts, axis=1), 1.0, atol=1e-5)
 
 
-def test_batching_does_not_change_vectors(tiny_model, images):
+def test_batching_does_not_change_vectors(tiny_model, images, monkeypatch):
+    monkeypatch.setattr(tiny_model, "memo", MemoryCache(0))  # compute every call
     whole = tiny_model.encode_images(images, batch_size=64)
     pieces = tiny_model.encode_images(images, batch_size=4)
     single = np.stack([tiny_model.encode_images([p])[0] for p in images])
@@ -69,7 +71,9 @@ def test_seeded_random_init_is_reproducible(tiny_model, images):
     other = ClipModel.load("clipbias-tiny", None, device="cpu", seed=1)
     assert again.fingerprint == tiny_model.fingerprint
     assert other.fingerprint != tiny_model.fingerprint
-    np.testing.assert_array_equal(again.encode_images(images), tiny_model.encode_images(images))
+    # tiny_model may serve these from its memo, computed in another batch: float rounding
+    np.testing.assert_allclose(again.encode_images(images), tiny_model.encode_images(images),
+                               rtol=0, atol=1e-6)
     assert not np.allclose(other.encode_images(images), tiny_model.encode_images(images))
 
 
@@ -163,3 +167,70 @@ def test_no_pretrained_means_the_standard_weights():
                        r".*--clip-pretrained none"):
         resolve_weights("convnext_tiny", None)
 
+
+
+def test_memo_serves_repeated_encodes_without_the_model(tiny_model, images, monkeypatch):
+    model = ClipModel(tiny_model.model, tiny_model.preprocess, tiny_model.tokenizer,
+                      name="memo", weights=tiny_model.weights)
+    arrays = [np.asarray(Image.open(p)) for p in images]
+    first = model.encode_images([*images, *arrays])
+    texts = model.encode_texts(["a", "b", "a"])
+    assert model.memo.stats.misses == {"image": 2 * len(images), "text": 3}
+    assert len(model.memo) == 2 * len(images) + 2  # files and pixels are keyed apart
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("the model ran although every vector was memoised")
+
+    monkeypatch.setattr(model, "_encode_pixels", forbidden)
+    monkeypatch.setattr(model, "_encode_text_tokens", forbidden)
+    again = model.encode_images([*images, *arrays])
+    np.testing.assert_array_equal(again, first)
+    np.testing.assert_array_equal(model.encode_texts(["a", "b", "a"]), texts)
+    assert model.memo.stats.hits == {"image": 2 * len(images), "text": 3}
+    again[0] = 0.0  # the caller owns what it gets back
+    np.testing.assert_array_equal(model.encode_images(images[:1]), first[:1])
+
+
+def test_memo_fills_from_the_persistent_cache_and_feeds_it(tmp_path, images):
+    a = ClipModel.load("clipbias-tiny", None, device="cpu", cache_dir=tmp_path)
+    cold = a.encode_images(images)
+    a.encode_images(images)
+    assert a.cache.stats.misses["image"] == len(images) and a.cache.stats.hits["image"] == 0
+    b = ClipModel.load("clipbias-tiny", None, device="cpu", cache_dir=tmp_path)
+    np.testing.assert_array_equal(b.encode_images(images), cold)
+    np.testing.assert_array_equal(b.encode_images(images), cold)
+    assert b.cache.stats.hits["image"] == len(images)  # the disk was read once
+    assert b.memo.stats.hits["image"] == len(images)
+
+
+def test_memo_evicts_least_recently_used_within_its_bound():
+    rng = np.random.default_rng(0)
+    vecs = {f"k{i}": rng.standard_normal(64).astype(np.float32) for i in range(100)}
+    memo = MemoryCache(max_bytes=10_000)
+    memo.put_many("image", list(vecs.items())[:5])
+    per_entry = memo.nbytes // 5
+    memo.get_many("image", ["k0"])  # k0 becomes the most recently used
+    memo.put_many("image", list(vecs.items())[5:])
+    assert memo.nbytes <= 10_000 and len(memo) == 10_000 // per_entry
+    kept = memo.get_many("image", list(vecs))
+    assert "k0" not in kept and set(kept) == {f"k{i}" for i in range(100 - len(memo), 100)}
+    assert all(np.array_equal(v, vecs[k]) for k, v in kept.items())
+    off = MemoryCache(0)
+    off.put_many("text", list(vecs.items()))
+    assert len(off) == 0 and off.nbytes == 0
+    with pytest.raises(ValueError, match="max_bytes"):
+        MemoryCache(-1)
+
+
+def test_memo_bound_covers_the_real_memory_it_holds():
+    import tracemalloc
+
+    rng = np.random.default_rng(1)
+    items = [(f"{i:064x}", rng.standard_normal(64).astype(np.float32)) for i in range(20_000)]
+    memo = MemoryCache(max_bytes=2**40)
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    memo.put_many("image", items)
+    held = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    assert held <= memo.nbytes <= 1.5 * held
