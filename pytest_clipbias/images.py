@@ -174,11 +174,17 @@ def array_to_image(arr: np.ndarray, source: str) -> Image.Image:
     )
 
 
-def _pixels_key(img: Image.Image) -> str:
+def _pixels_key(size: tuple[int, int], pixels: bytes | np.ndarray) -> str:
+    """SHA-256 of RGB pixels (row-major, 3 bytes each) and their (width, height)."""
     h = hashlib.sha256()
-    h.update(f"rgb|{img.size}|".encode())
-    h.update(img.tobytes())
+    h.update(f"rgb|{size}|".encode())
+    h.update(pixels)
     return h.hexdigest()
+
+
+def _is_rgb_array(image: object) -> bool:
+    return (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3
+            and image.shape[2] == 3 and image.shape[0] > 0 and image.shape[1] > 0)
 
 
 def prepare(image: ImageLike, index: int) -> PreparedImage:
@@ -193,6 +199,10 @@ def prepare(image: ImageLike, index: int) -> PreparedImage:
         data = read_image_bytes(image)
         key = hashlib.sha256(b"bytes|" + data).hexdigest()
         return PreparedImage(key, source, lambda: decode_image(data, source))
+    if _is_rgb_array(image):  # RGB pixels: keyed as below without a PIL round trip; a copy,
+        pixels = np.array(image, order="C")  # as the caller may reuse its buffer
+        key = _pixels_key((pixels.shape[1], pixels.shape[0]), pixels)
+        return PreparedImage(key, source, lambda: Image.fromarray(pixels, "RGB"))
     if isinstance(image, Image.Image):
         rgb = to_rgb(image, source)
     elif isinstance(image, np.ndarray):
@@ -202,4 +212,4 @@ def prepare(image: ImageLike, index: int) -> PreparedImage:
             f"{source}: unsupported image type {type(image).__name__}; pass a path (str or "
             "Path), a PIL image or an HxWx3 uint8 numpy array"
         )
-    return PreparedImage(_pixels_key(rgb), source, lambda: rgb)
+    return PreparedImage(_pixels_key(rgb.size, rgb.tobytes()), source, lambda: rgb)

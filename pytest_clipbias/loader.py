@@ -7,7 +7,8 @@ copies); with ``workers=0`` it is the plain loop in this process. The
 content keys and the cache lookups happen before this stage, so cached
 images are never decoded either way. :func:`autocast` enables mixed
 precision for fp16/bf16 on CUDA. :func:`batched_transform` turns open_clip's
-per-image transform into a batched one with identical output.
+per-image transform into a batched one with identical output, and
+:func:`cpu_threads` picks how many threads a CPU forward pass uses.
 
 The CUDA path is untested on this project's machines (no GPU): see docs/scale.md.
 """
@@ -15,6 +16,7 @@ The CUDA path is untested on this project's machines (no GPU): see docs/scale.md
 from __future__ import annotations
 
 import contextlib
+import functools
 import multiprocessing
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -106,6 +108,46 @@ def batched_transform(preprocess: Any) -> Callable[[Sequence[Any]], Any] | None:
         return normalize(floats.div(255))
 
     return apply
+
+
+@functools.cache
+def cpu_threads() -> int:
+    """Intra-op threads for CPU encoding: torch's count less the cores others keep busy.
+
+    torch's OpenMP threads meet at a barrier after every operation, so a
+    thread sharing its core with another busy process makes every operation
+    wait for its time slice. On a 2-core machine with both cores busy, the
+    demo model's image tower ran 27x slower on 2 threads than on 1 at batch
+    64 (``benchmarks/bench_encoding.py --threads``). Busy cores are read from
+    the 1-minute load average once per process, at the first model load,
+    before this process adds its own work; torch's count where there is none.
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        busy = os.getloadavg()[0]
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+            os.cpu_count() or 1)
+    except OSError:
+        return threads
+    return max(1, min(threads, round(cores - busy)))
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Run the block with ``threads`` intra-op threads (None: unchanged), then restore."""
+    import torch
+
+    before = torch.get_num_threads()
+    if threads is None or threads == before:
+        yield
+        return
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def autocast(device: str, precision: str) -> contextlib.AbstractContextManager:

@@ -29,7 +29,14 @@ from ._constants import DEVICES, PRECISIONS
 from .cache import MEMO_BYTES, EmbeddingCache, MemoryCache
 from .demo.world import DEMO_MODELS
 from .errors import ConfigurationError, ModelUnavailableError
-from .loader import autocast, batched_transform, default_workers, pixel_batches
+from .loader import (
+    autocast,
+    batched_transform,
+    cpu_threads,
+    default_workers,
+    pixel_batches,
+    torch_threads,
+)
 from .openclip_setup import quiet_random_init_warning as _quiet_random_init_warning
 from .openclip_setup import register_configs as _register_configs
 
@@ -289,6 +296,8 @@ class ClipModel:
         self.seed = seed
         #: DataLoader worker processes decoding images (0: in this process; see loader.py)
         self.workers = default_workers(device) if workers is None else int(workers)
+        #: intra-op threads of forward passes on CPU (None: torch's setting; loader.cpu_threads)
+        self.threads = cpu_threads() if device == "cpu" else None
         self._dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[
             precision
         ]
@@ -550,7 +559,8 @@ class ClipModel:
         found = self._lookup("image", keys)
         todo = {p.key: p for p in prepared if p.key not in found}
         if todo:
-            fresh = self._encode_uncached(list(todo.values()))
+            with torch_threads(self.threads):
+                fresh = self._encode_uncached(list(todo.values()))
             computed = dict(zip(todo, fresh, strict=True))
             self._store("image", computed)
             found = {**found, **computed}
@@ -573,7 +583,7 @@ class ClipModel:
             by_key = dict(zip(keys, texts, strict=True))
             size = batch_size or self.batch_size
             computed: dict[str, np.ndarray] = {}
-            with torch.inference_mode():
+            with torch.inference_mode(), torch_threads(self.threads):
                 for start in range(0, len(todo), size):
                     part = todo[start : start + size]
                     vecs = self._encode_text_tokens(self.tokenizer([by_key[k] for k in part]))

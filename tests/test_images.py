@@ -113,3 +113,17 @@ def test_content_key_depends_on_content_only(tmp_path):
     other = arr.copy()
     other[0, 0, 0] ^= 1
     assert prepare(other, 0).key != prepare(arr, 0).key
+
+
+def test_rgb_arrays_are_keyed_like_the_same_pixels_as_an_image():
+    rng = np.random.default_rng(3)
+    arr = rng.integers(0, 256, (5, 7, 3), dtype=np.uint8)
+    flipped = arr[:, ::-1]  # not C-contiguous
+    for pixels in (arr, flipped):
+        prepared = prepare(pixels, 0)
+        assert prepared.key == prepare(Image.fromarray(np.ascontiguousarray(pixels)), 0).key
+        np.testing.assert_array_equal(np.asarray(prepared.load()), pixels)
+    assert prepare(arr, 0).key != prepare(arr.reshape(7, 5, 3), 0).key  # the shape counts
+    held = prepare(arr, 0)
+    arr[:] = 0  # a caller reusing its buffer does not change what was prepared
+    assert np.asarray(held.load()).any() and held.key != prepare(arr, 0).key

@@ -14,7 +14,13 @@ from torchvision import transforms
 
 from pytest_clipbias import ClipModel
 from pytest_clipbias.images import prepare
-from pytest_clipbias.loader import batched_transform, default_workers, pixel_batches
+from pytest_clipbias.loader import (
+    batched_transform,
+    cpu_threads,
+    default_workers,
+    pixel_batches,
+    torch_threads,
+)
 
 
 def test_workers_match_the_plain_loop(tmp_path: Path, tiny_model: ClipModel) -> None:
@@ -71,3 +77,25 @@ def test_other_transforms_are_not_batched() -> None:
     assert batched_transform(custom) is None
     exact = transforms.Compose([transforms.Resize(8), transforms.ToTensor(), normalize])
     assert batched_transform(exact) is not None
+
+
+@pytest.mark.parametrize(("load", "expected"), [(0.0, 2), (0.9, 1), (1.6, 1), (7.0, 1)])
+def test_cpu_threads_leave_the_busy_cores_alone(monkeypatch, load: float, expected: int) -> None:
+    monkeypatch.setattr("os.getloadavg", lambda: (load, load, load))
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert cpu_threads.__wrapped__() == expected
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_torch_threads_are_restored_even_after_an_error() -> None:
+    before = torch.get_num_threads()
+    with pytest.raises(RuntimeError), torch_threads(1):
+        assert torch.get_num_threads() == 1
+        raise RuntimeError
+    assert torch.get_num_threads() == before
+    with torch_threads(None):
+        assert torch.get_num_threads() == before
