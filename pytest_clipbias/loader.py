@@ -73,12 +73,13 @@ def batched_transform(preprocess: Any) -> Callable[[Sequence[Any]], Any] | None:
     ToTensor, Normalize]). Per image, the last two (a uint8 to float copy,
     x / 255, then (x - mean) / std on a 3xHxW tensor) cost more than a small
     image tower's forward. The batched version runs the PIL steps per image
-    as before (the same resampling), stacks the uint8 pixels and applies
-    ToTensor's and Normalize's float operations, in the same order and
-    dtype, once to the (b, 3, H, W) batch: elementwise IEEE operations, so
-    the same bits. A batch whose PIL steps do not all end in RGB images of
-    one size goes through ``preprocess`` image by image. Any other transform
-    (not a torchvision Compose ending in ToTensor, Normalize) gives None.
+    as before (the same resampling; skipped where they change nothing, see
+    :func:`_pil_pixels`), stacks the uint8 pixels and applies ToTensor's and
+    Normalize's float operations, in the same order and dtype, once to the
+    (b, 3, H, W) batch: elementwise IEEE operations, so the same bits. A
+    batch whose PIL steps do not all end in RGB images of one size goes
+    through ``preprocess`` image by image. Any other transform (not a
+    torchvision Compose ending in ToTensor, Normalize) gives None.
     """
     from open_clip.transform import MaybeToTensor
     from torchvision import transforms
@@ -88,26 +89,59 @@ def batched_transform(preprocess: Any) -> Callable[[Sequence[Any]], Any] | None:
             and len(steps) >= 2 and type(steps[-1]) is transforms.Normalize
             and type(steps[-2]) in (transforms.ToTensor, MaybeToTensor)):
         return None
-    pil_steps, normalize = steps[:-2], steps[-1]
+    pixels_of, normalize = _pil_pixels(steps[:-2]), steps[-1]
 
     def apply(images: Sequence[Any]) -> Any:
         import numpy as np
         import torch
-        from PIL import Image
 
-        out = []
-        for image in images:
-            for step in pil_steps:
-                image = step(image)
-            out.append(image)
-        if not out or not all(isinstance(im, Image.Image) and im.mode == "RGB"
-                              and im.size == out[0].size for im in out):
-            return torch.stack([preprocess(im) for im in images])
-        pixels = torch.from_numpy(np.stack([np.asarray(im) for im in out]))
+        arrays = [pixels_of(image) for image in images]
+        if not arrays or any(a is None or a.shape != arrays[0].shape for a in arrays):
+            return torch.stack([preprocess(image) for image in images])
+        pixels = torch.from_numpy(np.stack(arrays))
         floats = pixels.permute(0, 3, 1, 2).contiguous().to(torch.get_default_dtype())
         return normalize(floats.div(255))
 
     return apply
+
+
+def _pil_pixels(steps: Sequence[Any]) -> Callable[[Any], Any]:
+    """Per image: the PIL steps' result as an HxWx3 uint8 array, or None if it is not RGB.
+
+    Resize, CenterCrop and open_clip's mode conversion act on an image's
+    size and mode alone: when a random RGB probe of some size comes out of
+    them unchanged, so does every RGB image of that size, and such images
+    skip them (a 64 px face for a 64 px model).
+    """
+    import numpy as np
+    from open_clip.transform import MaybeConvertMode
+    from PIL import Image
+    from torchvision import transforms
+
+    size_only = all(type(s) in (transforms.Resize, transforms.CenterCrop, MaybeConvertMode)
+                    for s in steps)
+
+    def run(image: Any) -> Any:
+        for step in steps:
+            image = step(image)
+        return image
+
+    @functools.lru_cache(maxsize=64)
+    def unchanged(size: tuple[int, int]) -> bool:
+        rng = np.random.default_rng(0)
+        probe = Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8))
+        out = run(probe)
+        return (isinstance(out, Image.Image) and out.mode == "RGB"
+                and np.array_equal(np.asarray(out), np.asarray(probe)))
+
+    def pixels(image: Any) -> Any:
+        rgb = isinstance(image, Image.Image) and image.mode == "RGB"
+        if not (size_only and rgb and unchanged(image.size)):
+            image = run(image)
+        return np.asarray(image) if isinstance(image, Image.Image) and image.mode == "RGB" \
+            else None
+
+    return pixels
 
 
 @functools.cache

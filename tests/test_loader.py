@@ -50,10 +50,22 @@ def _pictures(seed: int) -> list[Image.Image]:
     return out
 
 
+_NORMALIZE = transforms.Normalize((0.48, 0.46, 0.41), (0.27, 0.26, 0.28))
+_RGB = transforms.Lambda(lambda image: image.convert("RGB"))  # not a size-only step
+TRANSFORMS = {
+    "open_clip 32 px": lambda: open_clip.image_transform(32, is_train=False),
+    "crop only": lambda: transforms.Compose([_RGB, transforms.CenterCrop(24),
+                                             transforms.ToTensor(), _NORMALIZE]),
+    "resize to a rectangle": lambda: transforms.Compose([transforms.Resize((32, 20)), _RGB,
+                                                         transforms.ToTensor(), _NORMALIZE]),
+}
+
+
+@pytest.mark.parametrize("name", TRANSFORMS)
 @pytest.mark.parametrize("subset", [slice(0, 2), slice(0, 6), slice(2, 6), slice(6, 8),
                                     slice(0, 8), slice(3, 4)])
-def test_batched_transform_gives_the_exact_per_image_tensors(subset: slice) -> None:
-    preprocess = open_clip.image_transform(32, is_train=False)
+def test_batched_transform_gives_the_exact_per_image_tensors(name: str, subset: slice) -> None:
+    preprocess = TRANSFORMS[name]()
     batched = batched_transform(preprocess)
     images = _pictures(0)[subset]
     torch.testing.assert_close(batched(images), torch.stack([preprocess(im) for im in images]),
@@ -99,3 +111,18 @@ def test_torch_threads_are_restored_even_after_an_error() -> None:
     assert torch.get_num_threads() == before
     with torch_threads(None):
         assert torch.get_num_threads() == before
+
+
+def test_images_at_the_model_size_skip_the_pil_steps(monkeypatch) -> None:
+    preprocess = open_clip.image_transform(32, is_train=False)
+    images = _pictures(2)
+    expected = torch.stack([preprocess(im) for im in images[:2]])
+    batched = batched_transform(preprocess)
+
+    def forbidden(self, image):
+        raise AssertionError("a 32 px RGB image went through CenterCrop for a 32 px model")
+
+    monkeypatch.setattr(transforms.CenterCrop, "forward", forbidden)
+    torch.testing.assert_close(batched(images[:2]), expected, rtol=0, atol=0)
+    with pytest.raises(AssertionError, match="went through"):
+        batched(images[3:4])  # 48x40 must be resized and cropped
