@@ -118,6 +118,7 @@ def test_images_at_the_model_size_skip_the_pil_steps(monkeypatch) -> None:
     images = _pictures(2)
     expected = torch.stack([preprocess(im) for im in images[:2]])
     batched = batched_transform(preprocess)
+    batched(images[:1])  # probes the 32x32 size once, through the steps
 
     def forbidden(self, image):
         raise AssertionError("a 32 px RGB image went through CenterCrop for a 32 px model")
