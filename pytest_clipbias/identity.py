@@ -101,7 +101,8 @@ def _pixels(arr: Any) -> bytes:
     import numpy as np
 
     a = np.ascontiguousarray(arr)
-    return _sha(b"pixels", f"{a.dtype.str}|{a.shape}".encode(), a.tobytes())
+    data = a.tobytes() if a.dtype.hasobject else a.reshape(-1).view(np.uint8)  # no copy
+    return _sha(b"pixels", f"{a.dtype.str}|{a.shape}".encode(), data)
 
 
 def _is_pil(obj: Any) -> bool:

@@ -202,7 +202,9 @@ def morph_frames(parent_a: ImageLike, parent_b: ImageLike, alphas: Sequence[floa
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if method == "landmark" and landmarks is None:
         raise ValueError("method='landmark' needs landmarks=(landmarks_a, landmarks_b)")
-    a, b = _rgb(parent_a), _rgb(parent_b)
+    # C order: frames inherit the parents' layout, and every later hash or copy of a
+    # frame is a plain memory copy only in C order
+    a, b = np.ascontiguousarray(_rgb(parent_a)), np.ascontiguousarray(_rgb(parent_b))
     _same_size(a, b)
     for alpha in alphas:
         if method == "dissolve":

@@ -17,6 +17,7 @@ from pytest_clipbias.data import (
     landmark_morph,
     load_morph_series,
     load_series_folder,
+    morph_frames,
     resize_parents,
 )
 
@@ -135,3 +136,14 @@ def test_series_validation():
         MorphSeries("s", [1, 2, 3], [0.0, 0.7, 0.6], "A", "B")
     with pytest.raises(ValueError, match="3 images but 2 alphas"):
         MorphSeries("s", [1, 2, 3], [0.0, 1.0], "A", "B")
+
+
+def test_frames_are_c_ordered_whatever_the_parents_layout():
+    rng = np.random.default_rng(4)
+    a = rng.integers(0, 256, (6, 5, 3), dtype=np.uint8).transpose(1, 0, 2)  # not C order
+    b = rng.integers(0, 256, (6, 5, 3), dtype=np.uint8).transpose(1, 0, 2)
+    frames = list(morph_frames(a, b, [0.0, 0.3, 1.0]))
+    assert all(f.flags["C_CONTIGUOUS"] for f in frames)
+    np.testing.assert_array_equal(frames[0], a)
+    np.testing.assert_array_equal(frames[1], cross_dissolve(a, b, 0.3))
+    np.testing.assert_array_equal(frames[2], b)
