@@ -2,12 +2,20 @@
 
     python benchmarks/bench_encoding.py                  # ViT-B-32, 256 JPEGs; memory on 5,000
     python benchmarks/bench_encoding.py --quick          # clipbias-tiny, for a fast look
+    python benchmarks/bench_encoding.py --in-memory      # the main job's pattern (issue 14)
 
 Targets (issue 2): cold encoding >= 0.85x the raw open_clip batched forward on
 already-decoded tensors; warm (cached) re-encoding >= 50x faster than cold;
 the naive one-image-at-a-time loop reported for comparison; peak memory while
 encoding 5,000 images grows by < 500 MB over the loaded model (images are
 streamed). Timing is noisy on a shared machine: compare ratios, not seconds.
+
+``--in-memory`` times the main job's pattern (64 px synthetic morph frames,
+held as arrays, through the 64 px demo architecture, the same frames
+encoded again and again by a prompt search) before and after issue 14's
+changes: per-image against batched preprocessing (bit-identical), torch's
+thread count against ``loader.cpu_threads`` for the forward pass, and
+repeated encodes without and with the in-memory memo.
 """
 
 from __future__ import annotations
@@ -109,6 +117,49 @@ def memory_child(model_name: str, n: int, batch: int) -> None:
     print(json.dumps({"before_mb": before, "after_mb": peak[0], "rows": int(emb.shape[0])}))
 
 
+def _seconds(fn, *args) -> float:
+    t0 = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - t0
+
+
+def in_memory(n_series: int, repeats: int) -> None:
+    """Print before/after ratios of the main job's encoding pattern (see the docstring)."""
+    import torch
+
+    from pytest_clipbias import ClipModel
+    from pytest_clipbias.cache import MemoryCache
+    from pytest_clipbias.data import synthetic_morph_series
+    from pytest_clipbias.loader import torch_threads
+
+    frames = [im for s in synthetic_morph_series("Black", "White", gender="female",
+                                                 n_series=n_series, steps=11) for im in s.images]
+    model = ClipModel.load("clipbias-demo", "none", device="cpu")
+    pils = [Image.fromarray(a) for a in frames]
+    per_image = _seconds(lambda: torch.stack([model.preprocess(im) for im in pils]))
+    batched = _seconds(model._transform_batch, pils)
+    pixels = model._transform_batch(pils)
+    forward = {}
+    for threads in (torch.get_num_threads(), model.threads):
+        with torch_threads(threads):
+            forward[threads] = _seconds(lambda: [model._forward_pixels(pixels[i:i + 64])
+                                                 for i in range(0, len(pixels), 64)])
+    default, chosen = forward[torch.get_num_threads()], forward[model.threads]
+    model.memo = MemoryCache(0)
+    cold = _seconds(lambda: [model.encode_images(frames) for _ in range(repeats)])
+    model.memo = MemoryCache()
+    memo = _seconds(lambda: [model.encode_images(frames) for _ in range(repeats)])
+    n = len(frames)
+    print(f"clipbias-demo (64 px), {n} in-memory 64 px morph frames, CPU")
+    print(f"  preprocessing per image: {1e3 * per_image / n:.3f} ms/image; batched: "
+          f"{1e3 * batched / n:.3f} ms/image; ratio {per_image / batched:.1f}x")
+    print(f"  forward on {torch.get_num_threads()} threads (torch): {1e3 * default / n:.3f} "
+          f"ms/image; on {model.threads} (cpu_threads): {1e3 * chosen / n:.3f} ms/image; "
+          f"ratio {default / chosen:.1f}x")
+    print(f"  {repeats} encodes of the same frames without the memo: {cold:.1f} s; with it: "
+          f"{memo:.1f} s; ratio {cold / memo:.1f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="ViT-B-32")
@@ -119,7 +170,12 @@ def main() -> None:
                         help="model for the memory check (streaming does not depend on it)")
     parser.add_argument("--quick", action="store_true", help="clipbias-tiny, fewer images")
     parser.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--in-memory", action="store_true",
+                        help="the main job's pattern: 64 px arrays, demo architecture, repeats")
     args = parser.parse_args()
+    if args.in_memory:
+        in_memory(n_series=200, repeats=5)
+        return
     if args.memory_child:
         memory_child(args.memory_model, args.memory_n, args.batch)
         return
