@@ -26,9 +26,11 @@ def test_encode(clip_model, tmp_path_factory):
     paths = []
     for i in range(5):
         p = root / f"{i}.png"
-        if not p.exists():
+        if not p.exists():  # the other worker may be writing it too: replace atomically
             rng = np.random.default_rng(i)
-            Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(p)
+            part = root / f"{i}.{name}.part.png"
+            Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(part)
+            part.replace(p)
         paths.append(p)
     emb = clip_model.encode_images(paths)
     assert emb.shape == (5, clip_model.dim) and emb.dtype == np.float32
