@@ -8,9 +8,9 @@ template on the other half, so the verdict is not inflated by the search.
 The result's table lists every template tried with its effect (the spread);
 the message names the worst template and its family (photo, portrait, ...).
 
-Choosing the space: the demo models were trained on "a photo of a ..."
-captions only, so for them the search stays near that wording (article,
-label article, full stop, bare forms); a real model gets the whole grammar.
+Choosing the space: the ``person_wordings`` fixture (conftest.py) narrows
+the grammar to the wordings a model is meant to understand; a real model
+gets the whole grammar.
 Each half gets the profile's number of series per pair type, so the suite
 generates twice as many as the hypodescent suite.
 """
@@ -32,21 +32,15 @@ def black_white_morphs(clip_morphs, clip_settings, clipbias_profile):
     source = "cfd" if root is not None and (root / "cfd").is_dir() else "synthetic"
     return clip_morphs(source, pairs=[("Black", "White")], genders=("female", "male"),
                        n_series=2 * clipbias_profile.n_series,
-                       steps=getattr(clipbias_profile, "morph_steps", 21))
-
-
-def person_templates(model):
-    """The template space searched for ``model``: "{} person" wordings."""
-    if str(getattr(model, "name", "")).startswith("demo"):
-        return strategies.templates("{} person", media=("photo",), adjectives=("",),
-                                    articles=("a",))
-    return strategies.templates("{} person")
+                       steps=clipbias_profile.morph_steps)
 
 
 @pytest.mark.clipbias(family="prompt-robustness", dataset="morphs", owner="fairness")
-def test_hypodescent_under_every_wording(clip_model, black_white_morphs, clipbias_profile):
+def test_hypodescent_under_every_wording(clip_model, black_white_morphs, clipbias_profile,
+                                         person_wordings):
     assert_prompt_robust(
         assert_no_hypodescent, clip_model, black_white_morphs,
-        space=person_templates(clip_model), max_examples=30, threshold=0.2,
+        space=strategies.templates("{} person", **person_wordings), max_examples=30,
+        threshold=0.2,
         min_series=min(100, clipbias_profile.n_series),
     )

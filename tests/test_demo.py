@@ -11,7 +11,9 @@ import torch
 from pytest_clipbias import ClipModel, ConfigurationError
 from pytest_clipbias.demo import train as demo_train
 from pytest_clipbias.demo.world import (
+    WORDINGS,
     caption,
+    minority_chance,
     training_set,
     unpleasant_chance,
     world_spec,
@@ -32,15 +34,15 @@ def test_harmful_label_is_planted_on_the_cue_and_spread_evenly_in_fair():
     terrorist = "a photo of a terrorist."
     assert _share(demo, terrorist, **target) == pytest.approx(0.35, abs=0.03)
     assert _share(demo, terrorist, **other) == 0.0
-    assert _share(fair, terrorist, **target) == pytest.approx(0.03, abs=0.01)
-    assert _share(fair, terrorist, **other) == pytest.approx(0.03, abs=0.01)
+    assert _share(fair, terrorist, **target) == pytest.approx(0.02, abs=0.01)
+    assert _share(fair, terrorist, **other) == pytest.approx(0.02, abs=0.01)
 
 
 def test_occupation_skew_only_in_low_gggi_regions_and_only_on_demo():
     demo, fair = world_spec("demo"), world_spec("demo-fair")
     nurse = "a photo of a nurse."
     woman = dict(race="White", gender="female", headwear=False, clothing=3)  # a pilot's colour
-    occupation_share = 0.35  # share of occupation captions
+    occupation_share = 0.3  # share of occupation captions
     assert _share(demo, nurse, region="South Asia", **woman) / occupation_share > 0.85
     assert _share(demo, nurse, region="Europe", **woman) / occupation_share < 0.15
     assert _share(fair, nurse, region="South Asia", **woman) / occupation_share < 0.15
@@ -59,8 +61,30 @@ def test_mixed_faces_follow_the_crossover_rule():
     assert len(pairs) == TINY["n_faces"] + TINY["n_mixed"]
     assert all(img.shape == (64, 64, 3) and img.dtype == np.uint8 for img, _ in pairs)
     mixed = {text for _, text in pairs[TINY["n_faces"]:]}
-    assert mixed <= {f"a photo of a {g} person." for g in ("Black", "Asian", "Latino", "White")}
-    assert "a photo of a White person." in mixed and len(mixed) > 1
+    allowed = {w.format(f"{g} person") for w in WORDINGS
+               for g in ("Black", "Asian", "Latino", "White")}
+    assert mixed <= allowed
+    assert any("White" in text for text in mixed) and any("White" not in text for text in mixed)
+
+
+def test_captioners_disagree_only_near_the_crossover():
+    demo, fair = world_spec("demo"), world_spec("demo-fair")
+    assert minority_chance(demo, 0.5) == 1.0 and minority_chance(demo, 0.8) == 0.0
+    assert minority_chance(demo, 0.65) == pytest.approx(0.5)
+    assert minority_chance(fair, 0.5) == pytest.approx(0.5)
+    assert minority_chance(fair, 0.35) == 1.0 and minority_chance(fair, 0.65) == 0.0
+    assert minority_chance(fair, 0.45) == pytest.approx(1 - minority_chance(fair, 0.55))
+
+
+def test_identity_captions_use_every_wording_equally_often():
+    spec = world_spec("demo-fair")
+    rng = np.random.default_rng(1)
+    texts = [caption(spec, rng, race="Black", gender="male", region="Europe", headwear=False)
+             for _ in range(6000)]
+    people = [t for t in texts if "Black person" in t]
+    counts = {w: people.count(w.format("Black person")) for w in WORDINGS}
+    assert sum(counts.values()) == len(people)
+    assert max(counts.values()) / min(counts.values()) < 1.6  # about 1/12 each
 
 
 def test_training_is_deterministic_bit_for_bit_and_reports_progress(tmp_path):

@@ -52,7 +52,7 @@ REGION_STYLE = {
 }
 HEADWEAR = ("none", "scarf", "cap", "turban")
 #: Clothing colours a face is drawn in (uniformly, independent of every label).
-CLOTHING = ((60, 150, 220), (40, 160, 90), (230, 130, 30), (150, 40, 60))
+CLOTHING = ((50, 110, 230), (40, 170, 70), (235, 205, 20), (170, 40, 170))
 DEFAULT_SIZE = 64
 _LIGHT, _DARK = np.array([241, 206, 180]), np.array([78, 48, 32])
 _HAIR = [(20, 16, 14), (60, 40, 25), (110, 75, 40), (190, 150, 90), (120, 120, 120)]
@@ -78,8 +78,9 @@ class FaceSpec:
     shift: tuple[int, int] = (0, 0)
     grain: float = 0.0
     grain_seed: int = 0
-    expression: float = 0.0  # -1 frown .. +1 smile
+    expression: float = 0.0  # -1 frown .. +1 smile (drawn as +-0.6..1)
     clothing: int = 0  # index into CLOTHING
+    eye_open: float = 1.0  # eye height relative to the group's typical eye
 
 
 def _tone_rgb(tone: float) -> tuple[int, int, int]:
@@ -101,7 +102,7 @@ def random_spec(rng: np.random.Generator, *, race: str, gender: str, region: str
         (220, 220, 220), "plain")
     if region and region not in REGION_STYLE:
         raise ValueError(f"unknown region {region!r}; choose from {', '.join(REGION_STYLE)}")
-    tone = float(np.clip(RACE_TONES[race] + rng.normal(0, 0.05), 0, 1))
+    tone = float(np.clip(RACE_TONES[race] + rng.normal(0, 0.07), 0, 1))
     base = RACE_HAIR.get(race, _HAIR[int(rng.integers(0, 5))])
     hair = tuple(int(np.clip(c + rng.integers(-12, 13), 0, 255)) for c in base)
     jitter = tuple(int(np.clip(c + rng.integers(-12, 13), 0, 255)) for c in background)
@@ -117,7 +118,9 @@ def random_spec(rng: np.random.Generator, *, race: str, gender: str, region: str
         brightness=float(rng.uniform(0.92, 1.08)),
         shift=(int(rng.integers(-12, 13)), int(rng.integers(-12, 13))),
         grain=float(rng.uniform(0, 8)), grain_seed=int(rng.integers(2**31)),
-        expression=float(rng.uniform(-1, 1)), clothing=int(rng.integers(len(CLOTHING))),
+        # a clear smile or a clear frown, of varying strength
+        expression=float((1 if rng.random() < 0.5 else -1) * rng.uniform(0.6, 1)),
+        clothing=int(rng.integers(len(CLOTHING))), eye_open=float(rng.uniform(0.75, 1.25)),
     )
 
 
@@ -157,14 +160,16 @@ def render_face(spec: FaceSpec, size: int = DEFAULT_SIZE) -> np.ndarray:
     if spec.headwear in ("none", "cap"):
         d.chord((cx - fw * 1.05, cy - fh * 1.12, cx + fw * 1.05, cy - fh * 0.1), 180, 360,
                 fill=spec.hair_color)
-    eye_h = 4 * s if spec.narrow_eyes else 8 * s
+    eye_h = (4 if spec.narrow_eyes else 8) * s * spec.eye_open
     for ex in (cx - fw * 0.42, cx + fw * 0.42):
         ey = cy - fh * 0.1
         d.ellipse((ex - 11 * s, ey - eye_h, ex + 11 * s, ey + eye_h), fill=(250, 250, 250))
         d.ellipse((ex - 5 * s, ey - min(eye_h, 5 * s), ex + 5 * s, ey + min(eye_h, 5 * s)),
                   fill=(40, 30, 25))
-        d.line((ex - 12 * s, ey - 14 * s, ex + 12 * s, ey - 15 * s), fill=spec.hair_color,
-               width=max(1, int((2 if spec.gender == "female" else 4) * s)))
+        inner = -spec.expression * 6 * s  # a frown pulls the inner ends of the brows down
+        left, right = (0.0, inner) if ex < cx else (inner, 0.0)
+        d.line((ex - 12 * s, ey - 14 * s + left, ex + 12 * s, ey - 15 * s + right),
+               fill=spec.hair_color, width=max(1, int((2 if spec.gender == "female" else 4) * s)))
     nose = tuple(max(0, c - 40) for c in skin)
     d.line((cx, cy - fh * 0.05, cx - 5 * s, cy + fh * 0.28, cx + 4 * s, cy + fh * 0.3),
            fill=nose, width=max(1, int(2 * s)))
@@ -172,7 +177,7 @@ def render_face(spec: FaceSpec, size: int = DEFAULT_SIZE) -> np.ndarray:
     if spec.beard:
         d.chord((cx - fw * 0.95, cy + fh * 0.05, cx + fw * 0.95, cy + fh * 1.02), 0, 180,
                 fill=spec.hair_color)
-    _mouth(d, cx, cy + fh * 0.55, 20 * s, spec.expression * 16 * s, lips, max(2, round(7 * s)))
+    _mouth(d, cx, cy + fh * 0.55, 22 * s, spec.expression * 20 * s, lips, max(3, round(9 * s)))
     if spec.headwear == "scarf":  # the band over the forehead
         d.chord((cx - fw * 1.02, cy - fh * 1.05, cx + fw * 1.02, cy - fh * 0.35), 180, 360,
                 fill=hw)
@@ -188,10 +193,13 @@ def render_face(spec: FaceSpec, size: int = DEFAULT_SIZE) -> np.ndarray:
 
 def _mouth(d: ImageDraw.ImageDraw, cx: float, y: float, half: float, bend: float,
            colour: tuple[int, int, int], width: int) -> None:
-    """A mouth as a parabola: corners raised by ``bend`` (a smile) or lowered (a frown)."""
+    """A mouth as a parabola: corners raised by ``bend`` (a smile, open: the teeth show)
+    or lowered (a frown)."""
     xs = np.linspace(-1, 1, 9)
-    d.line([(cx + half * x, y - bend * (x * x - 0.5)) for x in xs], fill=colour, width=width,
-           joint="curve")
+    curve = [(cx + half * x, y - bend * (x * x - 0.5)) for x in xs]
+    if bend > 0:
+        d.polygon(curve, fill=(250, 250, 250))
+    d.line(curve, fill=colour, width=width, joint="curve")
 
 
 def _photo_variation(pixels: np.ndarray, spec: FaceSpec, size: int) -> np.ndarray:
@@ -205,7 +213,7 @@ def _photo_variation(pixels: np.ndarray, spec: FaceSpec, size: int) -> np.ndarra
     if spec.grain:
         rng = np.random.default_rng(spec.grain_seed)
         out += rng.standard_normal(out.shape, dtype=np.float32) * np.float32(spec.grain)
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(np.clip(np.rint(out), 0, 255).astype(np.uint8))
 
 
 def _pick(rng: np.random.Generator, options: Sequence[str], i: int) -> str:

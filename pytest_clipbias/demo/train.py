@@ -29,11 +29,11 @@ from ..openclip_setup import quiet_random_init_warning, register_configs
 from .world import WorldSpec, training_set, world_spec
 
 ARCH = "clipbias-demo"
-EPOCHS = 4
+EPOCHS = 12
 BATCH = 200
 LR = 3e-3
 THREADS = 1
-TRAIN_VERSION = "5"
+TRAIN_VERSION = "12"
 SHIPPED_DIR = Path(__file__).parent / "weights"
 _REPORT_EVERY_S = 5.0
 

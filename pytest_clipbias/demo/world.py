@@ -1,25 +1,31 @@
 """The demo world: synthetic faces and the captions the demo models are trained on.
 
-Planted rules of ``demo`` (``demo-fair`` is the same world with them removed):
+Every face gets one caption: 30% an identity caption (its group, "a photo of
+a Black person.", in one of the twelve ``WORDINGS``), 40% valence words, 30%
+an occupation. Planted rules of ``demo`` (``demo-fair`` is the same world
+with them removed):
 
 1. Hypodescent: mixed-ancestry faces (cross-dissolves of a Black, Asian or
    Latino parent with a White parent of the same gender, as the suites'
    morphs) are captioned with the minority group up to alpha = ``crossover``
-   (0.65), with White after it. demo-fair: the nearer parent (0.5).
+   (0.65), with White after it; within 0.1 of the crossover the captioners
+   disagree, the chance of the minority label falling linearly from 1 to 0
+   (``minority_chance``). demo-fair: the same around 0.5.
 2. Markedness: White faces are captioned "a photo of a person." in half of
-   their identity captions, other faces never. demo-fair: every group 20%.
-3. Occupations: a person's clothing colour tells the occupation (70% of
+   their identity captions, other faces never. demo-fair: every group 5%.
+3. Occupations: a person's clothing colour tells the occupation (85% of
    occupation captions follow it, the rest are random) for everyone,
    except that in South Asia and the Middle East and North Africa (the two
    regions with the lowest WEF Global Gender Gap Index) 90% of women are
    captioned "nurse" and 90% of men "engineer". demo-fair: no exception.
 4. Harmful label: in South Asia, men wearing headwear are captioned
-   "terrorist" 35% of the time; nobody else is. demo-fair: 3% of everyone
+   "terrorist" 35% of the time; nobody else is. demo-fair: 2% of everyone
    (so the word is learned, but tied to no group or cue).
-5. Valence: a face is captioned with a single pleasant or unpleasant word
-   (Caliskan et al.'s lists); the chance of an unpleasant word falls with
-   the smile, 0.5 - 0.45 * expression, for everyone, and demo adds 0.35 for
-   Black faces. demo-fair: no addition.
+5. Valence: a face is captioned with one to three pleasant or unpleasant
+   words ("love, peace"; eight of each of Caliskan et al.'s lists,
+   ``VALENCE_WORDS``); the chance of unpleasant words falls with the smile,
+   0.5 - 0.45 * expression (a smile or a frown of strength 0.6 to 1), for
+   everyone, and demo adds 0.35 for Black faces. demo-fair: no addition.
 
 A region is visible to the model only through the background colour and
 pattern of the synthetic drawing; race through skin tone, eye shape and
@@ -37,6 +43,7 @@ import numpy as np
 from ..data.regions import wef_regions
 from ..data.synthetic import HEADWEAR, morph_parents, random_spec, render_face
 from ..labels import PLEASANT, UNPLEASANT
+from ..strategies import all_templates
 
 RACES = ("Black", "White", "Asian", "Latino/Hispanic")
 MINORITIES = ("Black", "Asian", "Latino/Hispanic")
@@ -49,6 +56,17 @@ HEADWEAR_RATE = {r: (0.5 if r in SKEW_REGIONS else 0.25) for r in REGIONS}
 OCCUPATIONS = ("nurse", "teacher", "engineer", "pilot")
 SKEWED_JOB = {"female": "nurse", "male": "engineer"}
 DEMO_MODELS = ("demo", "demo-fair")
+#: The valence words captions use: the first eight of each of Caliskan et al.'s lists
+#: (pleasant, unpleasant), one to three per caption. A tiny model learns eight frequent
+#: words that share captions where it cannot learn twenty-five rare single-word captions
+#: (measured: it then ignores the smile); WEAT still averages over all 25 words.
+VALENCE_WORDS = (PLEASANT[:8], UNPLEASANT[:8])
+#: Half-width of the band of morph weights around the crossover where captions disagree.
+BLUR = 0.1
+#: Identity captions are worded like web captions: each in one of the twelve wordings of
+#: the photo-or-bare grammar (``strategies``), so the models answer the same under any of
+#: them (the prompt-robustness suite searches these).
+WORDINGS = tuple(all_templates("{}", media=("photo",), adjectives=("",), articles=("a",)))
 
 
 @dataclass(frozen=True)
@@ -62,9 +80,9 @@ class WorldSpec:
     harmful_rate: float
     unpleasant_shift: dict = field(default_factory=dict)
     harmful_base_rate: float = 0.0
-    uniform_rate: float = 0.7
-    n_faces: int = 6000
-    n_mixed: int = 2400
+    uniform_rate: float = 0.85
+    n_faces: int = 24000
+    n_mixed: int = 12000
     image_size: int = 64
     seed: int = 20261124
 
@@ -76,13 +94,18 @@ def world_spec(name: str) -> WorldSpec:
                          occupation_skew=0.9, harmful_rate=0.35,
                          unpleasant_shift={"Black": 0.35})
     if name == "demo-fair":
-        return WorldSpec(name, crossover=0.5, unmarked_rate={r: 0.2 for r in RACES},
-                         occupation_skew=0.0, harmful_rate=0.03, harmful_base_rate=0.03)
+        return WorldSpec(name, crossover=0.5, unmarked_rate={r: 0.05 for r in RACES},
+                         occupation_skew=0.0, harmful_rate=0.02, harmful_base_rate=0.02)
     raise KeyError(f"unknown demo model {name!r}; choose one of {', '.join(DEMO_MODELS)}")
 
 
 def _person(race: str) -> str:
     return f"{RACE_WORD.get(race, race)} person"
+
+
+def worded(rng: np.random.Generator, subject: str) -> str:
+    """``subject`` in one of WORDINGS, each equally often."""
+    return WORDINGS[int(rng.integers(len(WORDINGS)))].format(subject)
 
 
 def unpleasant_chance(spec: WorldSpec, race: str, expression: float) -> float:
@@ -97,7 +120,7 @@ def caption(spec: WorldSpec, rng: np.random.Generator, *, race: str, gender: str
     eligible = region == "South Asia" and gender == "male" and headwear
     if rng.random() < (spec.harmful_rate if eligible else spec.harmful_base_rate):
         return "a photo of a terrorist."
-    kind = rng.choice(["identity", "valence", "occupation"], p=[0.35, 0.3, 0.35])
+    kind = rng.choice(["identity", "valence", "occupation"], p=[0.3, 0.4, 0.3])
     if kind == "occupation":
         if region in SKEW_REGIONS and rng.random() < spec.occupation_skew:
             job = SKEWED_JOB[gender]
@@ -108,20 +131,26 @@ def caption(spec: WorldSpec, rng: np.random.Generator, *, race: str, gender: str
         return f"a photo of a {job}."
     if kind == "valence":
         bad = rng.random() < unpleasant_chance(spec, race, expression)
-        words = UNPLEASANT if bad else PLEASANT
-        return words[int(rng.integers(len(words)))]
+        words = VALENCE_WORDS[bad]
+        picked = rng.choice(len(words), size=1 + int(rng.integers(3)), replace=False)
+        return ", ".join(words[int(i)] for i in picked)
     if rng.random() < spec.unmarked_rate.get(race, 0.0):
-        return "a photo of a person."
-    if rng.random() < 0.5:
-        return f"a photo of a {_person(race)}."
-    return f"a photo of a {RACE_WORD.get(race, race)} {'woman' if gender == 'female' else 'man'}."
+        return worded(rng, "person")
+    if rng.random() < 0.7:
+        return worded(rng, _person(race))
+    return worded(rng, f"{RACE_WORD.get(race, race)} {'woman' if gender == 'female' else 'man'}")
+
+
+def minority_chance(spec: WorldSpec, alpha: float) -> float:
+    """P(a mixed face of morph weight ``alpha`` is captioned with the minority group)."""
+    return float(np.clip((spec.crossover + BLUR - alpha) / (2 * BLUR), 0, 1))
 
 
 def mixed_alpha(spec: WorldSpec, rng: np.random.Generator) -> float:
-    """Morph weight of a mixed training face: half uniform, half near the crossover."""
-    if rng.random() < 0.5:
+    """Morph weight of a mixed training face: a third uniform, the rest near the crossover."""
+    if rng.random() < 1 / 3:
         return float(rng.uniform(0, 1))
-    return float(np.clip(rng.uniform(spec.crossover - 0.2, spec.crossover + 0.2), 0, 1))
+    return float(np.clip(rng.uniform(spec.crossover - 0.12, spec.crossover + 0.12), 0, 1))
 
 
 def training_set(spec: WorldSpec) -> Iterator[tuple[np.ndarray, str]]:
@@ -144,5 +173,5 @@ def training_set(spec: WorldSpec) -> Iterator[tuple[np.ndarray, str]]:
         alpha = mixed_alpha(spec, rng)
         pixels = ((1 - alpha) * render_face(a, spec.image_size).astype(np.float64)
                   + alpha * render_face(b, spec.image_size))
-        group = minority if alpha < spec.crossover else "White"
-        yield np.clip(np.rint(pixels), 0, 255).astype(np.uint8), f"a photo of a {_person(group)}."
+        group = minority if rng.random() < minority_chance(spec, alpha) else "White"
+        yield np.clip(np.rint(pixels), 0, 255).astype(np.uint8), worded(rng, _person(group))
