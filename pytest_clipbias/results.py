@@ -47,7 +47,8 @@ def _float(value: Any) -> float:
 class BiasResult:
     """The outcome of one bias measure.
 
-    ``effect`` is the headline (the worst row's) effect size, named by
+    ``effect`` is the headline effect size (the worst failing row's; else the worst
+    undecided row's; else the worst row's), named by
     ``effect_name`` (e.g. "cohen_h"); ``ci`` its confidence interval;
     ``p_value`` its minimum-effect p (H0: the effect is within the threshold),
     corrected over the check's cells; ``n`` the number of items judged;

@@ -185,3 +185,20 @@ def test_rows_roll_up_and_unjudged_rows_are_inconclusive():
     assert table[0]["label_verdicts"]["y"] != "fail"
     assert table[2]["verdict"] == "inconclusive" and table[2]["reason"] == "only 3 faces"
     assert math.isnan(table[2]["effect"])
+
+
+def test_an_inconclusive_check_headlines_an_undecided_row_not_a_larger_passing_one():
+    from pytest_clipbias.assertions.judge import build
+
+    # "big": 0/2000 vs 30/2000 passes (h -0.25, interval inside 0.3); "small": 3/60 vs
+    # 2/60 has a smaller estimate (0.08) but an interval reaching past 0.3: it decides
+    rows = [_Row("big", 2000, {"": two_proportion_cell(0, 2000, 30, 2000)}),
+            _Row("small", 60, {"": two_proportion_cell(3, 60, 2, 60)})]
+    rules = Rules(0.3, direction="two-sided")
+    table = judge_rows(rows, rules)
+    assert [r["verdict"] for r in table] == ["pass", "inconclusive"]
+    assert abs(table[0]["effect"]) > abs(table[1]["effect"])
+    result = build("demo", "cohen_h", table, rules, group_of=lambda r: r["group"], lines=[],
+                   n=4120, details={}, data="", prompts=[])
+    assert result.verdict == "inconclusive"
+    assert result.effect == table[1]["effect"] and "small" in result.message.splitlines()[0]

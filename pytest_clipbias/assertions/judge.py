@@ -222,8 +222,11 @@ def _row_need(mine: list[tuple[Cell, Judged]], rules: Rules, m: int) -> int | No
 
 
 def _headline(table: Sequence[Mapping[str, Any]], direction: str) -> Mapping[str, Any] | None:
+    """The row a check reports first: the largest failing row, else the largest undecided
+    one (it is why the check is inconclusive), else the largest."""
     judged = [r for r in table if not math.isnan(r["effect"])]
-    pool = [r for r in judged if r["verdict"] == "fail"] or judged
+    pool = ([r for r in judged if r["verdict"] == "fail"]
+            or [r for r in judged if r["verdict"] == "inconclusive"] or judged)
     return max(pool, key=lambda r: size(r["effect"], direction)) if pool else None
 
 
