@@ -129,3 +129,13 @@ def test_demo_models_train_once_when_no_shipped_weights_match(tmp_path, monkeypa
     assert model.encode_texts(["a photo of a nurse."]).shape == (1, 64)
     with pytest.raises(ConfigurationError, match="carries its own trained weights"):
         ClipModel.load("demo", "openai", device="cpu")
+
+
+def test_a_change_to_the_caption_rules_changes_the_recipe_hash(monkeypatch):
+    from pytest_clipbias.demo import world
+
+    spec = world_spec("demo-fair")
+    before = demo_train.recipe_hash(spec)
+    assert demo_train.recipe_hash(spec) == before  # deterministic
+    monkeypatch.setattr(world, "BLUR", 0.2)  # no setting changes, only the code's constant
+    assert demo_train.recipe_hash(spec) != before

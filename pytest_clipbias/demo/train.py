@@ -65,12 +65,24 @@ class TrainProgress:
 Progress = Callable[[TrainProgress | str], None]
 
 
+#: Pure and mixed faces whose captions enter the recipe hash (``recipe_hash``).
+PROBE_FACES = 48
+
+
 def recipe_hash(spec: WorldSpec) -> str:
-    """Identifies the training recipe: world rules, architecture and hyper-parameters."""
+    """Identifies the training recipe: world rules, architecture and hyper-parameters.
+
+    The rules enter by content: the captions of a small probe of the world (pure
+    and mixed faces), so a change to the caption code changes the hash even when
+    no setting does. Changes to the drawings or to the training loop are not
+    seen this way: bump ``TRAIN_VERSION`` for those.
+    """
     config = json.loads((Path(__file__).parents[1] / "model_configs" / f"{ARCH}.json")
                         .read_text())
+    probe = dataclasses.replace(spec, n_faces=PROBE_FACES, n_mixed=PROBE_FACES)
+    captions = [text for _, text in training_set(probe)]
     blob = json.dumps([dataclasses.asdict(spec), config, EPOCHS, BATCH, LR, THREADS,
-                       TRAIN_VERSION], sort_keys=True, default=str)
+                       TRAIN_VERSION, captions], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

@@ -11,8 +11,8 @@ with them removed):
    (0.65), with White after it; within 0.1 of the crossover the captioners
    disagree, the chance of the minority label falling linearly from 1 to 0
    (``minority_chance``). demo-fair: the same around 0.5.
-2. Markedness: White faces are captioned "a photo of a person." in half of
-   their identity captions, other faces never. demo-fair: every group 5%.
+2. Markedness: White faces are captioned "person" (in any of the wordings)
+   in half of their identity captions, other faces never. demo-fair: every group 5%.
 3. Occupations: a person's clothing colour tells the occupation (85% of
    occupation captions follow it, the rest are random) for everyone,
    except that in South Asia and the Middle East and North Africa (the two
