@@ -19,6 +19,7 @@ import contextlib
 import functools
 import multiprocessing
 import os
+import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -152,20 +153,44 @@ def cpu_threads() -> int:
     thread sharing its core with another busy process makes every operation
     wait for its time slice. On a 2-core machine with both cores busy, the
     demo model's image tower ran 27x slower on 2 threads than on 1 at batch
-    64 (``benchmarks/bench_encoding.py --threads``). Busy cores are read from
-    the 1-minute load average once per process, at the first model load,
-    before this process adds its own work; torch's count where there is none.
+    64 (``benchmarks/bench_encoding.py --threads``). Busy cores are measured
+    once per process, at the first model load (:func:`busy_cores`); torch's
+    count where they cannot be.
     """
     import torch
 
     threads = torch.get_num_threads()
     try:
-        busy = os.getloadavg()[0]
+        busy = busy_cores()
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
             os.cpu_count() or 1)
     except OSError:
         return threads
     return max(1, min(threads, round(cores - busy)))
+
+
+def busy_cores(interval: float = 0.2) -> float:
+    """Cores that other processes keep busy now: the machine's busy CPU time less this
+    process's, over ``interval`` seconds (``/proc/stat``).
+
+    The 1-minute load average, used where ``/proc/stat`` is missing, lags: right
+    after a heavy command (a ``pip install`` before the tests) it still reads one
+    busy core on an idle machine, and the encoder then ran on half its cores.
+    """
+    def sample() -> tuple[float, float, float]:
+        with open("/proc/stat", encoding="ascii") as stat:
+            ticks = [int(v) for v in stat.readline().split()[1:9]]
+        own = os.times()
+        busy = (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # less idle, iowait
+        return busy, own.user + own.system, time.monotonic()
+
+    try:
+        busy0, own0, t0 = sample()
+        time.sleep(interval)
+        busy1, own1, t1 = sample()
+    except (OSError, ValueError):
+        return os.getloadavg()[0]
+    return max(0.0, ((busy1 - busy0) - (own1 - own0)) / max(t1 - t0, 1e-9))
 
 
 @contextlib.contextmanager

@@ -9,10 +9,14 @@ import pytest
 import torch
 
 from pytest_clipbias import ClipModel, ConfigurationError
+from pytest_clipbias.data.regions import gender_gap_index
 from pytest_clipbias.demo import train as demo_train
 from pytest_clipbias.demo.world import (
+    KIND_SHARES,
+    KINDS,
     WORDINGS,
     caption,
+    identity_captions,
     minority_chance,
     training_set,
     unpleasant_chance,
@@ -38,20 +42,35 @@ def test_harmful_label_is_planted_on_the_cue_and_spread_evenly_in_fair():
     assert _share(fair, terrorist, **other) == pytest.approx(0.02, abs=0.01)
 
 
-def test_occupation_skew_only_in_low_gggi_regions_and_only_on_demo():
+def test_occupation_skew_reaches_more_colours_the_lower_the_gender_gap_index():
     demo, fair = world_spec("demo"), world_spec("demo-fair")
+    scores = gender_gap_index("wef-gggi")["scores"]
+    by_index = sorted(scores, key=scores.get)  # lowest index first
+    colours = [demo.skewed_colours.get(r, 0) for r in by_index]
+    assert colours == [3, 3, 2, 1, 1, 0, 0, 0]
+    assert fair.occupation_skew == 0.0
     nurse = "a photo of a nurse."
-    woman = dict(race="White", gender="female", headwear=False, clothing=3)  # a pilot's colour
-    occupation_share = 0.3  # share of occupation captions
-    assert _share(demo, nurse, region="South Asia", **woman) / occupation_share > 0.85
-    assert _share(demo, nurse, region="Europe", **woman) / occupation_share < 0.15
-    assert _share(fair, nurse, region="South Asia", **woman) / occupation_share < 0.15
+    occupation_share = KIND_SHARES[KINDS.index("occupation")]
+
+    def share(spec, region, clothing, gender="female"):
+        face = dict(race="White", gender=gender, headwear=False, clothing=clothing)
+        return _share(spec, nurse, region=region, **face) / occupation_share
+
+    pilot, teacher = 3, 1  # colour indices: the first two colours the skew reaches
+    assert share(demo, "Central Asia", pilot) > 0.85  # one colour: the pilot's
+    assert share(demo, "Central Asia", teacher) < 0.15
+    assert share(demo, "Sub-Saharan Africa", teacher) > 0.85
+    assert share(demo, "South Asia", pilot, gender="male") < 0.15  # men: "engineer"
+    assert share(demo, "Europe", pilot) < 0.15
+    assert share(fair, "South Asia", pilot) < 0.15
 
 
 def test_valence_follows_expression_for_everyone_and_race_only_on_demo():
     demo, fair = world_spec("demo"), world_spec("demo-fair")
-    assert unpleasant_chance(fair, "Black", 0.0) == unpleasant_chance(fair, "White", 0.0) == 0.5
-    assert unpleasant_chance(demo, "Black", 0.0) == pytest.approx(0.85)
+    assert unpleasant_chance(fair, "Black", 0.0, 2) == unpleasant_chance(fair, "White", 0.0, 2)
+    assert unpleasant_chance(fair, "White", 0.0, 2) == pytest.approx(0.3)
+    assert unpleasant_chance(fair, "White", 0.0, 0) == pytest.approx(0.7)  # a neutral cue
+    assert unpleasant_chance(demo, "Black", 0.0, 2) == pytest.approx(0.65)
     assert unpleasant_chance(demo, "White", 1.0) < unpleasant_chance(demo, "White", -1.0)
 
 
@@ -139,3 +158,30 @@ def test_a_change_to_the_caption_rules_changes_the_recipe_hash(monkeypatch):
     assert demo_train.recipe_hash(spec) == before  # deterministic
     monkeypatch.setattr(world, "BLUR", 0.2)  # no setting changes, only the code's constant
     assert demo_train.recipe_hash(spec) != before
+
+
+def test_every_identity_caption_is_a_candidate_in_every_batch():
+    """The loss contrasts each image with the batch's captions and all identity captions:
+    checked against the formula written out for a stub model (logit scale 1)."""
+
+    class Stub(torch.nn.Module):
+        logit_scale = torch.tensor(0.0)
+
+        def encode_image(self, x):
+            return x
+
+        def encode_text(self, tokens):
+            return tokens.float()
+
+    eye = torch.eye(4)
+    images = torch.tensor([[1.0, 0.2, 0, 0], [0, 1.0, 0.3, 0]])
+    tokens = torch.stack([eye[0], eye[0]]).long()  # both images carry caption 0
+    always = torch.stack([eye[1], eye[2]]).long()  # never in the batch
+    loss = demo_train._clip_loss(Stub(), images, tokens, always)
+    img = torch.nn.functional.normalize(images, dim=-1)
+    logits = img @ eye[:3].T  # candidates: caption 0 and the two identity captions
+    to_text = -torch.log_softmax(logits, 1)[:, 0].mean()
+    to_image = -torch.log_softmax(logits[:, 0], 0).mean()  # caption 0 over its two images
+    assert loss.item() == pytest.approx(((to_text + to_image) / 2).item(), rel=1e-6)
+    assert len(identity_captions()) == len(WORDINGS) * 5
+    assert "a photo of a White person." in identity_captions()

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import io
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +21,7 @@ from pytest_clipbias import ClipModel
 from pytest_clipbias.images import prepare
 from pytest_clipbias.loader import (
     batched_transform,
+    busy_cores,
     cpu_threads,
     default_workers,
     pixel_batches,
@@ -91,9 +97,9 @@ def test_other_transforms_are_not_batched() -> None:
     assert batched_transform(exact) is not None
 
 
-@pytest.mark.parametrize(("load", "expected"), [(0.0, 2), (0.9, 1), (1.6, 1), (7.0, 1)])
+@pytest.mark.parametrize(("load", "expected"), [(0.0, 2), (0.4, 2), (0.9, 1), (1.6, 1), (7.0, 1)])
 def test_cpu_threads_leave_the_busy_cores_alone(monkeypatch, load: float, expected: int) -> None:
-    monkeypatch.setattr("os.getloadavg", lambda: (load, load, load))
+    monkeypatch.setattr("pytest_clipbias.loader.busy_cores", lambda: load)
     monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1}, raising=False)
     before = torch.get_num_threads()
     torch.set_num_threads(2)
@@ -127,3 +133,37 @@ def test_images_at_the_model_size_skip_the_pil_steps(monkeypatch) -> None:
     torch.testing.assert_close(batched(images[:2]), expected, rtol=0, atol=0)
     with pytest.raises(AssertionError, match="went through"):
         batched(images[3:4])  # 48x40 must be resized and cropped
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/stat"), reason="needs Linux /proc/stat")
+def test_busy_cores_sees_another_busy_process() -> None:
+    spinner = subprocess.Popen([sys.executable, "-c", "import time\nt = time.time()\n"
+                                "while time.time() - t < 2: pass"])
+    try:
+        time.sleep(0.3)  # let it start spinning
+        assert busy_cores(0.5) > 0.3  # it holds most of a core
+    finally:
+        spinner.wait()
+
+
+def test_busy_cores_subtracts_this_process(monkeypatch) -> None:
+    hz = os.sysconf("SC_CLK_TCK")
+    # machine busy time: 3 s, then 3 s + 1.5 core-seconds; this process used 1.0 of them
+    lines = iter([f"cpu  {3 * hz} 0 0 500 0 0 0 0 0 0\n",
+                  f"cpu  {int(4.5 * hz)} 0 0 600 0 0 0 0 0 0\n"])
+    monkeypatch.setattr("builtins.open", lambda *a, **k: io.StringIO(next(lines)))
+    own = iter([os.times_result((2.0, 0.0, 0, 0, 0)), os.times_result((2.5, 0.5, 0, 0, 0))])
+    monkeypatch.setattr("os.times", lambda: next(own))
+    clock = iter([10.0, 11.0])
+    monkeypatch.setattr("time.monotonic", lambda: next(clock))
+    monkeypatch.setattr("time.sleep", lambda s: None)
+    assert busy_cores(1.0) == pytest.approx(0.5)  # 1.5 core-seconds less this process's 1.0
+
+
+def test_busy_cores_falls_back_to_the_load_average(monkeypatch) -> None:
+    def missing(*args, **kwargs):
+        raise OSError("no /proc/stat")
+
+    monkeypatch.setattr("builtins.open", missing)
+    monkeypatch.setattr("os.getloadavg", lambda: (1.25, 1.0, 1.0))
+    assert busy_cores(0.0) == 1.25

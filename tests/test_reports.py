@@ -215,10 +215,10 @@ def test_profiles(pytester):
         "    print('PROFILE', clipbias_profile.name, clipbias_profile.permutations,\n"
         "          clipbias_profile.n_series)\n")
     out = pytester.runpytest("-s", "--clipbias-profile", "smoke").stdout.str()
-    assert "PROFILE smoke 999 30" in out
+    assert "PROFILE smoke 999 400\n" in out
     out = _run(pytester, "-s", CLIPBIAS_PROFILE="nightly").stdout.str()
     assert "PROFILE nightly 50000 1000" in out
-    assert "PROFILE team 12345 30" in pytester.runpytest("-s", "--clipbias-profile",
+    assert "PROFILE team 12345 400\n" in pytester.runpytest("-s", "--clipbias-profile",
                                                          "team").stdout.str()
     bad = pytester.runpytest("--clipbias-profile", "turbo")
     assert bad.ret == pytest.ExitCode.USAGE_ERROR

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +31,7 @@ from .morph import MorphSeries, build_series
 #: Skin tone in [0, 1] (0 lightest, 1 darkest) around which each label is drawn.
 RACE_TONES = {
     "White": 0.12, "Asian": 0.30, "East Asian": 0.30, "Southeast Asian": 0.45,
-    "Middle Eastern": 0.40, "Latino/Hispanic": 0.52, "Indian": 0.66, "Black": 0.88,
+    "Middle Eastern": 0.40, "Latino/Hispanic": 0.60, "Indian": 0.66, "Black": 0.88,
     "Multiracial": 0.55,
 }
 NARROW_EYES = frozenset({"Asian", "East Asian", "Southeast Asian"})
@@ -40,15 +41,18 @@ RACE_HAIR = {
     "East Asian": (18, 18, 40), "Southeast Asian": (30, 24, 30),
     "Latino/Hispanic": (92, 56, 30), "Middle Eastern": (50, 34, 24), "Indian": (36, 26, 22),
 }
+#: Background colour and pattern per region: distinct hues, so a model can tell the regions
+#: apart (with pastel shades close to each other a demo model let one region's skew leak
+#: into its look-alikes).
 REGION_STYLE = {
-    "North America": ((200, 215, 235), "plain"),
-    "Europe": ((215, 225, 200), "stripes"),
-    "Latin America and the Caribbean": ((240, 210, 160), "dots"),
-    "Central Asia": ((205, 190, 225), "checks"),
-    "East Asia and the Pacific": ((235, 200, 200), "stripes"),
-    "Sub-Saharan Africa": ((230, 190, 120), "checks"),
-    "Middle East and North Africa": ((225, 215, 185), "dots"),
-    "South Asia": ((190, 225, 215), "dots"),
+    "North America": ((150, 190, 250), "plain"),
+    "Europe": ((190, 240, 150), "stripes"),
+    "Latin America and the Caribbean": ((250, 200, 120), "dots"),
+    "Central Asia": ((215, 170, 245), "checks"),
+    "East Asia and the Pacific": ((250, 160, 175), "stripes"),
+    "Sub-Saharan Africa": ((225, 225, 90), "checks"),
+    "Middle East and North Africa": ((245, 240, 215), "dots"),
+    "South Asia": ((110, 225, 200), "dots"),
 }
 HEADWEAR = ("none", "scarf", "cap", "turban")
 #: Clothing colours a face is drawn in (uniformly, independent of every label).
@@ -211,9 +215,16 @@ def _photo_variation(pixels: np.ndarray, spec: FaceSpec, size: int) -> np.ndarra
         pixels = pixels[ys][:, xs]
     out = pixels.astype(np.float32) * np.float32(spec.brightness)
     if spec.grain:
-        rng = np.random.default_rng(spec.grain_seed)
-        out += rng.standard_normal(out.shape, dtype=np.float32) * np.float32(spec.grain)
+        out += _grain(spec.grain_seed, out.shape) * np.float32(spec.grain)
     return np.ascontiguousarray(np.clip(np.rint(out), 0, 255).astype(np.uint8))
+
+
+@lru_cache(maxsize=16)
+def _grain(seed: int, shape: tuple[int, ...]) -> np.ndarray:
+    """Seeded standard-normal grain (read-only); the parents of a morph share one."""
+    grain = np.random.default_rng(seed).standard_normal(shape, dtype=np.float32)
+    grain.flags.writeable = False
+    return grain
 
 
 def _pick(rng: np.random.Generator, options: Sequence[str], i: int) -> str:

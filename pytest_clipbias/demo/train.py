@@ -26,14 +26,14 @@ from pathlib import Path
 import numpy as np
 
 from ..openclip_setup import quiet_random_init_warning, register_configs
-from .world import WorldSpec, training_set, world_spec
+from .world import WorldSpec, identity_captions, training_set, world_spec
 
 ARCH = "clipbias-demo"
 EPOCHS = 12
 BATCH = 200
 LR = 3e-3
 THREADS = 1
-TRAIN_VERSION = "12"
+TRAIN_VERSION = "16"
 SHIPPED_DIR = Path(__file__).parent / "weights"
 _REPORT_EVERY_S = 5.0
 
@@ -97,24 +97,32 @@ def _encode_training_set(spec: WorldSpec, preprocess, tokenizer):
     return torch.stack(images), tokenizer(captions)
 
 
-def _clip_loss(model, images, tokens):
-    """Symmetric InfoNCE over the distinct captions of a batch.
+def _clip_loss(model, images, tokens, always):
+    """Symmetric InfoNCE over the distinct captions of a batch plus the ``always`` captions.
 
-    Captions repeat within a batch: each image is contrasted with the
-    distinct captions only, and each caption's target is spread evenly over
-    its images, so a frequent caption gains no weight from its frequency.
+    Captions repeat within a batch: each image is contrasted with the distinct
+    captions only, and each caption's target is spread evenly over its images.
+    The identity captions (``always``) are candidates for every image of every
+    batch. With in-batch candidates only, InfoNCE learns log P(caption | image)
+    minus a term for how often the caption is a candidate (van den Oord et al.
+    2018), so a group label that is rarer in the training set (each minority
+    label, next to "White" from every kind of mixed face) wins a tie; among
+    captions that are always candidates the margin is the log-odds of the
+    captioners, the rule the demo world plants.
     """
     import torch
     import torch.nn.functional as F
 
     img = F.normalize(model.encode_image(images), dim=-1)
-    unique, inverse = torch.unique(tokens, dim=0, return_inverse=True)
+    unique, inverse = torch.unique(torch.cat([tokens, always]), dim=0, return_inverse=True)
+    inverse = inverse[: len(tokens)]
     txt = F.normalize(model.encode_text(unique), dim=-1)
     logits = model.logit_scale.exp() * img @ txt.T
-    owners = F.one_hot(inverse, len(unique)).T.float()
+    present = torch.unique(inverse)
+    owners = F.one_hot(inverse, len(unique)).T[present].float()
     owners = owners / owners.sum(1, keepdim=True)
     return (F.cross_entropy(logits, inverse)
-            + torch.sum(-owners * F.log_softmax(logits.T, 1), 1).mean()) / 2
+            + torch.sum(-owners * F.log_softmax(logits.T[present], 1), 1).mean()) / 2
 
 
 def train(name: str, out: str | os.PathLike, *, progress: Progress | None = print,
@@ -140,7 +148,9 @@ def train(name: str, out: str | os.PathLike, *, progress: Progress | None = prin
             torch.manual_seed(spec.seed)
             model, _, preprocess = open_clip.create_model_and_transforms(
                 ARCH, pretrained=None, pretrained_text=False)
-            x, tokens = _encode_training_set(spec, preprocess, open_clip.get_tokenizer(ARCH))
+            tokenizer = open_clip.get_tokenizer(ARCH)
+            x, tokens = _encode_training_set(spec, preprocess, tokenizer)
+            always = tokenizer(identity_captions())
             n = len(x)
             report(f"training {name}: {n} image-caption pairs drawn in "
                    f"{time.perf_counter() - start:.0f} s")
@@ -162,7 +172,7 @@ def train(name: str, out: str | os.PathLike, *, progress: Progress | None = prin
                 total = 0.0
                 for b in range(per_epoch):
                     idx = perm[b * batch : (b + 1) * batch]
-                    loss = _clip_loss(model, x[idx], tokens[idx])
+                    loss = _clip_loss(model, x[idx], tokens[idx], always)
                     opt.zero_grad()
                     loss.backward()
                     opt.step()
