@@ -43,15 +43,17 @@ class Profile:
     """Sample sizes and resampling counts used where a call leaves them unset.
 
     ``n_series``: morph series per pair type and gender; ``morph_steps``:
-    frames per series (odd, so alpha = 0.5 is a frame); ``n_faces``: faces
-    for race-group checks; ``n_region_faces``: faces for region x gender checks.
+    frames per series (odd, so alpha = 0.5 is a frame: the verdict reads that
+    frame alone, the crossover is interpolated between frames; ``nightly``
+    uses the 21 of Wolfe et al.); ``n_faces``: faces for race-group checks;
+    ``n_region_faces``: faces for region x gender checks.
     """
 
     name: str
     permutations: int = 10_000
     bootstrap: int = 2_000
     n_series: int = 400
-    morph_steps: int = 11
+    morph_steps: int = 7
     n_faces: int = 1000
     n_region_faces: int = 8000
 
