@@ -54,7 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     lst.add_argument("--storage", default=".clipbias",
                      help="folder of saved runs (default .clipbias)")
     train = sub.add_parser("train-demo", help="train a built-in demo model")
-    train.add_argument("name", nargs="?", default="demo", choices=["demo", "demo-fair"])
+    train.add_argument("name", choices=["demo", "demo-fair"],
+                       help="which demo model to train (about 9 minutes on one core)")
     train.add_argument("--out", help="write the weights here instead of the demo cache")
     train.add_argument("--ship", action="store_true",
                        help="write them into the package's shipped weights (maintainers)")

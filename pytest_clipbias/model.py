@@ -204,7 +204,7 @@ def _check_model_name(model_name: str) -> None:
     known = open_clip.list_models()
     if model_name.replace("/", "-") in known:
         return
-    close = difflib.get_close_matches(model_name, known, n=3, cutoff=0.6)
+    close = difflib.get_close_matches(model_name, [*DEMO_MODELS, *known], n=3, cutoff=0.6)
     hint = f" Did you mean {', '.join(close)}?" if close else ""
     raise ModelUnavailableError(
         f"unknown open_clip architecture {model_name!r}.{hint} "

@@ -151,12 +151,21 @@ def test_demo_models_train_once_when_no_shipped_weights_match(tmp_path, monkeypa
 
 
 def test_a_change_to_the_caption_rules_changes_the_recipe_hash(monkeypatch):
+    from pytest_clipbias.data import synthetic
     from pytest_clipbias.demo import world
 
     spec = world_spec("demo-fair")
     before = demo_train.recipe_hash(spec)
     assert demo_train.recipe_hash(spec) == before  # deterministic
     monkeypatch.setattr(world, "BLUR", 0.2)  # no setting changes, only the code's constant
+    assert demo_train.recipe_hash(spec) != before
+    monkeypatch.undo()
+    assert demo_train.recipe_hash(spec) == before
+    # a small change that the 96 probe captions may not show, and a drawing constant
+    monkeypatch.setattr(world, "CLOTHING_VALENCE", (0.25, 0.25, -0.25, -0.25))
+    assert demo_train.recipe_hash(spec) != before
+    monkeypatch.undo()
+    monkeypatch.setitem(synthetic.RACE_TONES, "Latino/Hispanic", 0.61)
     assert demo_train.recipe_hash(spec) != before
 
 

@@ -3,7 +3,7 @@
     python -m pytest_clipbias train-demo demo            # into the demo cache
     python -m pytest_clipbias train-demo demo --ship     # rebuild the shipped weights
 
-The architecture is the open_clip config ``clipbias-demo`` (a 3-layer ViT on
+The architecture is the open_clip config ``clipbias-demo`` (a 2-layer ViT on
 64x64 images and a 2-layer text transformer), built through
 open_clip.create_model like any other; training is the symmetric InfoNCE
 loss of CLIP (Radford et al. 2021) with AdamW. Seeds, data order and thread
@@ -72,17 +72,24 @@ PROBE_FACES = 48
 def recipe_hash(spec: WorldSpec) -> str:
     """Identifies the training recipe: world rules, architecture and hyper-parameters.
 
-    The rules enter by content: the captions of a small probe of the world (pure
-    and mixed faces), so a change to the caption code changes the hash even when
-    no setting does. Changes to the drawings or to the training loop are not
-    seen this way: bump ``TRAIN_VERSION`` for those.
+    The rules enter by value and by content: every constant of the world and of
+    the drawings (the upper-case names of ``demo.world`` and ``data.synthetic``,
+    such as ``BLUR`` or the skin tones) and the captions of a small probe of the
+    world, so a changed constant or caption rule changes the hash even when no
+    setting does. A change to drawing or training code that no constant shows
+    is not seen this way: bump ``TRAIN_VERSION`` for those.
     """
+    from ..data import synthetic
+    from . import world
+
     config = json.loads((Path(__file__).parents[1] / "model_configs" / f"{ARCH}.json")
                         .read_text())
     probe = dataclasses.replace(spec, n_faces=PROBE_FACES, n_mixed=PROBE_FACES)
     captions = [text for _, text in training_set(probe)]
+    constants = {f"{m.__name__}.{k}": sorted(v) if isinstance(v, frozenset | set) else v
+                 for m in (world, synthetic) for k, v in vars(m).items() if k.isupper()}
     blob = json.dumps([dataclasses.asdict(spec), config, EPOCHS, BATCH, LR, THREADS,
-                       TRAIN_VERSION, captions], sort_keys=True, default=str)
+                       TRAIN_VERSION, captions, constants], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
