@@ -57,7 +57,8 @@ def model_lines(models: Sequence[Mapping[str, Any]]) -> list[str]:
 
 def cache_line(stats: Any, cache_dir: Path | None) -> str:
     """Embedding cache hits and misses per kind."""
-    where = cache_dir or "disabled (--clip-no-cache)"
+    where = cache_dir or ("disabled (--clip-no-cache, or pytest's cacheprovider off without "
+                          "--clip-cache-dir)")
     parts = ", ".join(f"{kind}s {stats.hits.get(kind, 0)} hits / "
                       f"{stats.misses.get(kind, 0)} misses" for kind in ("image", "text"))
     dropped = f", {stats.dropped} damaged entries recomputed" if stats.dropped else ""
