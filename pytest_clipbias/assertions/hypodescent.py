@@ -86,7 +86,7 @@ def _rows(series: list[MorphSeries], groups: dict[Key, list[int]], margins: dict
                                 for t, m in margins.items() if t != "ensemble"}
         finite = [v for v in row.template_effects.values() if np.isfinite(v)]
         row.template_spread = max(finite) - min(finite) if finite else 0.0
-        row.problem = _problem(row, len(idx), at, min_series, min_accuracy)
+        row.problem = _problem(row, len(idx), at, min_series, min_accuracy) or row.problem
         rows.append(row)
     return rows
 
