@@ -61,8 +61,9 @@ class Cell:
     p_above: Callable[[float], float]
     p_below: Callable[[float], float]
     interval: Callable[[float], Interval]
-    #: (threshold, alpha, goal "fail"/"pass") -> items per group for 80% power, if known
-    required: Callable[[float, float, str], int] | None = None
+    #: (threshold, alpha, goal "fail"/"pass", planning effect, cells in the check) -> items
+    #: per group for 80% power of the whole check (stats.power.required_n), if known
+    required: Callable[[float, float, str, float, int], int] | None = None
 
 
 class CellBatch:
@@ -105,13 +106,14 @@ class CellBatch:
                         lambda c: float(self._p(c, "less")[i]),
                         lambda conf: tuple(float(v) for v in self._interval(conf)[i]),
                         None if self._power is None else (
-                            lambda t, a, goal: self._required(i, t, a, goal)))
+                            lambda t, a, goal, e, m: self._required(i, t, a, goal, e, m)))
         return [cell(i) for i in range(len(self.effects))]
 
-    def _required(self, i: int, threshold: float, alpha: float, goal: str) -> int:
-        """:func:`pytest_clipbias.stats.power.required_n` for cell i (kind and extras given)."""
+    def _required(self, i: int, threshold: float, alpha: float, goal: str, effect: float,
+                  cells: int) -> int:
+        """:func:`pytest_clipbias.stats.power.required_n` for cell i at ``effect``."""
         kind, extras = self._power
-        return required_n(kind, float(self.effects[i]), threshold, alpha=alpha, goal=goal,
+        return required_n(kind, effect, threshold, alpha=alpha, goal=goal, cells=cells,
                           **extras[i])
 
 
