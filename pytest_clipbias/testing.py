@@ -209,7 +209,19 @@ def planted_region_faces(regions: Sequence[str], per_gender: int, *,
 
 # -- calibration: verdict rates of the measure + judge at a known true effect ------------
 
-CALIBRATED = ("hypodescent", "hypodescent-clustered", "two-sample-h", "cohens-d", "eat-d")
+CALIBRATED = ("hypodescent", "hypodescent-clustered", "two-sample-h", "cohens-d",
+              "cohens-d-lognormal", "cohens-d-t4", "eat-d")
+
+
+def _scores(kind: str, effect: float, n: int, reps: int, rng: np.random.Generator):
+    """(x, y) of shape (reps, n): y from the named distribution, x shifted by effect sds."""
+    if kind == "cohens-d-lognormal":  # sigma 0.5: skewness 1.75
+        x, sd = rng.lognormal(0, 0.5, (2, reps, n)), math.sqrt(math.expm1(0.25) * math.exp(0.25))
+    elif kind == "cohens-d-t4":
+        x, sd = rng.standard_t(4, (2, reps, n)), math.sqrt(2.0)
+    else:
+        x, sd = rng.standard_normal((2, reps, n)), 1.0
+    return x[0] + effect * sd, x[1]
 
 
 def _true_rate(h: float, p0: float) -> float:
@@ -235,10 +247,10 @@ def _cells(kind: str, effect: float, n: int, reps: int, rng: np.random.Generator
         p2 = 0.2
         return mc.two_sample_h_cells(rng.binomial(n, _true_rate(effect, p2), reps), [n] * reps,
                                      rng.binomial(n, p2, reps), [n] * reps)
-    x, y = rng.normal(effect, 1, (reps, n)), rng.standard_normal((reps, n))
-    if kind == "cohens-d":
-        d = (x.mean(1) - y.mean(1)) / np.sqrt((x.var(1, ddof=1) + y.var(1, ddof=1)) / 2)
-        return mc.cohens_d_cells(d, [n] * reps, [n] * reps)
+    if kind.startswith("cohens-d"):  # the studentized-bootstrap cells of the region metric
+        x, y = _scores(kind, effect, n, reps, rng)
+        return mc.cohens_d_score_cells(list(zip(x, y, strict=True)), n_resamples=999)
+    y = rng.standard_normal((reps, n))
     # eat-d: theta = delta / sqrt(1 + delta^2 / 4); solve for the delta that gives ``effect``
     delta = effect / math.sqrt(1 - effect**2 / 4)
     x = rng.normal(delta, 1, (reps, n))
