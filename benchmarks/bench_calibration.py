@@ -12,8 +12,10 @@ each with its Monte Carlo standard error. Helpers and their cells: hypodescent
 (one-sample h; clustered when series share parents), person default, label-rate
 parity and the region "rate" metric (two-sample h), region "association"
 (Cohen's d by the studentized bootstrap, on normal, lognormal and t(4)
-scores), association (WEAT / SC-EAT d). Retrieval MaxSkew/NDKL (hypergeometric
-test, bootstrap interval) is measured in tests/stats/test_retrieval.py.
+scores), association (WEAT / SC-EAT d), retrieval MaxSkew@k (hypergeometric
+test, bootstrap interval; rankings drawn Plackett-Luce so the top k is
+Wallenius, as the test's null states). NDKL's permutation test and the
+hypergeometric MaxSkew test alone are checked in tests/stats/test_retrieval.py.
 
 Run: python benchmarks/bench_calibration.py [reps]   (tests/test_calibration.py
 runs the same grid with fewer reps; the full grid there is marked slow).
@@ -60,6 +62,8 @@ ROWS = [
         "d", {}),
     Row("region association (d, t4 scores)", "cohens-d-t4", 60, "two-sided", "d", {}),
     Row("association (WEAT / SC-EAT d, 12 words per set)", "eat-d", 12, "greater", "eat_d", {}),
+    Row("retrieval MaxSkew@80 of 400 (pool 30/70; effect = ln(E share / q))", "max-skew", 400,
+        "greater", None, {}),
 ]
 
 

@@ -231,7 +231,7 @@ def test_two_cells_at_the_advised_n_pass_together_with_the_stated_power(kind):
     assert pass_rate(n1) < 0.75
 
 
-def test_needed_n_is_planned_at_the_end_of_the_50_percent_interval_for_the_whole_check():
+def test_needed_n_is_planned_at_the_end_of_the_20_percent_interval_for_the_whole_check():
     from pytest_clipbias.assertions.judge import planning_effect
     from pytest_clipbias.stats.power import required_n
 
@@ -239,18 +239,18 @@ def test_needed_n_is_planned_at_the_end_of_the_50_percent_interval_for_the_whole
     cell = binomial_cell(55, 100)  # h = 0.10: inconclusive
     judged = judge_cells([cell], rules)[0]
     plan = planning_effect(cell, rules)
-    assert plan == pytest.approx(cell.interval(0.5)[1]) and cell.effect < plan < 0.2
+    assert plan == pytest.approx(cell.interval(0.2)[1]) and cell.effect < plan < 0.2
     one, two = needed_n(cell, rules, judged.ci), needed_n(cell, rules, judged.ci, m=2)
     assert one == required_n("h_one_sample", plan, 0.2, goal="pass")
     assert two == required_n("h_one_sample", plan, 0.2, goal="pass", cells=2) > one
     assert one > required_n("h_one_sample", cell.effect, 0.2, goal="pass")  # not the estimate
     # beyond the threshold: planned at the nearer end, Holm's alpha / m for a fail
     beyond = binomial_cell(64, 100)
-    lo = beyond.interval(0.5)[0]
+    lo = beyond.interval(0.2)[0]
     assert planning_effect(beyond, Rules(0.2)) == pytest.approx(lo)
     assert needed_n(beyond, Rules(0.2), (0, 0), m=3) == required_n(
         "h_one_sample", lo, 0.2, goal="fail", cells=3)
-    # the 50% interval reaches the threshold: planned at the estimate (a lower bound)
+    # the 20% interval reaches the threshold: planned at the estimate (a lower bound)
     near = binomial_cell(59, 100)
     assert planning_effect(near, Rules(0.2)) == near.effect
     assert needed_n(near, Rules(0.2), (0, 0)) == required_n("h_one_sample", near.effect, 0.2,

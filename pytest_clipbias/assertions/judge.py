@@ -16,10 +16,10 @@ and ``problem`` (why the row cannot be judged, or None). The judge
    inconclusive: it was not shown to be within the threshold),
 5. says, for an inconclusive cell, about how many items per group a decisive
    verdict needs: 80% power for the whole check (every cell must pass; a
-   fail is Holm-corrected), planned at the end of the cell's 50% interval
-   nearer the threshold, so the number suffices with ~75% confidence
-   rather than half the time (:func:`needed_n`; at the estimate, a lower
-   bound, when that end reaches the threshold).
+   fail is Holm-corrected), planned at the end of the cell's 20% interval
+   nearer the threshold, so the number suffices with ~60% confidence or
+   more rather than half the time (:func:`needed_n`; at the estimate, a
+   lower bound, when that end reaches the threshold).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from ._validate import number
 NAN = float("nan")
 VERDICT_WORD = {"fail": "FAILED", "pass": "passed", "inconclusive": "INCONCLUSIVE"}
 POWER = 0.8
-PLANNING = 0.5  # two-sided level of the interval whose end a sample size is planned for
+PLANNING = 0.2  # two-sided level of the interval whose end a sample size is planned for
 
 
 @dataclass(frozen=True)
@@ -107,12 +107,15 @@ def _levels(raw: np.ndarray, adjusted: np.ndarray, rules: Rules) -> np.ndarray:
 
 
 def planning_effect(cell: Cell, rules: Rules) -> float:
-    """The effect a sample size is planned for: the end of the 50% interval nearer the threshold.
+    """The effect a sample size is planned for: the end of the 20% interval nearer the threshold.
 
     The estimate of an undecided cell is noisy; planning for it undershoots
     whenever the truth is nearer the threshold. The true effect lies beyond
-    this end (farther from the threshold) with probability about 0.75, so
-    the advised n suffices with that confidence. When that end already
+    this end (farther from the threshold) with probability about 0.6, so the
+    advised n suffices at least that often (measured, 100 series at
+    threshold 0.2: in 97% of undecided runs at true h = 0, median advice 881
+    where 229 suffice; 72% at h = 0.1, median 2,814 where 645 suffice; the
+    50% interval's end overshoots 15-fold at h = 0). When that end already
     reaches the threshold no n can be promised, and the estimate itself is
     used: the n is then a lower bound (enough about half the time).
     """
