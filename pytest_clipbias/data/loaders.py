@@ -69,6 +69,7 @@ def load_manifest(
     path: str | os.PathLike, *, path_column: str = "path", on_missing: str = "error",
     country_column: str = "country", region_key: str = "region", region_scheme: str = "wef",
     extra_values: Mapping[str, Iterable[str]] | None = None, name: str | None = None,
+    allow_empty: Iterable[str] = (),
 ) -> FaceSet:
     """Read a CSV/TSV/JSONL manifest (UTF-8): one row per image, a path column plus attributes.
 
@@ -80,11 +81,19 @@ def load_manifest(
     ``region_scheme`` ("wef", "m49", "m49-subregion") for rows that have no
     region of their own. All problems of the file are reported in one
     DatasetError (the first 20 and a count per kind).
+
+    Every row must fill every column: an empty cell (or, in JSONL, a missing
+    key or null) is an error naming the row, so a face never loses an
+    attribute silently. Columns named in ``allow_empty`` may be empty; such
+    faces then lack that attribute, and the checks that group by it refuse
+    them by name. A row with more or fewer fields than the header, a column
+    named twice and a quoted field that runs over lines (an unterminated
+    quote) are errors naming the line.
     """
     return FaceSet.from_manifest(
         path, path_column=path_column, on_missing=on_missing, country_column=country_column,
         region_key=region_key, region_scheme=region_scheme, extra_values=extra_values,
-        name=name)
+        name=name, allow_empty=allow_empty)
 
 
 # -- FairFace ---------------------------------------------------------------------------
