@@ -16,8 +16,9 @@ import numpy as np
 from ..data.faceset import FaceSet
 
 
-def number(value: Any, name: str, *, low: float | None = None) -> float:
-    """A finite real number (not a bool, not a string), at least ``low`` when given."""
+def number(value: Any, name: str, *, low: float | None = None,
+           high: float | None = None) -> float:
+    """A finite real number (not a bool, not a string) in [``low``, ``high``] when given."""
     if isinstance(value, (bool, str, bytes)) or not isinstance(value, (int, float, np.number)):
         raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
     f = float(value)
@@ -25,7 +26,16 @@ def number(value: Any, name: str, *, low: float | None = None) -> float:
         raise ValueError(f"{name} must be finite, got {value!r}")
     if low is not None and f < low:
         raise ValueError(f"{name} must be at least {low:g}, got {value!r}")
+    if high is not None and f > high:
+        raise ValueError(f"{name} must be at most {high:g}, got {value!r}")
     return f
+
+
+def seed_value(value: Any, name: str = "seed") -> Any:
+    """A seed: a non-negative integer, a numpy Generator, or None."""
+    if value is None or isinstance(value, np.random.Generator):
+        return value
+    return count(value, name)
 
 
 def count(value: Any, name: str, *, low: int = 0) -> int:
@@ -37,8 +47,13 @@ def count(value: Any, name: str, *, low: int = 0) -> int:
     return int(value)
 
 
-def text_list(value: Any, name: str, *, minimum: int = 1) -> list[str]:
-    """A list of non-empty strings; a bare string is refused (it is not a list of texts)."""
+def text_list(value: Any, name: str, *, minimum: int = 1, exactly: int | None = None
+              ) -> list[str]:
+    """A list of distinct non-empty strings; a bare string is refused (it is not a list).
+
+    A repeated entry is an error: two identical groups, labels or queries
+    would compare a group with itself or count one label twice.
+    """
     if isinstance(value, str):
         raise TypeError(f"{name} must be a list of strings, got the bare string {value!r}; "
                         f"write {name}=[{value!r}]")
@@ -48,6 +63,13 @@ def text_list(value: Any, name: str, *, minimum: int = 1) -> list[str]:
     for i, item in enumerate(items):
         if not isinstance(item, str) or not item.strip():
             raise TypeError(f"{name}[{i}] must be a non-empty string, got {item!r}")
+    repeated = sorted({x for x in items if items.count(x) > 1})
+    if repeated:
+        raise ValueError(f"{name} names {repeated} more than once; each entry must be "
+                         f"distinct (got {items!r})")
+    if exactly is not None and len(items) != exactly:
+        raise ValueError(f"{name} must name exactly {exactly} distinct entries, got "
+                         f"{len(items)}: {items!r}")
     if len(items) < minimum:
         raise ValueError(f"{name} needs at least {minimum} entr{'y' if minimum == 1 else 'ies'}, "
                          f"got {len(items)}")
@@ -90,6 +112,18 @@ def values_of(faces: FaceSet, key: str, param: str) -> list[str | None]:
     """The ``key`` attribute of every face; KeyError naming the known attributes if absent."""
     text(key, param)
     return faces.values(key)
+
+
+def complete(faces: FaceSet, key: str, param: str) -> list[str]:
+    """The ``key`` attribute of every face; faces without it are refused by item number."""
+    values = values_of(faces, key, param)
+    missing = [i for i, v in enumerate(values) if v is None]
+    if missing:
+        raise ValueError(f"{len(missing)} of {len(values)} faces have no {key!r} attribute "
+                         f"(first: item {missing[0]}, {faces[missing[0]]!r}); a check never "
+                         "leaves faces out silently: filter them out first, e.g. "
+                         f"faces.filter({key}=[...])")
+    return values  # type: ignore[return-value]
 
 
 def present(wanted: Sequence[str], found: Iterable[str | None], param: str, where: str) -> None:
