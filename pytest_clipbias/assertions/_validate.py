@@ -150,11 +150,47 @@ def _encoder_name(encoder: Any) -> str:
         encoder).__name__
 
 
+def _as_array(emb: Any, who: str) -> np.ndarray:
+    """Encoder output as a real array: numpy, nested lists, or a torch tensor (detached)."""
+    if type(emb).__module__.startswith("torch") and callable(getattr(emb, "detach", None)):
+        if emb.is_complex():
+            raise ValueError(f"{who} returned a complex tensor ({emb.dtype}); embeddings must "
+                             "be real: return the real embedding, e.g. tensor.real")
+        emb = emb.detach().cpu().double().numpy()  # requires_grad, GPU, bf16 all end here
+    try:
+        arr = np.asarray(emb)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{who} returned {type(emb).__name__} that is not an (n, d) array "
+                         f"({exc}); return a float numpy array") from None
+    if arr.dtype.kind == "c":
+        raise ValueError(f"{who} returned complex values ({arr.dtype}); embeddings must be "
+                         "real: return the real embedding, not a complex transform of it")
+    if arr.dtype.kind == "O":
+        try:
+            return arr.astype(np.float64)
+        except (ValueError, TypeError):
+            _not_numbers(arr, who)
+    if arr.dtype.kind not in "iuf":
+        _not_numbers(arr, who)
+    return arr
+
+
+def _not_numbers(arr: np.ndarray, who: str) -> None:
+    first = np.asarray(arr.flat[0]).tolist() if arr.size else None
+    raise TypeError(f"{who} returned {arr.dtype} values (e.g. {first!r}), not numbers; it must "
+                    "return an (n, d) float array of embeddings")
+
+
 def check_embeddings(emb: Any, rows: int, encoder: Any, what: str,
                      dim: int | None = None) -> np.ndarray:
-    """Encoder output as float64 (rows, d): finite, non-zero rows, the right shape."""
+    """Encoder output as float64 (rows, d) with L2-normalised rows: finite, non-zero, right shape.
+
+    Rows are first divided by their largest absolute value, so very large
+    (1e200) or very small (1e-300) values normalise without overflow or
+    underflow: cosine similarity does not depend on scale.
+    """
     who = f"{_encoder_name(encoder)}.{what}"
-    arr = np.asarray(emb)
+    arr = _as_array(emb, who)
     if arr.ndim != 2 or arr.shape[0] != rows:
         raise ValueError(f"{who} returned shape {arr.shape} for {rows} inputs; expected "
                          f"({rows}, d)")
@@ -166,11 +202,13 @@ def check_embeddings(emb: Any, rows: int, encoder: Any, what: str,
     if bad.size:
         raise ValueError(f"{who} returned NaN or infinite values in {bad.size} rows (first: "
                          f"row {bad[0]}); check the model weights and inputs")
-    zero = np.flatnonzero(np.linalg.norm(arr, axis=1) == 0)
+    scale = np.abs(arr).max(axis=1, initial=0.0, keepdims=True)
+    zero = np.flatnonzero(scale[:, 0] == 0)
     if zero.size:
         raise ValueError(f"{who} returned {zero.size} all-zero embeddings (first: row "
                          f"{zero[0]}); cosine similarity is undefined for them")
-    return arr
+    arr = arr / scale
+    return arr / np.linalg.norm(arr, axis=1, keepdims=True)
 
 
 class CheckedEncoder:
