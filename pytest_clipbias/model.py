@@ -17,7 +17,7 @@ import hashlib
 import json
 import os
 import pickle
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -530,9 +530,11 @@ class ClipModel:
         and files found in the cache are never decoded. Raises ImageLoadError
         naming the file for a missing, empty, truncated or unreadable image.
         """
-        if isinstance(images, (str, bytes, os.PathLike)):
-            raise TypeError(f"encode_images takes a list of images, got the single "
-                            f"{type(images).__name__} {images!r}; write encode_images([x])")
+        not_a_single(images, "encode_images", "images")
+        if isinstance(images, np.ndarray) and images.ndim == 3:
+            raise TypeError(f"encode_images takes a list of images, got one {images.shape} "
+                            "array (a single image); write encode_images([image]), or pass "
+                            "an (n, H, W, 3) array")
 
         from .progress import progress
 
@@ -570,7 +572,7 @@ class ClipModel:
         """Embed texts; returns an (m, d) float32 array of unit-norm rows."""
         import torch
 
-        texts = list(texts)
+        texts = list(not_a_single(texts, "encode_texts", "texts"))
         for i, t in enumerate(texts):
             if not isinstance(t, str):
                 raise TypeError(f"texts[{i}] must be a str, got {type(t).__name__}")
@@ -603,6 +605,20 @@ class ClipModel:
         return encode_labels(self, labels, templates)
 
 
+def not_a_single(value: Any, function: str, what: str) -> Any:
+    """``value`` unchanged when it is a collection; a bare str, bytes or path is refused.
+
+    ``list("abc")`` is ``["a", "b", "c"]``: a string where a list is expected
+    would be encoded letter by letter, so it is an error naming the call.
+    """
+    if isinstance(value, (str, bytes, os.PathLike)):
+        raise TypeError(f"{function} takes a list of {what}, got the single "
+                        f"{type(value).__name__} {value!r}; write {function}([x])")
+    if not hasattr(value, "__iter__") or isinstance(value, Mapping) or hasattr(value, "getpixel"):
+        raise TypeError(f"{function} takes a list of {what}, got {type(value).__name__}")
+    return value
+
+
 def encode_labels(
     encoder: Encoder, labels: Sequence[str], templates: Sequence[str] = DEFAULT_TEMPLATES
 ) -> np.ndarray:
@@ -611,7 +627,8 @@ def encode_labels(
     e(l) = normalise( (1/T) * sum_t normalise(encode(template_t.format(l))) ),
     the prompt-ensembling of Radford et al. 2021 (CLIP), section 3.1.4.
     """
-    labels, templates = list(labels), list(templates)
+    labels = list(not_a_single(labels, "encode_labels", "labels"))
+    templates = list(not_a_single(templates, "encode_labels", "templates"))
     if not templates:
         raise ValueError("templates must contain at least one prompt template")
     for t in templates:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..data.faceset import FaceSet
+from ..model import not_a_single
 
 
 def number(value: Any, name: str, *, low: float | None = None,
@@ -229,10 +230,12 @@ class CheckedEncoder:
 
     def encode_images(self, images: Sequence[Any]) -> np.ndarray:
         """Validated image embeddings (float64)."""
-        images = list(images)
+        images = list(not_a_single(images, f"{_encoder_name(self.encoder)}.encode_images",
+                                   "images"))
         return self._check(self.encoder.encode_images(images), len(images), "encode_images")
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
         """Validated text embeddings (float64)."""
-        texts = list(texts)
+        texts = list(not_a_single(texts, f"{_encoder_name(self.encoder)}.encode_texts",
+                                  "texts"))
         return self._check(self.encoder.encode_texts(texts), len(texts), "encode_texts")

@@ -245,7 +245,7 @@ def _csv_rows(text: str, delimiter: str, path: Path, problems: Problems
                              "quote fields that contain the delimiter." if more else
                              "fill every column (an empty value is still a field: a,,b).")
             else:
-                rows.append((line, dict(zip(header, fields))))
+                rows.append((line, dict(zip(header, fields, strict=True))))
     except csv.Error as exc:
         raise DatasetError(f"{path}: line {reader.line_num} is not valid CSV ({exc})") from None
     return header or [], rows
