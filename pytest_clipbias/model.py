@@ -11,6 +11,7 @@ Only this module imports torch and open_clip.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import functools
 import hashlib
@@ -26,6 +27,7 @@ import numpy as np
 
 from . import images as _images
 from ._constants import DEVICES, PRECISIONS
+from ._hub import hub_address, offline_unless_reachable
 from .cache import MEMO_BYTES, EmbeddingCache, MemoryCache
 from .demo.world import DEMO_MODELS
 from .errors import ConfigurationError, ModelUnavailableError
@@ -136,10 +138,14 @@ def resolve_weights(model_name: str, pretrained: str | os.PathLike | None) -> We
 
 
 def _offline_help(model_name: str, spec: WeightsSpec, exc: BaseException,
-                  *, default: bool = False) -> str:
+                  *, default: bool = False, offline: bool = False) -> str:
     how = " (its standard weights, used when --clip-pretrained is not given)" if default else ""
+    why = (f"the Hugging Face Hub ({':'.join(map(str, hub_address()))}) cannot be reached or "
+           "HF_HUB_OFFLINE is set, and the weights are not in the local cache ("
+           f"{str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__})" if offline
+           else str(exc))
     return (
-        f"cannot load CLIP model {model_name!r} with {spec.describe()}{how}: {exc}\n"
+        f"cannot load CLIP model {model_name!r} with {spec.describe()}{how}: {why}\n"
         "Weights could not be downloaded or found locally (this machine may be offline). Fixes:\n"
         "  * point --clip-pretrained at a local open_clip checkpoint file "
         "(e.g. open_clip_pytorch_model.bin or .safetensors);\n"
@@ -347,15 +353,7 @@ class ClipModel:
             )
         resolved_device = resolve_device(device)
         if model_name in DEMO_MODELS:
-            if not (pretrained is None or str(pretrained).strip().lower() in RANDOM_INIT):
-                raise ConfigurationError(
-                    f"the {model_name!r} demo model carries its own trained weights; leave "
-                    f"--clip-pretrained unset (got {pretrained!r})"
-                )
-            from .demo.train import ARCH, demo_weights
-
-            spec = WeightsSpec("demo", str(_demo_weights(demo_weights, model_name)))
-            arch = ARCH
+            spec, arch = _demo_spec(model_name, pretrained)
         else:
             spec = resolve_weights(model_name, pretrained)
             arch = spec.value if spec.kind == "hf-hub" else model_name
@@ -365,7 +363,9 @@ class ClipModel:
             kwargs.update(pretrained=None, pretrained_text=False, load_weights=False)
         elif spec.kind in ("tag", "file", "demo"):
             kwargs.update(pretrained=spec.value)
-        with torch.random.fork_rng(devices=[]), _quiet_random_init_warning():
+        hub = offline_unless_reachable() if spec.kind in ("tag", "hf-hub") else (
+            contextlib.nullcontext(False))
+        with torch.random.fork_rng(devices=[]), _quiet_random_init_warning(), hub as offline:
             torch.manual_seed(seed)
             try:
                 if spec.kind == "tag":  # fetch first: an offline machine fails before the build
@@ -382,7 +382,8 @@ class ClipModel:
                     help_text = _bad_checkpoint_help(model_name, spec, exc)
                     raise ModelUnavailableError(help_text) from exc
                 raise ModelUnavailableError(
-                    _offline_help(model_name, spec, exc, default=pretrained is None)
+                    _offline_help(model_name, spec, exc, default=pretrained is None,
+                                  offline=offline)
                 ) from exc
         model = model.to(resolved_device)
         cache = EmbeddingCache(cache_dir) if cache_dir is not None else None
@@ -603,6 +604,22 @@ class ClipModel:
         "a photo of a {} person.". Returns (len(labels), d) float32.
         """
         return encode_labels(self, labels, templates)
+
+
+def _demo_spec(model_name: str, pretrained: str | os.PathLike | None) -> tuple[WeightsSpec, str]:
+    """Weights of a demo model: its trained weights when ``pretrained`` is None, a random
+    initialisation of the demo architecture for an explicit "none" (as for every other
+    model: reports then say "random initialisation"), and an error for anything else."""
+    from .demo.train import ARCH, demo_weights
+
+    if pretrained is not None and str(pretrained).strip().lower() in RANDOM_INIT:
+        return WeightsSpec("random"), ARCH
+    if pretrained is not None:
+        raise ConfigurationError(
+            f"the {model_name!r} demo model carries its own trained weights; leave "
+            f"--clip-pretrained unset, or pass 'none' for a random initialisation of its "
+            f"architecture (got {pretrained!r})")
+    return WeightsSpec("demo", str(_demo_weights(demo_weights, model_name))), ARCH
 
 
 def not_a_single(value: Any, function: str, what: str) -> Any:
