@@ -511,3 +511,118 @@ def test_space_form_path_option_without_test_path_warns(pytester):
                                  "the path for a test path*--opt=PATH*"])
     for args in ([f"--clip-data-root={faces}"], ["--clip-data-root", str(faces), "test_a.py"]):
         pytester.runpytest_subprocess(*args).stdout.no_fnmatch_line("*PytestConfigWarning*")
+
+
+# -- kill -9 inside each write ---------------------------------------------------------------
+#
+# A child process starts the real write and SIGKILLs itself in the middle of it: half the new
+# text is on disk in the temporary file (or half the rows in the uncommitted transaction) when
+# it dies. The previous report, baseline and cache must survive byte-identical.
+
+_DIE_IN_WRITE = """
+import os, signal, sys
+real_fdopen = os.fdopen
+
+class HalfThenDie:
+    def __init__(self, fh):
+        self.fh = fh
+    def __enter__(self):
+        return self
+    def __exit__(self, *exc):
+        return False
+    def write(self, text):
+        self.fh.write(text[: len(text) // 2])
+        self.fh.flush()
+        os.fsync(self.fh.fileno())
+        os.kill(os.getpid(), signal.SIGKILL)
+
+def die_in_rename(*args):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+if sys.argv[2] == "write":
+    os.fdopen = lambda fd, *a, **k: HalfThenDie(real_fdopen(fd, *a, **k))
+else:
+    os.replace = die_in_rename
+"""
+
+_WRITERS = {
+    "report": "from pytest_clipbias.report.document import write_json\n"
+              "write_json(sys.argv[1], DOC)",
+    "html": "from pytest_clipbias._io import atomic_write_text\n"
+            "atomic_write_text(sys.argv[1], '<html>' + 'x' * 200000 + '</html>', 'HTML report')",
+    "baseline": "from pathlib import Path\nfrom pytest_clipbias.report.baseline import Storage\n"
+                "Storage(Path(sys.argv[1]).parent).save(DOC, Path(sys.argv[1]).stem)",
+}
+
+
+def _run_child(script: str, *args: str) -> None:
+    import subprocess
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.run([sys.executable, "-c", script, *args], env=env, timeout=120,
+                          capture_output=True, text=True)
+    assert proc.returncode == -9, proc.stderr  # it died by SIGKILL, as planned
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
+@pytest.mark.parametrize("stage", ["write", "rename"])
+@pytest.mark.parametrize("target", sorted(_WRITERS))
+def test_kill_inside_a_write_keeps_the_previous_file(tmp_path, target, stage):
+    path = tmp_path / ("base.json" if target == "baseline" else f"out.{target}")
+    previous = json.dumps({"schema": _schema(), "records": [{"old": True}]}).encode()
+    path.write_bytes(previous)
+    doc = f"DOC = {{'schema': {_schema()!r}, 'records': [{{'x': 'y' * 200000}}]}}\n"
+    _run_child(_DIE_IN_WRITE + doc + _WRITERS[target], str(path), stage)
+    assert path.read_bytes() == previous
+    leftovers = [p for p in tmp_path.iterdir() if p != path]
+    if stage == "write":  # the child died with half the new text in its temporary file
+        assert len(leftovers) == 1 and ".tmp-" in leftovers[0].name
+        assert 0 < leftovers[0].stat().st_size < 200000
+    atomic_write_text(path, "next")  # the next write is not disturbed by the leftover
+    assert path.read_text() == "next"
+
+
+_DIE_IN_TRANSACTION = """
+import os, signal, sys
+import numpy as np
+from pytest_clipbias import EmbeddingCache
+
+cache = EmbeddingCache(sys.argv[1])
+conn = cache._connect()
+conn.execute("PRAGMA cache_size = 8")  # spill pages into the WAL while the transaction runs
+steps = []
+
+def die_inside_the_transaction():
+    steps.append(1)
+    if conn.in_transaction and len(steps) > 20000:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return 0
+
+conn.set_progress_handler(die_inside_the_transaction, 1)
+rng = np.random.default_rng(1)
+cache.put_many("fp", "image", [(f"new{i}", rng.standard_normal(512).astype(np.float32))
+                               for i in range(2000)])
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
+def test_kill_inside_a_cache_transaction_keeps_the_previous_entries(tmp_path):
+    cache = EmbeddingCache(tmp_path)
+    rng = np.random.default_rng(0)
+    old = [(f"old{i}", rng.standard_normal(512).astype(np.float32)) for i in range(50)]
+    cache.put_many("fp", "image", old)
+    cache.close()
+    db = tmp_path / "embeddings.sqlite3"
+    before = db.read_bytes()
+    _run_child(_DIE_IN_TRANSACTION, str(tmp_path))
+    wal = tmp_path / "embeddings.sqlite3-wal"
+    assert wal.stat().st_size > 4096  # the child had written pages of its transaction
+    assert db.read_bytes() == before  # the main file was never touched
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    conn.close()
+    cache = EmbeddingCache(tmp_path)
+    got = cache.get_many("fp", "image", [k for k, _ in old] + ["new0", "new1999"])
+    assert sorted(got) == sorted(k for k, _ in old)  # nothing of the killed transaction
+    assert all(got[k].tobytes() == v.tobytes() for k, v in old)
+    assert cache.count() == 50
