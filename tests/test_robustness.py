@@ -25,7 +25,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from pytest_clipbias import CacheWarning, ClipModel, EmbeddingCache
+from pytest_clipbias import (
+    BiasInconclusiveError,
+    CacheWarning,
+    ClipModel,
+    EmbeddingCache,
+    FaceItem,
+    FaceSet,
+)
 from pytest_clipbias._io import atomic_write_text
 from pytest_clipbias.data import DatasetError, load_folders, load_manifest, load_series_folder
 from pytest_clipbias.errors import (
@@ -37,6 +44,12 @@ from pytest_clipbias.errors import (
 )
 from pytest_clipbias.images import decode_image, prepare
 from pytest_clipbias.report.baseline import BaselineError, Storage
+from pytest_clipbias.testing import (
+    PlantedEncoder,
+    PlantedImage,
+    planted_faces,
+    planted_morph_series,
+)
 
 
 def _png(path: Path, color=(200, 120, 40), size=(8, 8)) -> Path:
@@ -283,6 +296,359 @@ def bad_demo_dir(tmp: Path) -> None:
             os.environ["CLIPBIAS_DEMO_DIR"] = old
 
 
+# -- round two (issue 25): manifests ------------------------------------------------------
+
+
+def _two_images(tmp: Path) -> None:
+    _png(tmp / "a.png")
+    _png(tmp / "b.png", color=(1, 2, 3))
+
+
+def manifest_empty_gender_cell(tmp: Path) -> None:
+    _two_images(tmp)
+    (tmp / "m.csv").write_text("path,gender\na.png,\nb.png,male\n")
+    load_manifest(tmp / "m.csv")
+
+
+def manifest_empty_cell_allowed(tmp: Path) -> None:
+    _two_images(tmp)
+    (tmp / "m.csv").write_text("path,gender\na.png,\nb.png,male\n")
+    faces = load_manifest(tmp / "m.csv", allow_empty=["gender"])
+    assert faces.values("gender") == [None, "male"]
+
+
+def manifest_allow_empty_bare_string(tmp: Path) -> None:
+    _two_images(tmp)
+    (tmp / "m.csv").write_text("path,gender\na.png,\nb.png,male\n")
+    load_manifest(tmp / "m.csv", allow_empty="gender")
+
+
+def jsonl_missing_key_and_null(tmp: Path) -> None:
+    _two_images(tmp)
+    (tmp / "m.jsonl").write_text('{"path": "a.png", "gender": "female"}\n{"path": "b.png"}\n'
+                                 '{"path": "a.png", "gender": null}\n')
+    load_manifest(tmp / "m.jsonl")
+
+
+def manifest_short_row(tmp: Path) -> None:
+    _two_images(tmp)
+    (tmp / "m.csv").write_text("path,gender,race\na.png,female\nb.png,male,Black\n")
+    load_manifest(tmp / "m.csv")
+
+
+def manifest_repeated_column(tmp: Path) -> None:
+    _two_images(tmp)
+    (tmp / "m.csv").write_text("path,gender,gender\na.png,female,male\n")
+    load_manifest(tmp / "m.csv")
+
+
+def jsonl_repeated_key(tmp: Path) -> None:
+    _two_images(tmp)
+    (tmp / "m.jsonl").write_text('{"path": "a.png", "gender": "female", "gender": "male"}\n')
+    load_manifest(tmp / "m.jsonl")
+
+
+def manifest_unterminated_quote(tmp: Path) -> None:
+    _two_images(tmp)
+    (tmp / "m.csv").write_text('path,gender\na.png,"female\nb.png,male\nc.png,male\n')
+    load_manifest(tmp / "m.csv")
+
+
+def manifest_symlink_loop_folder(tmp: Path) -> None:
+    _two_images(tmp)
+    (tmp / "loop").symlink_to(tmp / "loop")
+    (tmp / "m.csv").write_text("path,gender\nloop/x.png,female\na.png,male\n")
+    load_manifest(tmp / "m.csv")
+
+
+def manifest_symlink_loop_beside_images(tmp: Path) -> None:
+    """A looping link in the folder hides nothing but itself."""
+    _two_images(tmp)
+    (tmp / "self.png").symlink_to(tmp / "self.png")
+    (tmp / "m.csv").write_text("path,gender\na.png,female\nb.png,male\nself.png,male\n")
+    load_manifest(tmp / "m.csv")
+
+
+def manifest_skip_drops_every_row(tmp: Path) -> None:
+    (tmp / "m.csv").write_text("path,gender\ngone/a.png,female\ngone/b.png,male\n")
+    load_manifest(tmp / "m.csv", on_missing="skip")
+
+
+def twelve_image_manifest_says_why(tmp: Path) -> None:
+    from pytest_clipbias import assert_region_gender_skew_below
+
+    rows = []
+    for i in range(12):
+        _png(tmp / f"f{i}.png", color=(20 * i, 100, 50))
+        rows.append(f"f{i}.png,{'female' if i % 2 else 'male'},Europe\n")
+    (tmp / "m.csv").write_text("path,gender,region\n" + "".join(rows))
+    faces = load_manifest(tmp / "m.csv")
+    model = ClipModel.load("clipbias-tiny", None, device="cpu")
+    assert_region_gender_skew_below(model, faces, labels=["nurse", "pilot"], threshold=0.3)
+
+
+# -- round two: helper arguments ----------------------------------------------------------
+
+_ENC = PlantedEncoder(["nurse", "engineer", "criminal", "person", "Black", "White", "doctor"])
+
+
+def _skewed_faces(extra=None):
+    faces = planted_faces({"female": 30, "male": 30}, key="gender",
+                          extra={"region": "A", "race": "Black", **(extra or {})},
+                          weights={"female": {"nurse": 1.0}, "male": {"engineer": 1.0}})
+    return faces
+
+
+def region_identical_genders(tmp: Path) -> None:
+    from pytest_clipbias import audit_region_gender_skew
+
+    audit_region_gender_skew(_ENC, _skewed_faces(), labels=["nurse", "engineer"],
+                             threshold=0.3, genders=("female", "female"))
+
+
+def region_three_genders(tmp: Path) -> None:
+    from pytest_clipbias import audit_region_gender_skew
+
+    audit_region_gender_skew(_ENC, _skewed_faces(), labels=["nurse", "engineer"],
+                             threshold=0.3, genders=("female", "male", "nonbinary"))
+
+
+def region_faces_without_gender(tmp: Path) -> None:
+    from pytest_clipbias import audit_region_gender_skew
+
+    faces = _skewed_faces() + FaceSet([FaceItem(PlantedImage({"nurse": 1.0}), {"region": "A"})])
+    audit_region_gender_skew(_ENC, faces, labels=["nurse", "engineer"], threshold=0.3)
+
+
+def region_other_genders_counted_out(tmp: Path) -> None:
+    from pytest_clipbias import audit_region_gender_skew
+
+    others = planted_faces({"nonbinary": 7}, key="gender", extra={"region": "A"},
+                           weights={"nonbinary": {"doctor": 1.0}}, seed=5)
+    result = audit_region_gender_skew(_ENC, _skewed_faces() + others,
+                                      labels=["nurse", "engineer"], threshold=0.3)
+    assert result.verdict == "fail" and result.n == 60
+    assert "Compared 60 of 67 faces: 7 with gender ['nonbinary']" in result.message
+
+
+def region_same_key_twice(tmp: Path) -> None:
+    from pytest_clipbias import audit_region_gender_skew
+
+    audit_region_gender_skew(_ENC, _skewed_faces(), labels=["nurse", "engineer"],
+                             threshold=0.3, region_key="gender")
+
+
+def repeated_labels(tmp: Path) -> None:
+    from pytest_clipbias import audit_region_gender_skew
+
+    audit_region_gender_skew(_ENC, _skewed_faces(), labels=["nurse", "nurse"], threshold=0.3)
+
+
+def parity_by_empty(tmp: Path) -> None:
+    from pytest_clipbias import audit_label_rate_parity
+
+    audit_label_rate_parity(_ENC, _skewed_faces(), label="criminal", candidates=["nurse"],
+                            by=[], threshold=0.2)
+
+
+def parity_label_among_candidates(tmp: Path) -> None:
+    from pytest_clipbias import audit_label_rate_parity
+
+    audit_label_rate_parity(_ENC, _skewed_faces(), label="criminal",
+                            candidates=["nurse", "criminal"], by="gender", threshold=0.2)
+
+
+def parity_identical_cue_values(tmp: Path) -> None:
+    from pytest_clipbias import audit_label_rate_parity
+
+    audit_label_rate_parity(_ENC, _skewed_faces({"hat": "yes"}), label="criminal",
+                            candidates=["nurse"], by="gender", cue="hat",
+                            cue_values=("yes", "yes"), threshold=0.2)
+
+
+def hypodescent_endpoint_accuracy_above_one(tmp: Path) -> None:
+    from pytest_clipbias import audit_hypodescent
+
+    series = planted_morph_series("Black", "White", n_series=5, midpoint_rate=0.8)
+    audit_hypodescent(_ENC, series, min_endpoint_accuracy=1.5)
+
+
+def hypodescent_minority_is_majority(tmp: Path) -> None:
+    from pytest_clipbias import audit_hypodescent
+
+    series = planted_morph_series("Black", "White", n_series=5, midpoint_rate=0.8)
+    audit_hypodescent(_ENC, series, minority="White", majority="White")
+
+
+def hypodescent_same_label_text(tmp: Path) -> None:
+    from pytest_clipbias import audit_hypodescent
+
+    series = planted_morph_series("Black", "White", n_series=5, midpoint_rate=0.8)
+    audit_hypodescent(_ENC, series, label_text={"Black": "dark", "White": "dark"})
+
+
+def person_default_same_label_text(tmp: Path) -> None:
+    from pytest_clipbias import audit_person_default
+
+    faces = planted_faces({"Black": 5, "White": 5}, weights={"Black": {"Black": 1.0},
+                                                             "White": {"White": 1.0}})
+    audit_person_default(_ENC, faces, label_text={"Black": "dark", "White": "dark"})
+
+
+def retrieval_repeated_query_and_bad_seed(tmp: Path) -> None:
+    from pytest_clipbias import audit_max_skew
+
+    with pytest.raises(ValueError, match=r"queries names \['a doctor'\] more than once"):
+        audit_max_skew(_ENC, _skewed_faces(), queries=["a doctor", "a doctor"], k=10,
+                       threshold=0.2)
+    audit_max_skew(_ENC, _skewed_faces(), queries=["a doctor"], k=10, threshold=0.2,
+                   seed="7")
+
+
+def association_identical_sets(tmp: Path) -> None:
+    from pytest_clipbias import audit_association
+
+    audit_association(_ENC, ["a nurse"], attributes_a=["a doctor", "a person"],
+                      attributes_b=["a doctor", "a person"], threshold=0.3)
+
+
+def association_ddof_two(tmp: Path) -> None:
+    from pytest_clipbias import audit_association
+
+    audit_association(_ENC, ["a nurse"], attributes_a=["a doctor"], attributes_b=["a person"],
+                      threshold=0.3, ddof=2)
+
+
+# -- round two: encoder output and models -------------------------------------------------
+
+
+class _Mangled:
+    """The planted encoder with its image output passed through ``change``."""
+
+    name = "mangled"
+
+    def __init__(self, change):
+        self.change = change
+
+    def encode_texts(self, texts):
+        return _ENC.encode_texts(texts)
+
+    def encode_images(self, images):
+        return self.change(_ENC.encode_images(images))
+
+
+def _region_with(encoder):
+    from pytest_clipbias import audit_region_gender_skew
+
+    return audit_region_gender_skew(encoder, _skewed_faces(), labels=["nurse", "engineer"],
+                                    threshold=0.3)
+
+
+def encoder_returns_strings(tmp: Path) -> None:
+    _region_with(_Mangled(lambda e: e.astype(str)))
+
+
+def encoder_returns_complex(tmp: Path) -> None:
+    _region_with(_Mangled(lambda e: e + 1j))
+
+
+def encoder_returns_grad_tensor(tmp: Path) -> None:
+    import torch
+
+    got = _region_with(_Mangled(lambda e: torch.tensor(e, requires_grad=True)))
+    assert got.effect == pytest.approx(_region_with(_ENC).effect, rel=1e-9)
+
+
+def encoder_returns_huge_and_tiny_values(tmp: Path) -> None:
+    want = _region_with(_ENC).effect
+    for scale in (1e200, 1e-300):
+        got = _region_with(_Mangled(lambda e, s=scale: e.astype(np.float64) * s))
+        assert got.verdict == "fail" and got.effect == pytest.approx(want, rel=1e-6)
+
+
+def encode_texts_bare_string(tmp: Path) -> None:
+    ClipModel.load("clipbias-tiny", None, device="cpu").encode_texts("abc")
+
+
+def demo_pretrained_none_is_random_init(tmp: Path) -> None:
+    model = ClipModel.load("demo", "none", device="cpu")
+    assert model.weights.describe() == "random initialisation"
+    assert "random initialisation" in model.describe()
+
+
+def offline_hub_fails_fast(tmp: Path) -> None:
+    import time
+
+    old = os.environ.get("HF_ENDPOINT")
+    os.environ["HF_ENDPOINT"] = "http://127.0.0.1:9"  # nothing listens: the probe fails
+    start = time.perf_counter()
+    try:
+        ClipModel.load("ViT-B-32", device="cpu")
+    finally:
+        assert time.perf_counter() - start < 20  # huggingface_hub alone retried for ~60 s
+        if old is None:
+            del os.environ["HF_ENDPOINT"]
+        else:
+            os.environ["HF_ENDPOINT"] = old
+
+
+ROUND_TWO = [
+    (manifest_empty_gender_cell, DatasetError, r"1 empty cells\)(?s:.*)row 2: column "
+                                               r"'gender' is empty(?s:.*)allow_empty="),
+    (manifest_empty_cell_allowed, None, ""),
+    (manifest_allow_empty_bare_string, TypeError, r"allow_empty must be a list.*\['gender'\]"),
+    (jsonl_missing_key_and_null, DatasetError, r"row 2: column 'gender' is empty\n  row 3: "
+                                               r"column 'gender' is empty"),
+    (manifest_short_row, DatasetError, r"line 2: 2 fields, header has 3"),
+    (manifest_repeated_column, DatasetError, r"header: column 'gender' appears at positions 2 "
+                                             r"and 3"),
+    (jsonl_repeated_key, DatasetError, r"line 1: key 'gender' appears twice"),
+    (manifest_unterminated_quote, DatasetError, r"line 2: a quoted field runs from line 2 to "
+                                                r"line 4(?s:.*)unterminated"),
+    (manifest_symlink_loop_folder, DatasetError, r"1 problem \(1 listed images that cannot be "
+                                                 r"reached\)(?s:.*)loop/x\.png: its folder "
+                                                 r".*loop cannot be read \(Too many levels"),
+    (manifest_symlink_loop_beside_images, DatasetError, r"1 problem (?s:.*)self\.png: a "
+                                                        r"symbolic link that cannot be followed"),
+    (manifest_skip_drops_every_row, DatasetError, r"none of the 2 listed images exists"),
+    (twelve_image_manifest_says_why, BiasInconclusiveError,
+     r"INCONCLUSIVE: no group could be judged: only 6 female / 6 male images "
+     r"\(min_per_group = 20\)"),
+    (region_identical_genders, ValueError, r"genders names \['female'\] more than once"),
+    (region_three_genders, ValueError, r"genders must name exactly 2"),
+    (region_faces_without_gender, ValueError, r"1 of 61 faces have no 'gender' attribute "
+                                              r"\(first: item 60.*filter"),
+    (region_other_genders_counted_out, None, ""),
+    (region_same_key_twice, ValueError, r"region_key and gender_key names \['gender'\]"),
+    (repeated_labels, ValueError, r"labels names \['nurse'\] more than once"),
+    (parity_by_empty, ValueError, r"by needs at least 1 entry, got 0"),
+    (parity_label_among_candidates, ValueError, r"label 'criminal' is also one of the "
+                                                r"candidates"),
+    (parity_identical_cue_values, ValueError, r"cue_values names \['yes'\] more than once"),
+    (hypodescent_endpoint_accuracy_above_one, ValueError, r"min_endpoint_accuracy must be at "
+                                                          r"most 1, got 1\.5"),
+    (hypodescent_minority_is_majority, ValueError, r"minority and majority are both 'White'"),
+    (hypodescent_same_label_text, ValueError, r"label texts \(label_text\) names "
+                                              r"\['dark'\] more than once"),
+    (person_default_same_label_text, ValueError, r"group prompts \(label_text\) names "
+                                                 r"\['dark person'\]"),
+    (retrieval_repeated_query_and_bad_seed, TypeError, r"seed must be an integer, got str"),
+    (association_identical_sets, ValueError, r"attributes_a and attributes_b are the same "
+                                             r"items"),
+    (association_ddof_two, ValueError, r"ddof must be 0 \(population\) or 1 \(sample\)"),
+    (encoder_returns_strings, TypeError, r"_Mangled\('mangled'\)\.encode_images returned <U"),
+    (encoder_returns_complex, ValueError, r"_Mangled\('mangled'\)\.encode_images returned "
+                                          r"complex values"),
+    (encoder_returns_grad_tensor, None, ""),
+    (encoder_returns_huge_and_tiny_values, None, ""),
+    (encode_texts_bare_string, TypeError, r"encode_texts takes a list of texts, got the single "
+                                          r"str 'abc'"),
+    (demo_pretrained_none_is_random_init, None, ""),
+    (offline_hub_fails_fast, ModelUnavailableError, r"the Hugging Face Hub \(127\.0\.0\.1:9\) "
+                                                    r"cannot be reached"),
+]
+
+
 CASES = [
     # (case, expected exception or None for correct handling, message that names the culprit)
     (race_typo, DatasetError, r"m\.csv: 1 problem.*\n  row 3: column 'race': 'blak'\n.*"
@@ -319,6 +685,7 @@ CASES = [
     (tokenizer_package_missing, ModelUnavailableError, r"needs the Python package "
                                                       r"'transformers'"),
     (bad_demo_dir, ConfigurationError, r"CLIPBIAS_DEMO_DIR=.*file/demo.*writable folder"),
+    *ROUND_TWO,
 ]
 
 
@@ -329,7 +696,8 @@ def test_case_table(tmp_path, case, error, message):
         return
     with pytest.raises(error, match="(?s)" + message) as info:
         case(tmp_path)
-    assert "offline" not in str(info.value)
+    if case is not offline_hub_fails_fast:  # only a network problem may blame the network
+        assert "offline" not in str(info.value)
 
 
 def test_encode_images_refuses_a_bare_string(tiny_model):
