@@ -579,13 +579,14 @@ def demo_pretrained_none_is_random_init(tmp: Path) -> None:
 def offline_hub_fails_fast(tmp: Path) -> None:
     import time
 
+    ClipModel.load("clipbias-tiny", None, device="cpu")  # torch and open_clip imported
     old = os.environ.get("HF_ENDPOINT")
     os.environ["HF_ENDPOINT"] = "http://127.0.0.1:9"  # nothing listens: the probe fails
     start = time.perf_counter()
     try:
         ClipModel.load("ViT-B-32", device="cpu")
-    finally:
-        assert time.perf_counter() - start < 20  # huggingface_hub alone retried for ~60 s
+    finally:  # 0.2 s measured here; huggingface_hub alone retried for about 60 s
+        assert time.perf_counter() - start < 10
         if old is None:
             del os.environ["HF_ENDPOINT"]
         else:
