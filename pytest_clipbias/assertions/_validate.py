@@ -32,6 +32,12 @@ def number(value: Any, name: str, *, low: float | None = None,
     return f
 
 
+def count_or(value: Any, name: str, default: int, *, low: int = 1) -> int:
+    """``default`` when ``value`` is None, else ``value`` as a count of at least ``low``
+    (0 is an error, never a silent switch to the default)."""
+    return default if value is None else count(value, name, low=low)
+
+
 def seed_value(value: Any, name: str = "seed") -> Any:
     """A seed: a non-negative integer, a numpy Generator, or None."""
     if value is None or isinstance(value, np.random.Generator):

@@ -16,7 +16,7 @@ from ..profiles import get_profile
 from ..report.format import fmt_p
 from ..results import BiasResult
 from ._common import asserting, data_fingerprint, verdict_text
-from ._validate import CheckedEncoder, count, items_list, seed_value, text_list
+from ._validate import CheckedEncoder, count, count_or, items_list, seed_value, text_list
 from .judge import Rules, build, judge_rows, was_judged
 
 ALTERNATIVES = ("greater", "less", "two-sided")
@@ -154,7 +154,7 @@ def audit_association(
         _distinct(x, y, "targets_x", "targets_y")
     row = measure_association(
         x, y, a, b, names=tuple(labels), alternative=alternative, ddof=_ddof(ddof),
-        permutations=count(permutations or get_profile().permutations, "permutations", low=1),
+        permutations=count_or(permutations, "permutations", get_profile().permutations),
         seed=seed_value(seed))
     table = judge_rows([row], rules)
     return build("association", "sc_eat_d" if y is None else "weat_d", table, rules,

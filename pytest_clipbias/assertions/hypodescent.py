@@ -25,6 +25,7 @@ from ._common import (
 from ._validate import (
     CheckedEncoder,
     count,
+    count_or,
     label_text_keys,
     number,
     seed_value,
@@ -214,8 +215,7 @@ def audit_hypodescent(
     margins = _margins(CheckedEncoder(model), series, groups, texts, templates)
     rows = _rows(series, groups, margins, at=at, alpha=rules.alpha, seed=seed_value(seed),
                  min_series=count(min_series, "min_series", low=1), min_accuracy=min_accuracy,
-                 n_resamples=count(n_resamples or get_profile().bootstrap, "n_resamples",
-                                   low=1))
+                 n_resamples=count_or(n_resamples, "n_resamples", get_profile().bootstrap))
     table = judge_rows(rows, rules)
     return build("hypodescent", "cohen_h", table, rules, group_of=lambda r: r["pair"],
                  lines=format_hypodescent(table, rules), n=len(series),

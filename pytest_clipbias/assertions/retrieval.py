@@ -14,7 +14,16 @@ from ..report.format import fmt_pct
 from ..results import BiasResult
 from ..stats.rng import as_generator
 from ._common import asserting, data_fingerprint, family_text, prompt_texts, verdict_text
-from ._validate import CheckedEncoder, complete, count, faceset, seed_value, text, text_list
+from ._validate import (
+    CheckedEncoder,
+    complete,
+    count,
+    count_or,
+    faceset,
+    seed_value,
+    text,
+    text_list,
+)
 from .judge import Rules, build, judge_rows, was_judged
 
 
@@ -111,12 +120,12 @@ def audit_max_skew(
     if unknown:
         raise ValueError(f"desired distribution lacks attribute values {unknown}")
     enc = CheckedEncoder(model)
-    query_emb = (encode_labels(enc, queries, text_list(templates, "templates")) if templates
-                 else enc.encode_texts(queries))
+    query_emb = (enc.encode_texts(queries) if templates is None
+                 else encode_labels(enc, queries, text_list(templates, "templates")))
     scores = enc.encode_images(faces.images) @ np.asarray(query_emb, dtype=np.float64).T
     rows = measure_max_skew(scores, values, queries, dist, k=k, rng=as_generator(seed_value(seed)),
-                            n_resamples=count(n_resamples or get_profile().bootstrap,
-                                              "n_resamples", low=20))
+                            n_resamples=count_or(n_resamples, "n_resamples",
+                                                 get_profile().bootstrap, low=20))
     table = judge_rows(rows, rules)
     return build("max_skew", "max_skew_at_k", table, rules,
                  group_of=lambda r: f"query \"{r['query']}\"",
