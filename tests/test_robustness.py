@@ -374,6 +374,22 @@ def manifest_skip_drops_every_row(tmp: Path) -> None:
     load_manifest(tmp / "m.csv", on_missing="skip")
 
 
+def folders_without_keys(tmp: Path) -> None:
+    _png(tmp / "Black" / "a.png")
+    load_folders(tmp, keys=[])
+
+
+def folders_repeated_key(tmp: Path) -> None:
+    _png(tmp / "Black" / "female" / "a.png")
+    load_folders(tmp, keys=["race", "race"])
+
+
+def folders_link_loop(tmp: Path) -> None:
+    _png(tmp / "Black" / "a.png")
+    (tmp / "Black" / "b.png").symlink_to(tmp / "Black" / "b.png")
+    load_folders(tmp, keys="race")
+
+
 def twelve_image_manifest_says_why(tmp: Path) -> None:
     from pytest_clipbias import assert_region_gender_skew_below
 
@@ -612,6 +628,10 @@ ROUND_TWO = [
     (manifest_symlink_loop_beside_images, DatasetError, r"1 problem (?s:.*)self\.png: a "
                                                         r"symbolic link that cannot be followed"),
     (manifest_skip_drops_every_row, DatasetError, r"none of the 2 listed images exists"),
+    (folders_without_keys, ValueError, r"keys is empty: name the attribute of each folder"),
+    (folders_repeated_key, ValueError, r"keys names 'race' twice"),
+    (folders_link_loop, DatasetError, r"1 problem \(1 links that cannot be followed\)(?s:.*)"
+                                      r"Black/b\.png: a symbolic link that loops"),
     (twelve_image_manifest_says_why, BiasInconclusiveError,
      r"INCONCLUSIVE: no group could be judged: only 6 female / 6 male images "
      r"\(min_per_group = 20\)"),

@@ -278,7 +278,7 @@ def load_folders(root: str | os.PathLike, keys: str | Sequence[str] = "group", *
     hidden files and notes such as .txt, .csv, .json), are errors listed
     together: nothing is skipped silently.
     """
-    keys = (keys,) if isinstance(keys, str) else tuple(keys)
+    keys = _folder_keys(keys)
     base = _require_dir(root, "image folders")
     extra = check_extra_values(extra_values)
     problems = Problems(f"folders {base}")
@@ -286,6 +286,10 @@ def load_folders(root: str | os.PathLike, keys: str | Sequence[str] = "group", *
     for i, p in enumerate(sorted(base.rglob("*")), 1):
         rel = p.relative_to(base)
         if p.is_dir() or any(part.startswith(".") for part in rel.parts):
+            continue
+        if p.is_symlink() and not p.exists():
+            problems.add("links that cannot be followed", str(rel), "a symbolic link that "
+                         "loops or points to nothing", "fix or remove the link.")
             continue
         if p.suffix.lower() not in IMAGE_SUFFIXES:
             if p.suffix.lower() not in SIDECAR_SUFFIXES:
@@ -305,6 +309,24 @@ def load_folders(root: str | os.PathLike, keys: str | Sequence[str] = "group", *
             check_values(attrs, extra, problems, str(rel))
         entries.append(Entry(i, p, attrs, raw))
     return faceset_from_entries(finish_entries(entries, problems, "error", "file"), base.name)
+
+
+def _folder_keys(keys: str | Sequence[str]) -> tuple[str, ...]:
+    """Attribute names, one per folder level: non-empty, distinct, at least one."""
+    if not isinstance(keys, str) and not isinstance(keys, Sequence):
+        raise TypeError(f"keys must be an attribute name or a list of them, got "
+                        f"{type(keys).__name__}")
+    names = (keys,) if isinstance(keys, str) else tuple(keys)
+    if not names:
+        raise ValueError("keys is empty: name the attribute of each folder level, e.g. "
+                         "keys=['race', 'gender']")
+    for i, name in enumerate(names):
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"keys[{i}] must be a non-empty attribute name, got {name!r}")
+        if names.index(name) != i:
+            raise ValueError(f"keys names {name!r} twice; each folder level needs its own "
+                             f"attribute (got {list(names)})")
+    return names
 
 
 def faceset_from_records(records: Iterable[Mapping[str, Any]], *, image_key: str = "image",
