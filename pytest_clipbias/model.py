@@ -286,8 +286,7 @@ class ClipModel:
             raise ConfigurationError(
                 f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}"
             )
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ConfigurationError(f"batch_size must be a positive integer, got {batch_size!r}")
+        _check_load_args(name, batch_size, seed, workers, None)
         self.model = model.eval()
         self.preprocess = preprocess
         self.tokenizer = tokenizer
@@ -337,6 +336,7 @@ class ClipModel:
         CUDA; see :mod:`pytest_clipbias.loader`). Raises
         ModelUnavailableError with the fixes when weights cannot be had.
         """
+        _check_load_args(model_name, batch_size, seed, workers, cache_dir)
         if model_name.startswith("hf:"):
             from .hf_model import HFClipModel
 
@@ -604,6 +604,27 @@ class ClipModel:
         "a photo of a {} person.". Returns (len(labels), d) float32.
         """
         return encode_labels(self, labels, templates)
+
+
+def _check_load_args(model_name: Any, batch_size: Any, seed: Any, workers: Any,
+                     cache_dir: Any) -> None:
+    """Types and ranges of ClipModel's arguments (a bool is not a count, "8" is not 8)."""
+    def whole(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    if not isinstance(model_name, str) or not model_name.strip():
+        raise ConfigurationError(f"model_name must be a non-empty string such as 'ViT-B-32', "
+                                 f"got {model_name!r}")
+    if not whole(batch_size) or batch_size < 1:
+        raise ConfigurationError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if seed is not None and (not whole(seed) or seed < 0):
+        raise ConfigurationError(f"seed must be a non-negative integer, got {seed!r}")
+    if workers is not None and (not whole(workers) or workers < 0):
+        raise ConfigurationError(f"workers must be a non-negative integer or None, got "
+                                 f"{workers!r}")
+    if cache_dir is not None and not isinstance(cache_dir, (str, os.PathLike)):
+        raise ConfigurationError(f"cache_dir must be a folder path or None, got "
+                                 f"{type(cache_dir).__name__} {cache_dir!r}")
 
 
 def _demo_spec(model_name: str, pretrained: str | os.PathLike | None) -> tuple[WeightsSpec, str]:
