@@ -328,7 +328,10 @@ class ClipModel:
         ``pretrained`` is an open_clip tag ("openai", "laion2b_s34b_b79k"), an
         "hf-hub:org/repo" id, a local checkpoint path, None for the
         architecture's standard weights (OpenAI's where open_clip has them), or
-        "none" for a random initialisation seeded by ``seed`` (reproducible).
+        "none" for a random initialisation seeded by ``seed`` (reproducible; for
+        the demo models, None means their trained weights and "none" the demo
+        architecture untrained). Downloads from an unreachable Hugging Face Hub
+        fail at once (see :mod:`pytest_clipbias._hub`).
         ``model_name`` "hf:ORG/NAME" or "hf:/local/dir" loads a transformers
         CLIP or SigLIP model instead (see :mod:`pytest_clipbias.hf_model`).
         ``cache_dir`` enables the persistent embedding cache. ``workers``
