@@ -535,6 +535,25 @@ def association_ddof_two(tmp: Path) -> None:
                       threshold=0.3, ddof=2)
 
 
+def filter_value_typo(tmp: Path) -> None:
+    _skewed_faces().filter(gender=["female", "mael"])
+
+
+def label_text_not_a_string(tmp: Path) -> None:
+    from pytest_clipbias import audit_person_default
+
+    faces = planted_faces({"Black": 5, "White": 5}, weights={"Black": {"Black": 1.0},
+                                                             "White": {"White": 1.0}})
+    audit_person_default(_ENC, faces, label_text={"Black": 3})
+
+
+def h_threshold_as_a_percentage(tmp: Path) -> None:
+    from pytest_clipbias import audit_label_rate_parity
+
+    audit_label_rate_parity(_ENC, _skewed_faces(), label="criminal", candidates=["nurse"],
+                            by="gender", threshold=20)
+
+
 # -- round two: encoder output and models -------------------------------------------------
 
 
@@ -657,6 +676,11 @@ ROUND_TWO = [
     (association_identical_sets, ValueError, r"attributes_a and attributes_b are the same "
                                              r"items"),
     (association_ddof_two, ValueError, r"ddof must be 0 \(population\) or 1 \(sample\)"),
+    (filter_value_typo, ValueError, r"filter\(gender=\.\.\.\) names \['mael'\], which no face "
+                                    r"has; values present: \['female', 'male'\]"),
+    (label_text_not_a_string, TypeError, r"label_text\['Black'\] must be a non-empty string"),
+    (h_threshold_as_a_percentage, ValueError, r"threshold 20 can never be exceeded.*did you "
+                                              r"mean 0\.2\?"),
     (encoder_returns_strings, TypeError, r"_Mangled\('mangled'\)\.encode_images returned <U"),
     (encoder_returns_complex, ValueError, r"_Mangled\('mangled'\)\.encode_images returned "
                                           r"complex values"),

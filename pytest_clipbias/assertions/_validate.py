@@ -149,6 +149,20 @@ def label_text_keys(label_text: Mapping[str, str] | None, groups: Iterable[str])
         raise TypeError(f"label_text must be a mapping group -> text, got "
                         f"{type(label_text).__name__}")
     present(list(label_text), groups, "label_text keys", "the data's groups")
+    for key, value in label_text.items():
+        if not isinstance(value, str) or not value.strip():
+            raise TypeError(f"label_text[{key!r}] must be a non-empty string (the words for "
+                            f"the group in a prompt), got {value!r}")
+
+
+def h_threshold(threshold: Any) -> float:
+    """A Cohen's h threshold: h lies in [-pi, pi], so a larger one could never be exceeded
+    (usually a percentage typed for a proportion, e.g. 20 for 0.2)."""
+    value = number(threshold, "threshold", low=0.0)
+    if value >= math.pi:
+        raise ValueError(f"threshold {value:g} can never be exceeded: Cohen's h lies between "
+                         f"-pi and pi (did you mean {value / 100:g}?)")
+    return value
 
 
 def _encoder_name(encoder: Any) -> str:

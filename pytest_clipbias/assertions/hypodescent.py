@@ -26,6 +26,7 @@ from ._validate import (
     CheckedEncoder,
     count,
     count_or,
+    h_threshold,
     label_text_keys,
     number,
     seed_value,
@@ -194,7 +195,7 @@ def audit_hypodescent(
     ('fail', 0.59)
     """
     __tracebackhide__ = True
-    rules = Rules(threshold, alpha, rule, "greater", correction)
+    rules = Rules(h_threshold(threshold), alpha, rule, "greater", correction)
     series, templates = _check_series(series), text_list(templates, "templates")
     at = number(at, "at", low=0.0, high=1.0)
     min_accuracy = number(min_endpoint_accuracy, "min_endpoint_accuracy", low=0.0, high=1.0)

@@ -19,7 +19,16 @@ from ._common import (
     prompt_texts,
     verdict_text,
 )
-from ._validate import CheckedEncoder, complete, count, faceset, label_text_keys, text, text_list
+from ._validate import (
+    CheckedEncoder,
+    complete,
+    count,
+    faceset,
+    h_threshold,
+    label_text_keys,
+    text,
+    text_list,
+)
 from .judge import Rules, build, judge_rows, was_judged
 
 
@@ -104,7 +113,7 @@ def audit_person_default(
     'fail'
     """
     __tracebackhide__ = True
-    rules = Rules(threshold, alpha, rule, "two-sided", correction)
+    rules = Rules(h_threshold(threshold), alpha, rule, "two-sided", correction)
     faces, templates = faceset(faces), text_list(templates, "templates")
     person_label = text(person_label, "person_label")
     values = complete(faces, group_key, "group_key")

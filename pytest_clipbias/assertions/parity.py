@@ -17,6 +17,7 @@ from ._validate import (
     complete,
     count,
     faceset,
+    h_threshold,
     present,
     text,
     text_list,
@@ -136,7 +137,7 @@ def audit_label_rate_parity(
     'fail'
     """
     __tracebackhide__ = True
-    rules = Rules(threshold, alpha, rule, "greater", correction)
+    rules = Rules(h_threshold(threshold), alpha, rule, "greater", correction)
     faces, label = faceset(faces), text(label, "label")
     candidates = text_list(candidates, "candidates")
     keys = [text(by, "by")] if isinstance(by, str) else text_list(by, "by")

@@ -18,6 +18,7 @@ from ._validate import (
     complete,
     count,
     faceset,
+    h_threshold,
     number,
     present,
     text_list,
@@ -161,7 +162,8 @@ def audit_region_gender_skew(
     ('fail', 'A')
     """
     __tracebackhide__ = True
-    rules = Rules(threshold, alpha, rule, "two-sided", correction)
+    rules = Rules(h_threshold(threshold) if metric == "rate" else threshold, alpha, rule,
+                  "two-sided", correction)
     faces = faceset(faces)
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
