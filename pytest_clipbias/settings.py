@@ -222,6 +222,11 @@ REPORT_OPTIONS: tuple[Option, ...] = (
            "CLIPBIAS_COMPARE_ALLOW_MISSING", _bool, False,
            "accept baselined results that are missing from this run (removed on purpose) "
            "instead of failing the gate.", is_flag=True),
+    Option("--clipbias-compare-allow-incomparable", "clipbias_compare_allow_incomparable",
+           "CLIPBIAS_COMPARE_ALLOW_INCOMPARABLE", _bool, False,
+           "let the gate pass when nothing could be compared with the baseline, or a "
+           "candidate cell's effect is undefined (otherwise each fails the gate).",
+           is_flag=True),
     Option("--clipbias-compare-alpha", "clipbias_compare_alpha", "CLIPBIAS_COMPARE_ALPHA",
            _alpha, 0.05, "false-alarm rate of the release gate when nothing changed "
            "(default 0.05).", metavar="ALPHA"),
@@ -399,6 +404,7 @@ class GateSettings:
     strict: bool = False
     allow_missing: bool = False
     alpha: float = 0.05
+    allow_incomparable: bool = False
     baseline: tuple[Path, dict[str, Any]] | None = field(default=None, compare=False,
                                                          repr=False)
 
@@ -418,7 +424,9 @@ class GateSettings:
             compare = str(_absolute(compare, config))  # a path, not a saved name
         gate = cls(storage, report["clipbias_save"], report["clipbias_autosave"], compare,
                    tuple(report["clipbias_compare_fail"]), report["clipbias_compare_fail_strict"],
-                   report["clipbias_compare_allow_missing"], report["clipbias_compare_alpha"])
+                   report["clipbias_compare_allow_missing"], report["clipbias_compare_alpha"],
+                   report["clipbias_compare_allow_incomparable"])
+        _check_gate_needs_baseline(report)
         if not (gate.compare and gate.rules):
             return gate
         from .report.baseline import BaselineError, Storage, measures_in
@@ -429,6 +437,21 @@ class GateSettings:
         except (BaselineError, ValueError) as exc:
             raise pytest.UsageError(f"clipbias release gate: {exc}") from None
         return replace(gate, baseline=baseline)
+
+
+_GATE_FLAGS = (("clipbias_compare_fail", "--clipbias-compare-fail"),
+               ("clipbias_compare_fail_strict", "--clipbias-compare-fail-strict"),
+               ("clipbias_compare_allow_missing", "--clipbias-compare-allow-missing"),
+               ("clipbias_compare_allow_incomparable", "--clipbias-compare-allow-incomparable"))
+
+
+def _check_gate_needs_baseline(report: dict[str, Any]) -> None:
+    """A gate option without --clipbias-compare would run no gate and pass: a usage error."""
+    given = [flag for dest, flag in _GATE_FLAGS if report[dest]]
+    if given and not report["clipbias_compare"]:
+        raise pytest.UsageError(
+            f"{', '.join(given)} given without --clipbias-compare: no baseline, so no release "
+            "gate would run; add --clipbias-compare NAME (or latest, or a results JSON path)")
 
 
 def _check_output(path: Path, flag: str, *, is_file: bool) -> None:

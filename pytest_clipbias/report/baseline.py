@@ -399,6 +399,32 @@ def summary_line(cmp: Comparison) -> str:
     return f"{head} vs {cmp.baseline_name}: {counts or 'no results'}"
 
 
+def _cell_json(row: Row, c: CellRow) -> dict[str, Any]:
+    change = c.change or (float("nan"),) * 3
+    return {"test": row.test, "measure": row.measure, "model": row.model, "cell": c.cell,
+            "verdict": c.verdict, "baseline": c.old, "candidate": c.new, "change": change[0],
+            "change_low": change[1], "change_high": change[2], "harm_growth": c.growth,
+            "tolerance": c.tolerance, "p_value": c.p_value, "p_holm": c.p_holm,
+            "test_used": c.test, "reversed": c.reversed, "note": c.note}
+
+
+def gate_json(cmp: Comparison) -> dict[str, Any]:
+    """The comparison for the JSON report: verdict, reasons, regressed cells, every row."""
+    from ..results import json_safe
+
+    verdict = "informational" if not cmp.rules else "failed" if cmp.failed else "passed"
+    return json_safe({
+        "baseline": cmp.baseline_name, "verdict": verdict, "reasons": cmp.failures(),
+        "rules": [r.text for r in cmp.rules], "alpha": cmp.alpha,
+        "family": f"Holm over the {len(cmp.compared_cells)} compared cells of the session",
+        "warnings": list(cmp.warnings),
+        "regressed": [_cell_json(r, c) for r in cmp.rows for c in r.cells
+                      if c.verdict == "regressed"],
+        "results": [{"test": r.test, "measure": r.measure, "model": r.model,
+                     "verdict": r.verdict, "note": r.note,
+                     "cells": [_cell_json(r, c) for c in r.cells]} for r in cmp.rows]})
+
+
 def models_text(document: Mapping[str, Any]) -> str:
     """The models of a run with the start of their fingerprints: ``demo 1a2b3c4d, ...``."""
     run_models = document.get("run", {}).get("models", [])
@@ -429,7 +455,7 @@ def list_lines(storage: Storage) -> list[str]:
     return lines or [f"no saved clipbias runs in {storage.path}"]
 
 
-__all__ = ["BaselineError", "Comparison", "Row", "Storage", "compare",
-           "comparison_key", "list_lines", "measures_in", "run_label", "summary_line",
+__all__ = ["BaselineError", "Comparison", "Row", "Storage", "compare", "comparison_key",
+           "gate_json", "list_lines", "measures_in", "run_label", "summary_line",
            "table_lines"]
 
