@@ -178,12 +178,13 @@ def test_harm_grown_by_exactly_the_tolerance_fails_at_most_alpha(paired):
 
 
 def test_paired_test_has_power_where_the_unpaired_one_has_none():
-    """400 items, 95% agreement, harm grown by twice the tolerance."""
+    """400 items, 95% agreement, harm grown by twice the tolerance (normal theory: 0.72 vs
+    0.14; benchmarks/bench_gate.py measures both with 2,000 runs)."""
     paired = regression_rate(100, n=400, cells=1, h0=0.2, growth=0.1, tolerance=0.05,
                              agreement=0.95, paired=True, seed=12)
     unpaired = regression_rate(100, n=400, cells=1, h0=0.2, growth=0.1, tolerance=0.05,
                                agreement=0.95, paired=False, seed=12)
-    assert paired >= 0.8 and unpaired <= 0.3
+    assert paired >= 0.6 and unpaired <= 0.3
 
 
 def test_four_hundred_series_with_24_flipped_regress_with_the_paired_test():
@@ -335,7 +336,7 @@ def test_missing_results_fail_unless_accepted():
 def test_a_schema_1_baseline_still_loads_and_is_compared_per_row(tmp_path):
     """The previous release's baselines: a document saved by version 1 of the schema."""
     shutil.copy(SCHEMA_1, tmp_path / "release.json")
-    path, old = Storage(tmp_path).load("release")
+    _, old = Storage(tmp_path).load("release")
     assert old["schema"] == "pytest-clipbias/results/1"
     new = json.loads(json.dumps(old))
     new["created"] = "later"
@@ -630,8 +631,8 @@ def test_identical_data_in_other_folders_and_synthetic_data_are_comparable(pytes
     assert "not comparable" not in text and "clipbias gate FAILED (1 candidate cell(s) with an " \
         "undefined effect)" in text, text
     assert "UNDEFINED: candidate effect undefined: endpoint accuracy 0.00 < 0.80" in text
-    again.stdout.fnmatch_lines(["*(pixels-v2)  person_default  Black  *+3.142  *+3.142  "
-                                "*+0.000 [+0.000, +0.000]  paired z, 8 items  *"])
+    again.stdout.fnmatch_lines(["*(pixels-v2)  *person_default  Black  *+3.142  *+3.142  "
+                                "*+0.000 ?+0.000, +0.000?  paired z, 8 items  *"])
     accepted = _run(pytester, "--clipbias-compare", "a", "--clipbias-compare-fail",
                     "effect:+0.05", "--clipbias-compare-allow-incomparable", DATA=str(second))
     assert "clipbias gate passed" in accepted.stdout.str()
