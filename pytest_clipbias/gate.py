@@ -68,7 +68,7 @@ class FailRule:
         return self.measure is None or self.measure == measure
 
     def tolerance(self, baseline_effect: float) -> float:
-        """Allowed growth of |effect| from a baseline effect."""
+        """Allowed growth of the harm to either side, given the baseline's effect."""
         return abs(baseline_effect) * self.value / 100 if self.relative else self.value
 
 
@@ -78,7 +78,8 @@ def parse_fail_rule(text: str) -> FailRule:
     if not m:
         raise ValueError(
             f"cannot parse fail rule {text!r}: use effect:+0.05 (absolute growth "
-            "of |effect|), effect:+10% (relative), or MEASURE:effect:+0.05 for one measure"
+            "of the bias against either side), effect:+10% (relative to the baseline's "
+            "|effect|), or MEASURE:effect:+0.05 for one measure"
         )
     return FailRule(str(text).strip(), m["measure"], float(m["value"]), bool(m["pct"]))
 

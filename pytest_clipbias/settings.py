@@ -208,11 +208,13 @@ REPORT_OPTIONS: tuple[Option, ...] = (
            "value is given), or the path of a results JSON file.", metavar="NAME|latest|PATH",
            const="latest"),
     Option("--clipbias-compare-fail", "clipbias_compare_fail", "CLIPBIAS_COMPARE_FAIL",
-           _fail_rule, (), "release gate: fail the session when a result's |effect| grew "
-           "beyond the baseline's by more than a tolerance: effect:+0.05 (absolute), "
-           "effect:+10%% (relative) or MEASURE:effect:+0.05; repeatable. The growth must be "
-           "shown by a one-sided test (Holm-corrected across results); a baselined result "
-           "missing from the run also fails.", metavar="EXPR", repeatable=True),
+           _fail_rule, (), "release gate: fail the session when, in any cell of a result, the "
+           "bias against either side grew beyond the baseline's by more than a tolerance: "
+           "effect:+0.05 (absolute), effect:+10%% (relative) or MEASURE:effect:+0.05; "
+           "repeatable. The growth must be shown by a one-sided test (paired on the same "
+           "items when possible, Holm-corrected across all cells); a baselined result "
+           "missing from the run also fails. Needs --clipbias-compare.", metavar="EXPR",
+           repeatable=True),
     Option("--clipbias-compare-fail-strict", "clipbias_compare_fail_strict",
            "CLIPBIAS_COMPARE_FAIL_STRICT", _bool, False,
            "also fail results whose |effect| grew beyond the tolerance without the test "

@@ -343,8 +343,8 @@ def test_a_schema_1_baseline_still_loads_and_is_compared_per_row(tmp_path):
     result = compare(new, old, RULE)
     assert not result.failed and result.compared_cells
     hyp = next(r for r in result.rows if r.measure == "hypodescent")
-    assert hyp.note == ("compared per table row, unpaired (a run saved without per-cell "
-                        "records)")
+    assert hyp.note == ("compared per table row, unpaired (baseline saved with "
+                        "pytest-clipbias/results/1, before per-cell records)")
     assert hyp.cells[0].test == "unpaired, 0.9/0.9 intervals"
     custom = next(r for r in result.rows if r.measure == "custom")
     assert custom.cells[0].test.endswith("level assumed 1 - alpha")
@@ -501,7 +501,9 @@ def test_the_previous_release_baseline_gates_a_new_run(pytester):
     assert same.ret == 0
     same.stdout.fnmatch_lines(["*test_hypodescent (planted-v2)  hypodescent  pair=Black-White  "
                                "+0.222  *unpaired, 0.9/0.9 intervals  *within tolerance: "
-                               "*compared per table row, unpaired*", "clipbias gate passed *"])
+                               "*compared per table row, unpaired (baseline saved with "
+                               "pytest-clipbias/results/1, before per-cell records)",
+                               "clipbias gate passed *"])
     worse = _run(pytester, *GATE, BIAS="0.3", VERSION="v2")
     assert worse.ret == pytest.ExitCode.TESTS_FAILED
     worse.stdout.fnmatch_lines(["*test_hypodescent (planted-v2)*REGRESSED*"])

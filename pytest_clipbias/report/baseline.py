@@ -46,7 +46,7 @@ from typing import Any
 from ..gate import FailRule, check_name, harm_test
 from ..identity import describe_fingerprint
 from .changes import CellRow, cell_rows
-from .document import load_json, write_json
+from .document import SCHEMA_ID, load_json, write_json
 from .validate import check_results_document
 
 _AUTOSAVE = re.compile(r"(\d{4,})_\d{8}-\d{6}(?:_[0-9a-f]{1,40})?")
@@ -296,6 +296,9 @@ def compare(current: Mapping[str, Any], baseline: Mapping[str, Any],
             out.rows.append(Row(test, measure, "not comparable", "; ".join(why), model))
         else:
             cells, note = cell_rows(old, rec, rules, alpha)
+            if note and baseline.get("schema") != SCHEMA_ID:
+                note = (f"compared per table row, unpaired (baseline saved with "
+                        f"{baseline.get('schema')}, before per-cell records)")
             out.rows.append(Row(test, measure, "", note, model, cells))
     _judge(out, strict)
     return out

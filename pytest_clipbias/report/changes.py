@@ -83,8 +83,11 @@ def cell_rows(old: Mapping[str, Any], new: Mapping[str, Any], rules: Sequence[Fa
               alpha: float) -> tuple[list[CellRow], str]:
     """Every cell of two comparable records, with its test inputs; and a note for the row."""
     per_row = _gate(old) is None or _gate(new) is None
-    note = "compared per table row, unpaired (a run saved without per-cell records)" \
-        if per_row and (_gate(old) or _gate(new) or old["result"].get("table")) else ""
+    note = ""
+    if per_row and (_gate(old) or _gate(new)):
+        note = "compared per table row, unpaired (a run saved without per-cell records)"
+    elif per_row and old["result"].get("table"):
+        note = "compared per table row, unpaired (this measure keeps no per-cell records)"
     cells_old, cells_new = record_cells(old, per_row), record_cells(new, per_row)
     items = None if per_row else (_items(old), _items(new))
     measure = new["result"]["name"]
