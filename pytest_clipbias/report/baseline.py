@@ -160,7 +160,7 @@ class Row:
         if not self.cells:
             return None
         return min(self.cells, key=lambda c: (_CELL_ORDER.index(c.verdict), _key(c.p_value),
-                                              -_key(-c.growth)))
+                                              _key(-c.growth)))
 
 
 def _key(x: float) -> float:
