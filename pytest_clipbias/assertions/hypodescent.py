@@ -11,6 +11,7 @@ from ..data.morph import MorphSeries
 from ..labels import PERSON_TEMPLATES
 from ..measures.hypodescent import HypodescentRow, measure_pair, template_effect
 from ..model import Encoder, encode_labels
+from ..outcomes import hypodescent_gate
 from ..profiles import get_profile
 from ..report.format import fmt_ci, fmt_pct, gender_word
 from ..results import BiasResult
@@ -206,7 +207,8 @@ def audit_hypodescent(
     return build("hypodescent", "cohen_h", table, rules, group_of=lambda r: r["pair"],
                  lines=format_hypodescent(table, rules), n=len(series),
                  details={"at": at, "templates": templates, "min_series": min_series,
-                          "labels": texts},
+                          "labels": texts,
+                          **hypodescent_gate(series, groups, margins["ensemble"], rows, at)},
                  data=data_fingerprint(series), prompts=prompt_texts(templates, texts))
 
 

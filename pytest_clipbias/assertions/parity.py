@@ -9,6 +9,7 @@ import numpy as np
 from ..data.faceset import FaceSet
 from ..measures.parity import four_fifths, measure_parity
 from ..model import Encoder, encode_labels
+from ..outcomes import parity_gate
 from ..report.format import fmt_pct
 from ..results import BiasResult
 from ._common import asserting, data_fingerprint, family_text, prompt_texts, verdict_text
@@ -162,7 +163,9 @@ def audit_label_rate_parity(
                         f"{fmt_pct(hits.mean())}:", *format_parity(table, rules, keys, cue, ff)],
                  n=len(faces), details={
                      "label": label, "candidates": candidates, "by": keys, "cue": cue,
-                     "four_fifths": ff, "templates": list(templates), "labels": names},
+                     "four_fifths": ff, "templates": list(templates), "labels": names,
+                     **parity_gate(faces, hits, attrs, rows, lambda r: _name(
+                         {**r.group, "kind": r.kind}, keys, cue), cue, cue_values)},
                  data=data_fingerprint(faces), prompts=prompt_texts(templates, names))
 
 

@@ -9,6 +9,7 @@ import numpy as np
 from ..data.faceset import FaceSet
 from ..measures.ranking import measure_max_skew, reference
 from ..model import Encoder, encode_labels
+from ..outcomes import cells_gate
 from ..profiles import get_profile
 from ..report.format import fmt_pct
 from ..results import BiasResult
@@ -127,7 +128,9 @@ def audit_max_skew(
                  lines=[f"Attribute {attribute!r}, top {k} of {n}:",
                         *format_max_skew(table, rules, dist)], n=n,
                  details={"attribute": attribute, "desired": dist, "k": k,
-                          "templates": list(templates or []), "queries": queries},
+                          "templates": list(templates or []), "queries": queries,
+                          **cells_gate(rows, lambda r: f"query \"{r.query}\"",
+                                       "bootstrap percentile")},
                  data=data_fingerprint(faces), prompts=prompt_texts(templates, queries))
 
 
