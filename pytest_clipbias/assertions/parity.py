@@ -15,12 +15,13 @@ from ..results import BiasResult
 from ._common import asserting, data_fingerprint, family_text, prompt_texts, verdict_text
 from ._validate import (
     CheckedEncoder,
+    complete,
     count,
     faceset,
+    h_threshold,
     present,
     text,
     text_list,
-    values_of,
 )
 from .judge import Rules, build, judge_rows, was_judged
 
@@ -60,12 +61,7 @@ def _attributes(faces: FaceSet, keys: list[str], cue: str | None,
                 cue_values: tuple[str, ...]) -> dict[str, np.ndarray]:
     attrs = {}
     for key, param in [(k, "by") for k in keys] + ([(cue, "cue")] if cue else []):
-        values = values_of(faces, key, param)
-        missing = [i for i, v in enumerate(values) if v is None]
-        if missing:
-            raise ValueError(f"{len(missing)} faces have no {key!r} attribute (first: item "
-                             f"{missing[0]}); filter them out first")
-        attrs[key] = np.array(values, dtype=object)
+        attrs[key] = np.array(complete(faces, key, param), dtype=object)
     if cue:
         present(list(cue_values), attrs[cue], "cue_values", f"the {cue!r} attribute")
         other = sorted(set(attrs[cue]) - set(cue_values))
@@ -142,11 +138,17 @@ def audit_label_rate_parity(
     'fail'
     """
     __tracebackhide__ = True
-    rules = Rules(threshold, alpha, rule, "greater", correction)
+    rules = Rules(h_threshold(threshold), alpha, rule, "greater", correction)
     faces, label = faceset(faces), text(label, "label")
     candidates = text_list(candidates, "candidates")
-    keys = [text(by, "by")] if isinstance(by, str) else text_list(by, "by", minimum=0)
-    cue_values = tuple(text_list(cue_values, "cue_values", minimum=2))
+    keys = [text(by, "by")] if isinstance(by, str) else text_list(by, "by")
+    cue_values = tuple(text_list(cue_values, "cue_values", exactly=2))
+    if cue is not None and text(cue, "cue") in keys:
+        raise ValueError(f"cue {cue!r} is also in by={keys}; compare a cue within the groups "
+                         "of other attributes")
+    if label in candidates:
+        raise ValueError(f"label {label!r} is also one of the candidates; candidates are the "
+                         "other labels the classifier may choose")
     attrs = _attributes(faces, keys, text(cue, "cue") if cue is not None else None, cue_values)
     names = list(dict.fromkeys([*candidates, label]))
     enc = CheckedEncoder(model)
