@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,21 @@ def _short_message(report: pytest.TestReport) -> str:
     if crash is None or not crash.message:
         return ""
     return re.sub(r"^(?:\w+\.)+(?=\w+: )", "", crash.message.splitlines()[0])  # drop module
+
+
+def _shorten_crash_line(report: pytest.TestReport, call: pytest.CallInfo) -> None:
+    """Make a bias error's short-summary text its short first line, without the module path.
+
+    pytest's ``-r`` summary shows ``reprcrash.message`` cut to the terminal width
+    (whole, every line, on CI): "hypodescent FAIL h=+1.57 [1.35, 1.57] > 0.2 ..."
+    instead of "pytest_clipbias.results.BiasAssertionError: hypodescent FA...".
+    """
+    results = sys.modules.get(f"{__package__}.results")  # not loaded: no bias error possible
+    crash = getattr(report.longrepr, "reprcrash", None)
+    error = call.excinfo.value if call.excinfo is not None else None
+    if results is not None and crash is not None and isinstance(
+            error, (results.BiasAssertionError, results.BiasInconclusiveError)):
+        crash.message = str(error).split("\n", 1)[0]
 
 
 class ClipBiasSession:
@@ -199,6 +215,7 @@ class ClipBiasSession:
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo) -> Any:
         """Attach the test's results to its call report: reports cross from xdist workers."""
         report = yield
+        _shorten_crash_line(report, call)
         if call.when == "call" and item.stash.get(records_key, None):
             records = item.stash[records_key]
             for rec in records:
