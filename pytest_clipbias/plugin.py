@@ -29,6 +29,7 @@ _SKIP_NO_MODEL = (
 )
 _WORKER_STATS = "clipbias_cache_stats"
 _WORKER_MODELS = "clipbias_models"
+_WORKER_COLLECTED = "clipbias_collected"
 MARKER = ("clipbias(family=None, dataset=None, owner=None, **metadata): metadata of a bias "
           "test (audit family, dataset, owner), shown in clipbias reports; select with "
           "-m clipbias")
@@ -121,6 +122,7 @@ class ClipBiasSession:
         self.records: list[dict[str, Any]] = []
         self.tests: dict[str, dict[str, Any]] = {}
         self.report_lines: list[str] = []
+        self.collected: set[str] = set()  # node ids before -k/-m deselection (--clipbias-update)
 
     @property
     def is_worker(self) -> bool:
@@ -189,6 +191,11 @@ class ClipBiasSession:
 
     # -- hooks -------------------------------------------------------------------------
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        """Remember every collected test before -k/-m deselect some (runs before them)."""
+        self.collected.update(item.nodeid for item in items)
+
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Iterator[None]:
         """Record the results of the assertion helpers while the test body runs."""
@@ -221,6 +228,10 @@ class ClipBiasSession:
             for rec in records:
                 rec["outcome"] = report.outcome
             report.clipbias_results = records
+            from .report import pytest_html
+
+            if pytest_html.wanted(item.config):
+                pytest_html.attach_extras(report, records)
         return report
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -247,6 +258,7 @@ class ClipBiasSession:
         if workeroutput is not None:
             workeroutput[_WORKER_STATS] = self.cache_stats().to_dict()
             workeroutput[_WORKER_MODELS] = self.model_entries()
+            workeroutput[_WORKER_COLLECTED] = sorted(self.collected)
             return
         from .report.session import finish_reports
 
@@ -261,8 +273,20 @@ class ClipBiasSession:
         output = getattr(node, "workeroutput", {})
         if output.get(_WORKER_STATS) is not None:
             self.worker_stats.add(CacheStats.from_dict(output[_WORKER_STATS]))
+        self.collected.update(output.get(_WORKER_COLLECTED, ()))
         for entry in output.get(_WORKER_MODELS, ()):
             self.remote_models.setdefault(entry["name"], entry)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_html_results_summary(self, prefix: list[str], summary: list[str],
+                                    postfix: list[str], session: pytest.Session) -> None:
+        """pytest-html's summary: one release line per model and the check x model matrix."""
+        if self.records:
+            from .report.pytest_html import summary_html
+            from .report.summary import sort_records
+
+            prefix.append(summary_html(sort_records(self.records),
+                                       [m["name"] for m in self.model_entries()]))
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         from .report.summary import SummaryInput, terminal_section

@@ -8,7 +8,7 @@ same everywhere: "p < 1e-6", "p = 0.0123", "0.68 to 0.74", "68.0% to 74.0%".
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 P_FLOOR = 1e-6  # smaller p-values print as "< 1e-6": permutation/float noise below it
@@ -135,3 +135,20 @@ def short_line(result: Mapping[str, Any]) -> str:
             f"[{num(lo, '.2f')}, {num(hi, '.2f')}] {side} {threshold:g}")
     group = group_text(result)
     return f"{line} {group}" if group else line
+
+
+def release_line(model: str, verdicts: Sequence[str]) -> str:
+    """One release verdict per model: "demo: 7 of 7 checks fail; blocked".
+
+    A model is cleared only when every check passes: a failing or an
+    inconclusive check blocks it (inconclusive never passes silently).
+    """
+    n = len(verdicts)
+    fails, unsure = verdicts.count("fail"), verdicts.count("inconclusive")
+    if n == 0:
+        return f"{model}: no checks recorded; not cleared"
+    if not fails and not unsure:
+        return f"{model}: {n} of {n} checks pass; cleared"
+    parts = [f"{fails} of {n} checks fail"] if fails else []
+    parts += [f"{unsure}{'' if fails else f' of {n} checks'} inconclusive"] if unsure else []
+    return f"{model}: {', '.join(parts)}; blocked"
