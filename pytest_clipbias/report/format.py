@@ -109,7 +109,8 @@ def group_text(result: Mapping[str, Any]) -> str:
     keys += ["gender"] if "gender" not in keys and row.get("gender") else []
     words: list[str] = []
     for key in keys:
-        value = gender_word(str(row[key])) if key == "gender" else str(row[key])
+        value = gender_word(str(row[key])) if key == "gender" else str(row[key]).replace(
+            ", ", " ")
         if value and not any(value in w for w in words):
             words.append(value)
     return " ".join(words)

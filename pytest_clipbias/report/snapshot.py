@@ -64,7 +64,8 @@ class Update:
                f"unused ({fate})" if self.unused else
                f"clipbias update {name}: {len(self.replaced)} replaced, {len(self.added)} "
                f"added, {len(self.kept)} kept (their tests did not run), 0 unused"]
-        out += [f"  unused: {test} ({model}) {measure}" for test, model, measure in self.unused]
+        out += [f"  unused: {test} ({model or 'no model'}) {measure}"
+                for test, model, measure in self.unused]
         return out
 
 
