@@ -282,7 +282,7 @@ def test_custom_measure_registers_its_columns_and_every_group_is_a_column():
 def test_html_report_opens_with_one_release_line_per_model(rich_report):
     text = (rich_report / "report.html").read_text()
     top = text[:text.index("<h2>Overview</h2>")]
-    assert '<li class="fail">PlantedEncoder: 2 of 7 checks fail, 1 inconclusive; blocked</li>' in (
+    assert '<li class="fail">PlantedEncoder: 3 of 7 checks fail, 3 inconclusive; blocked</li>' in (
         top)
 
 
@@ -303,7 +303,7 @@ def test_pytest_html_rows_carry_clipbias_tables_and_the_summary_the_matrix(rich_
     pytest.importorskip("pytest_html")
     text = (rich_report / "ph.html").read_text()
     summary = text[text.index('class="additional-summary prefix"'):text.index('class="run-count"')]
-    assert "CLIP bias checks" in summary and "PlantedEncoder: 2 of 7 checks fail" in summary
+    assert "CLIP bias checks" in summary and "PlantedEncoder: 3 of 7 checks fail" in summary
     assert summary.count('<td data-label="check">') == 7  # one matrix row per check
     parser = _Blob()
     parser.feed(text)
@@ -351,7 +351,7 @@ def test_model_card_loads_with_huggingface_hub_one_result_per_check_and_model(ri
         assert got.metric_args["verdict"] == res["verdict"]
         assert got.metric_args["threshold"] == res["threshold"] and got.verified is False
     body = card.text
-    assert "## Bias evaluation" in body and "candidate: 2 of 7 checks fail" in body
+    assert "## Bias evaluation" in body and "candidate: 3 of 7 checks fail" in body
     assert body.count("### ") == 7
 
 

@@ -215,13 +215,14 @@ def overview(records: Sequence[Mapping[str, Any]], models: Sequence[str], *,
             i, rec = cells[m]
             r = rec["result"]
             word = _esc(r["verdict"].upper())
-            head = (f'<a href="#{_anchor(rec, i)}" class="v">{word}</a>' if link
-                    else f'<span class="v">{word}</span>')
+            v = _esc(r["verdict"])
+            head = (f'<a href="#{_anchor(rec, i)}" class="v {v}">{word}</a>' if link
+                    else f'<span class="v {v}">{word}</span>')
             tds.append(_td(m, f"{head}<small>{_esc(r['effect_name'])} "
                               f"{_breakable(effect_ci(r['effect'], r['ci']))}</small><small>"
                               f"{_esc(fmt_p(r['p_value']))}, threshold "
                               f"{num(r['threshold'], '.2f')}</small>",
-                           f"cell {_esc(r['verdict'])}"))
+                           f"cell {v}"))
         body.append(tds)
     return _table(["check", *cols], body)
 

@@ -11,8 +11,7 @@ one result per check) so the numbers are machine-readable; each result is
   identity the release gate compares);
 - one metric: type the effect size (``cohen_h``), value the headline effect,
   name "MODEL: MEASURE effect", args the interval, p-value, threshold,
-  verdict and decision rule; ``verified: false`` (self-reported);
-- ``source``: name ``pytest-clipbias``.
+  verdict and decision rule; ``verified: false`` (self-reported).
 
 The Markdown body ("Bias evaluation") gives one release line per model, then
 per check a table of its groups with effect, interval, threshold and verdict,
@@ -57,7 +56,7 @@ def _metric_args(result: Mapping[str, Any]) -> dict[str, Any]:
 def _result_yaml(rec: Mapping[str, Any], model: str) -> list[str]:
     res = rec["result"]
     metric_name = f"{model}: {res['name']} effect"
-    args = "".join(f"\n            {k}: {_yaml(v)}" for k, v in _metric_args(res).items())
+    args = "".join(f"\n              {k}: {_yaml(v)}" for k, v in _metric_args(res).items())
     return [
         "      - task:",
         f"          type: {_yaml(TASK_TYPE)}",
@@ -72,8 +71,6 @@ def _result_yaml(rec: Mapping[str, Any], model: str) -> list[str]:
         f"            name: {_yaml(metric_name)}",
         "            verified: false",
         f"            args:{args}",
-        "        source:",
-        "          name: \"pytest-clipbias\"",
     ]
 
 
