@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -269,7 +270,7 @@ def test_two_xdist_workers_share_the_cache(pytester):
 
 def _readme_option_defaults() -> dict[str, str]:
     """The default column of the README's options table, by flag."""
-    readme = open(os.path.join(os.path.dirname(__file__), os.pardir, "README.md")).read()
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
     table = readme[readme.index("| option | ini key / environment | default | meaning |"):]
     out = {}
     for line in table.splitlines()[2:]:
