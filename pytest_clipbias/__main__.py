@@ -84,19 +84,19 @@ def _add_model_card(sub: argparse._SubParsersAction) -> None:
 def _model_card(args: argparse.Namespace) -> int:
     from ._io import atomic_write_text
     from .report.baseline import BaselineError, Storage
+    from .report.html import model_label
     from .report.model_card import model_card
 
     try:
         _, document = Storage(args.storage).load(args.run)
         if args.model:
-            known = {str((r.get("model") or {}).get("name")) for r in document["records"]}
+            known = {model_label(r) for r in document["records"]}
             unknown = sorted(set(args.model) - known)
             if unknown:
                 raise ValueError(f"--model {', '.join(unknown)}: not in the run (its models: "
                                  f"{', '.join(sorted(known))})")
             document = {**document, "records": [r for r in document["records"]
-                                                if (r.get("model") or {}).get("name")
-                                                in args.model]}
+                                                if model_label(r) in args.model]}
         text = model_card(document)
     except (BaselineError, ValueError) as exc:
         print(f"pytest-clipbias model-card: error: {exc}", file=sys.stderr)

@@ -353,6 +353,18 @@ def test_model_card_loads_with_huggingface_hub_one_result_per_check_and_model(ri
     body = card.text
     assert "## Bias evaluation" in body and "candidate: 3 of 7 checks fail" in body
     assert body.count("### ") == 7
+    one = subprocess.run([sys.executable, "-m", "pytest_clipbias", "model-card",
+                          str(rich_report / "two.json"), "--model", "candidate", "--out",
+                          str(rich_report / "one.md")], capture_output=True, text=True,
+                         timeout=120, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert one.returncode == 0, one.stderr
+    card = _load_card(rich_report / "one.md")
+    assert card.data.model_name == "candidate" and len(card.data.eval_results) == 7
+    bad = subprocess.run([sys.executable, "-m", "pytest_clipbias", "model-card",
+                          str(rich_report / "two.json"), "--model", "nope"], capture_output=True,
+                         text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert bad.returncode == 2 and "--model nope: not in the run" in bad.stderr
 
 
 def test_model_card_command_errors_name_the_problem(tmp_path):
