@@ -52,7 +52,7 @@ pre{background:#f6f8fa;padding:.6rem .75rem;white-space:pre-wrap;font-size:12px;
 .empty{color:#57606a;font-style:italic}
 a{color:#0969da;text-decoration:none}
 """
-_PCT_KEYS = ("rate", "compared_rate")
+_PCT_KEYS = ("rate", "compared_rate", "accuracy", "compared_accuracy")
 
 
 def _esc(x: Any) -> str:
