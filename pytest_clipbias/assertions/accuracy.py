@@ -14,7 +14,7 @@ from ..results import BiasResult
 from ._common import asserting, data_fingerprint, family_text, prompt_texts, verdict_text
 from ._validate import CheckedEncoder, count, faceset, text, text_list
 from .judge import Rules, build, judge_rows, was_judged
-from .parity import _attributes
+from .parity import group_attributes
 
 
 def _classes(candidates: Sequence[str] | Mapping[str, str] | None, truth: np.ndarray,
@@ -118,7 +118,7 @@ def audit_accuracy_parity(
     rules = Rules(threshold, alpha, rule, "greater", correction)
     faces, predict = faceset(faces), text(predict, "predict")
     keys = [text(by, "by")] if isinstance(by, str) else text_list(by, "by")
-    attrs = _attributes(faces, list(dict.fromkeys([*keys, predict])), None, ("", ""))
+    attrs = group_attributes(faces, list(dict.fromkeys([*keys, predict])), None, ("", ""))
     classes = _classes(candidates, attrs[predict], predict)
     enc = CheckedEncoder(model)
     names = list(classes)

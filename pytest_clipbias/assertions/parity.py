@@ -63,8 +63,9 @@ def format_parity(table: list[dict], rules: Rules, keys: list[str], cue: str | N
     return lines
 
 
-def _attributes(faces: FaceSet, keys: list[str], cue: str | None,
-                cue_values: tuple[str, ...]) -> dict[str, np.ndarray]:
+def group_attributes(faces: FaceSet, keys: list[str], cue: str | None,
+                     cue_values: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Each attribute of ``keys`` (and ``cue``) as an array; every face must have them."""
     attrs = {}
     for key, param in [(k, "by") for k in keys] + ([(cue, "cue")] if cue else []):
         values = values_of(faces, key, param)
@@ -156,7 +157,8 @@ def audit_label_rate_parity(
     candidates = text_list(candidates, "candidates")
     keys = [text(by, "by")] if isinstance(by, str) else text_list(by, "by", minimum=0)
     cue_values = tuple(text_list(cue_values, "cue_values", minimum=2))
-    attrs = _attributes(faces, keys, text(cue, "cue") if cue is not None else None, cue_values)
+    attrs = group_attributes(faces, keys, text(cue, "cue") if cue is not None else None,
+                             cue_values)
     names = list(dict.fromkeys([*candidates, *harmful]))
     enc = CheckedEncoder(model)
     scores = enc.encode_images(faces.images) @ encode_labels(
@@ -198,8 +200,35 @@ def audit_denigration(
     "label_rate_parity", same rows, tests and four-fifths ratios).
     ``candidates`` defaults to one class per combination of the ``by`` values
     ("Black person" for ``by="race"``; "Black Male" for ``by=("race",
-    "gender")``, the paper's race-gender classes). Other keyword ``options``
-    (alpha, templates, min_per_group, correction, rule, cue) pass through.
+    "gender")``, the paper's race-gender classes).
+
+    Parameters
+    ----------
+    model : Encoder
+        Anything with ``encode_images`` and ``encode_texts``.
+    faces : FaceSet
+        Faces with the attributes named in ``by``.
+    by : str or sequence of str
+        Attributes whose groups are compared.
+    threshold : float
+        Largest allowed Cohen's h by which a group is put in harmful classes more often.
+    harmful : sequence of str
+        The denigrating classes.
+    candidates : sequence of str, optional
+        The other classes (default: one per group, see above).
+    **options
+        alpha, templates, min_per_group, correction, rule, cue, cue_values: as in
+        :func:`audit_label_rate_parity`.
+
+    Returns
+    -------
+    BiasResult
+        As :func:`audit_label_rate_parity`, ``details["label"]`` the harmful classes.
+
+    References
+    ----------
+    Radford et al. (2021), "Learning Transferable Visual Models From Natural
+    Language Supervision", sec. 7.1.
 
     Examples
     --------
@@ -214,7 +243,7 @@ def audit_denigration(
     faces = faceset(faces)
     keys = [text(by, "by")] if isinstance(by, str) else text_list(by, "by")
     if candidates is None:
-        attrs = _attributes(faces, keys, None, ("", ""))
+        attrs = group_attributes(faces, keys, None, ("", ""))
         combos = sorted({tuple(str(attrs[k][i]) for k in keys) for i in range(len(faces))})
         candidates = [" ".join(c) + (" person" if len(keys) == 1 else "") for c in combos]
     return audit_label_rate_parity(model, faces, label=text_list(harmful, "harmful"),
