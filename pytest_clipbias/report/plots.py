@@ -183,5 +183,6 @@ register_view("accuracy_parity", plots=(confusion_matrices,),
 register_view("label_rate_parity", plots=(rate_bars,), columns=("rate", "compared_rate"))
 register_view("person_default", plots=(rate_bars,), columns=("rate", "person_corr"),
               hidden=("label", "problem"))
-register_view("max_skew", plots=(retrieval_shares,), columns=("over_represented", "ndkl"))
+register_view("max_skew", plots=(retrieval_shares,),
+              columns=("reference", "over_represented", "under_represented", "min_skew", "ndkl"))
 register_view("association", columns=("statistic", "n_permutations"))
