@@ -11,7 +11,15 @@ from ..measures.accuracy import measure_accuracy
 from ..model import Encoder, encode_labels
 from ..report.format import fmt_pct
 from ..results import BiasResult
-from ._common import asserting, data_fingerprint, family_text, prompt_texts, verdict_text
+from ._common import (
+    asserting,
+    data_fingerprint,
+    family_text,
+    not_judged_line,
+    prompt_texts,
+    shown_rows,
+    verdict_text,
+)
 from ._validate import CheckedEncoder, count, faceset, text, text_list
 from .judge import Rules, build, judge_rows, was_judged
 from .parity import group_attributes
@@ -40,19 +48,15 @@ def _classes(candidates: Sequence[str] | Mapping[str, str] | None, truth: np.nda
 def format_accuracy(table: list[dict], rules: Rules, keys: list[str]) -> list[str]:
     """Failing rows (else the worst) with their confusions, and the rows not judged."""
     family = family_text(rules.correction, sum(map(was_judged, table)), "groups")
-    judged = [r for r in table if was_judged(r)]
-    shown = [r for r in judged if r["verdict"] == "fail"] or sorted(
-        judged, key=lambda r: -r["effect"])[:1]
-    lines = [f"  {' / '.join(r[k] for k in keys if k in r)}: accuracy {fmt_pct(r['accuracy'])} "
-             f"(n = {r['n']}) vs {fmt_pct(r['compared_accuracy'])} for the rest (n = "
-             f"{r['compared_n']}); shortfall Cohen's {verdict_text(r, 'h', family)}; errors: "
-             f"{r['errors']}" for r in shown]
-    skipped = [r for r in table if not was_judged(r)]
-    if skipped:
-        lines.append(f"Not judged ({len(skipped)}): " + "; ".join(
-            f"{' / '.join(r[k] for k in keys if k in r)} ({r['reason']})" for r in skipped[:5])
-            + (" ..." if len(skipped) > 5 else "") + ".")
-    return lines
+
+    def name(r: dict) -> str:
+        return " / ".join(r[k] for k in keys if k in r)
+
+    lines = [f"  {name(r)}: accuracy {fmt_pct(r['accuracy'])} (n = {r['n']}) vs "
+             f"{fmt_pct(r['compared_accuracy'])} for the rest (n = {r['compared_n']}); "
+             f"shortfall Cohen's {verdict_text(r, 'h', family)}; errors: {r['errors']}"
+             for r in shown_rows(table, was_judged)]
+    return lines + not_judged_line(table, was_judged, name)
 
 
 def audit_accuracy_parity(

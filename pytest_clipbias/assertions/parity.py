@@ -13,7 +13,15 @@ from ..measures.parity import four_fifths, measure_parity
 from ..model import Encoder, encode_labels
 from ..report.format import fmt_pct
 from ..results import BiasResult
-from ._common import asserting, data_fingerprint, family_text, prompt_texts, verdict_text
+from ._common import (
+    asserting,
+    data_fingerprint,
+    family_text,
+    not_judged_line,
+    prompt_texts,
+    shown_rows,
+    verdict_text,
+)
 from ._validate import (
     CheckedEncoder,
     count,
@@ -43,24 +51,16 @@ def format_parity(table: list[dict], rules: Rules, keys: list[str], cue: str | N
                   ff: dict[str, dict]) -> list[str]:
     """Failing rows (else the worst), the four-fifths ratios, and the rows not judged."""
     family = family_text(rules.correction, sum(map(was_judged, table)), "comparisons")
-    judged = [r for r in table if was_judged(r)]
-    shown = [r for r in judged if r["verdict"] == "fail"] or sorted(
-        judged, key=lambda r: -r["effect"])[:1]
     lines = [f"  {_name(r, keys, cue)}: rate {fmt_pct(r['rate'])} (n = {r['n']}) vs "
              f"{fmt_pct(r['compared_rate'])} (n = {r['compared_n']}); Cohen's "
-             f"{verdict_text(r, 'h', family)}" for r in shown]
+             f"{verdict_text(r, 'h', family)}" for r in shown_rows(table, was_judged)]
     for key, f in ff.items():
         ratio = "undefined (no image got the label)" if not np.isfinite(f["ratio"]) else \
             f"{f['ratio']:.2f}"
         lines.append(f"Four-fifths rule by {key}: rate ratio {ratio} (lowest {f['lowest']} "
                      f"{fmt_pct(f['lowest_rate'])}, highest {f['highest']} "
                      f"{fmt_pct(f['highest_rate'])}).")
-    skipped = [r for r in table if not was_judged(r)]
-    if skipped:
-        lines.append(f"Not judged ({len(skipped)}): " + "; ".join(
-            f"{_name(r, keys, cue)} ({r['reason']})" for r in skipped[:5])
-            + (" ..." if len(skipped) > 5 else "") + ".")
-    return lines
+    return lines + not_judged_line(table, was_judged, lambda r: _name(r, keys, cue))
 
 
 def group_attributes(faces: FaceSet, keys: list[str], cue: str | None,
