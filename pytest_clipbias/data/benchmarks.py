@@ -336,28 +336,62 @@ def _sc_entries(pq: Any, shards: list[Path], out_dir: Path,
     return entries
 
 
+def _shard_key(path: Path) -> str:
+    """Content key of a Parquet shard: a hash of its footer (schema, row groups, the size and
+    offset of every column chunk), read without the data."""
+    with open(path, "rb") as fh:
+        fh.seek(-8, os.SEEK_END)
+        size = int.from_bytes(fh.read(4), "little")
+        fh.seek(-(size + 8), os.SEEK_END)
+        return hashlib.sha256(fh.read(size)).hexdigest()[:16]
+
+
+def _image_file(entry: Entry, cell: Any, problems: Problems) -> str | None:
+    """Write one row's image bytes beside its stem (suffix from the bytes); its file name."""
+    data = cell.get("bytes") if isinstance(cell, dict) else None
+    ext = _sniff(data) if data else None
+    if ext is None:
+        problems.add("rows without a JPEG, PNG or WebP image",
+                     f"{entry.raw['shard']} row {entry.raw['index']}",
+                     f"bytes starting {data[:8]!r}" if data else "no image bytes",
+                     "re-download the shard.")
+        return None
+    target = Path(entry.path + ext)
+    if not target.is_file() or target.read_bytes() != data:  # a changed shard rewrites it
+        _write_bytes(target, data)
+    return target.name
+
+
 def _extract(pq: Any, shards: list[Path], entries: list[Entry], problems: Problems) -> None:
-    """Write each row's image bytes once to its entry's path (suffix from the bytes)."""
-    by_shard: dict[str, list[Entry]] = {}
+    """Give every entry its image file, extracting each shard's images once.
+
+    A shard whose images were all written leaves a marker named by its
+    content key (``_shard_key``) listing its files; a later load with the
+    same shard reads the marker instead of the images.
+    """
+    by_shard: dict[str, dict[int, Entry]] = {}
     for e in entries:
-        by_shard.setdefault(e.raw["shard"], []).append(e)
-    paths = {p.name: p for p in shards}
+        by_shard.setdefault(e.raw["shard"], {})[int(e.raw["index"])] = e
     with progress("SocialCounterfactuals: images", len(entries)) as bar:
-        for shard, mine in by_shard.items():
-            column = pq.read_table(paths[shard], columns=["image"]).column("image")
-            for e in mine:
-                cell = column[int(e.raw["index"])].as_py() or {}
-                data = cell.get("bytes") if isinstance(cell, dict) else None
-                ext = _sniff(data) if data else None
-                if ext is None:
-                    problems.add("rows without a JPEG, PNG or WebP image", f"{shard} row "
-                                 f"{e.raw['index']}", "no image bytes" if not data else
-                                 f"bytes starting {data[:8]!r}", "re-download the shard.")
-                    continue
-                e.path = e.path + ext
-                if not os.path.isfile(e.path):
-                    _write_bytes(Path(e.path), data)
-                bar.update(1)
+        for shard in shards:
+            mine = by_shard.get(shard.name, {})
+            folder = Path(next(iter(mine.values())).path).parent if mine else None
+            marker = folder / f".{shard.name}.{_shard_key(shard)}.done" if folder else None
+            if marker is not None and marker.is_file():
+                names = dict(line.split("\t") for line in marker.read_text().splitlines())
+                for i, e in mine.items():
+                    e.path = os.fspath(folder / names.get(str(i), Path(e.path).name))
+                bar.update(len(mine))
+                continue
+            written, offset = {}, 0
+            for batch in pq.ParquetFile(shard).iter_batches(batch_size=256, columns=["image"]):
+                for i, cell in enumerate(batch.column(0).to_pylist(), start=offset):
+                    if i in mine and (name := _image_file(mine[i], cell, problems)):
+                        mine[i].path, written[i] = os.fspath(folder / name), name
+                        bar.update(1)
+                offset += batch.num_rows
+            if marker is not None and len(written) == len(mine):
+                _write_bytes(marker, "".join(f"{i}\t{n}\n" for i, n in written.items()).encode())
     problems.raise_if_any()
 
 
@@ -373,8 +407,10 @@ def load_socialcounterfactuals(root: str | os.PathLike, *,
     those two attributes) and ``segment`` ("race-gender", ...). Every row of
     every shard is checked before any image is written; the images are then
     extracted once from the Parquet shards into ``extract_dir`` (default
-    ``<root>/images``, as the dataset authors' own scripts do) and reused on
-    later runs. Needs pyarrow. Layout: module docstring.
+    ``<root>/images``, as the dataset authors' own scripts do), a batch of
+    rows at a time, and reused on later runs while the shard is unchanged
+    (its footer's hash, ``_shard_key``; a changed shard is extracted again).
+    Needs pyarrow. Layout: module docstring.
     """
     pq, base = _parquet(), Path(root).expanduser()
     shards = _shards(base)

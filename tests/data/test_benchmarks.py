@@ -184,14 +184,34 @@ def test_socialcounterfactuals_reads_the_parquet_shards(tmp_path):
 
 
 @needs_arrow
-def test_socialcounterfactuals_extracts_once(tmp_path):
+def test_socialcounterfactuals_extracts_once(tmp_path, monkeypatch):
     root = _sc(tmp_path, _sc_rows())
     out = tmp_path / "extracted"
-    load_socialcounterfactuals(root, extract_dir=out)
+    first = load_socialcounterfactuals(root, extract_dir=out)
     before = {p: p.stat().st_mtime_ns for p in out.iterdir()}
-    assert len(before) == 4
-    load_socialcounterfactuals(root, extract_dir=out)
+    assert len([p for p in before if not p.name.startswith(".")]) == 4
+
+    def no_image_reads(*args, **kwargs):
+        raise AssertionError("images read again")
+
+    with monkeypatch.context() as m:
+        m.setattr(pq.ParquetFile, "iter_batches", no_image_reads)
+        again = load_socialcounterfactuals(root, extract_dir=out)
+    assert [f.image for f in again] == [f.image for f in first]
     assert {p: p.stat().st_mtime_ns for p in out.iterdir()} == before
+
+
+@needs_arrow
+def test_socialcounterfactuals_changed_shard_is_extracted_again(tmp_path):
+    root = _sc(tmp_path, _sc_rows())
+    faces = load_socialcounterfactuals(root)
+    rows = _sc_rows()
+    rows[1]["image"] = {"bytes": _png(200), "path": None}
+    pq.write_table(pa.Table.from_pylist(rows),
+                   next((root / "data").glob("*.parquet")))
+    again = load_socialcounterfactuals(root)
+    assert again[1].image == faces[1].image
+    assert np.asarray(Image.open(again[1].image))[0, 0, 0] == 200
 
 
 @needs_arrow
