@@ -154,14 +154,17 @@ def _box_of(text: str) -> tuple[int, int, int, int] | None:
 
 
 def _crop_all(entries: list[Entry], crop_dir: Path) -> None:
-    """Write each person's box as a PNG in ``crop_dir`` (kept when already there)."""
+    """Write each person's box as a PNG in ``crop_dir``, named by the person, the box and the
+    source file's name, size and modification time, so a crop is reused until one changes."""
     from PIL import Image
 
     crop_dir.mkdir(parents=True, exist_ok=True)
     with progress("FACET: cropping persons", len(entries)) as bar:
         for entry in entries:
             box = _box_of(entry.raw["bounding_box"])
-            key = hashlib.sha256(f"{entry.path}|{box}".encode()).hexdigest()[:12]
+            st = os.stat(entry.path)  # a replaced source image gets new crops
+            key = hashlib.sha256(f"{os.path.basename(entry.path)}|{st.st_size}|"
+                                 f"{st.st_mtime_ns}|{box}".encode()).hexdigest()[:12]
             target = crop_dir / f"{entry.attrs['person_id']}-{key}.png"
             if not target.is_file():
                 with Image.open(entry.path) as img:
