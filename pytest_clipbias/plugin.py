@@ -408,7 +408,8 @@ def clip_dataset(pytestconfig: pytest.Config) -> Callable[..., Any]:
     """Factory opening a FaceSet by name, once per session.
 
     ``clip_dataset("fairface", split="val")``, ``clip_dataset("cfd")``,
-    ``clip_dataset("utkface")``, ``clip_dataset("manifest", path="regions.csv")``,
+    ``clip_dataset("utkface")``, ``clip_dataset("facet", crop_dir="/data/facet-crops")``,
+    ``clip_dataset("socialcounterfactuals")``, ``clip_dataset("manifest", path="regions.csv")``,
     ``clip_dataset("folders", path="faces", keys=("race", "gender"))``,
     ``clip_dataset("synthetic", n=400, seed=1)``. Data not on disk skips the
     test with a message saying where to put it (an error with

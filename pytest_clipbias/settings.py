@@ -139,7 +139,8 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "--clip-data-root", "clip_data_root", "CLIPBIAS_DATA_ROOT", _str, None,
         "folder holding the datasets the clip_dataset and clip_morphs fixtures open "
-        "(fairface/, cfd/, utkface/; manifests and folders given relative to it). In an ini "
+        "(fairface/, cfd/, utkface/, facet/, socialcounterfactuals/; manifests and folders "
+        "given relative to it). In an ini "
         "file a relative path is taken from the ini file's folder. Write "
         "--clip-data-root=DIR when no test path follows: pytest takes a separate DIR for "
         "a test path when it picks the rootdir.",

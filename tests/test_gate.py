@@ -51,7 +51,7 @@ def test_rules_parse_and_unknown_measures_are_named():
     with pytest.raises(ValueError, match="cannot parse"):
         parse_fail_rule("effect:0.1")
     with pytest.raises(ValueError, match=r"'hypodescnt' \(did you mean 'hypodescent'\?\); "
-                                         r"known measures: association, custom, hypodescent"):
+                                         r"known measures: accuracy_parity, association, custom"):
         check_rule_measures([parse_fail_rule("hypodescnt:effect:+0.05")], ["custom"])
     check_rule_measures([parse_fail_rule("custom:effect:+0.05")], ["custom"])
 
@@ -468,7 +468,7 @@ def test_bad_gate_settings_stop_the_session_before_tests_run(pytester):
                 "hypodescnt:effect:+0.05", BIAS="0.05")
     assert typo.ret == pytest.ExitCode.USAGE_ERROR and "collected" not in typo.stdout.str()
     typo.stderr.fnmatch_lines(["*unknown measure 'hypodescnt' (did you mean 'hypodescent'?); "
-                               "known measures: association, custom, hypodescent, *"])
+                               "known measures: accuracy_parity, association, custom, hypodescent, *"])
     alone = _run(pytester, "--clipbias-compare-fail", "effect:+0.05", BIAS="0.05")
     assert alone.ret == pytest.ExitCode.USAGE_ERROR and "collected" not in alone.stdout.str()
     alone.stderr.fnmatch_lines(["*--clipbias-compare-fail given without --clipbias-compare: no "

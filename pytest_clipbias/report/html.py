@@ -63,7 +63,7 @@ a{color:#0969da;text-decoration:none}
   font-weight:600;color:#57606a;padding-right:.5rem}
 }
 """
-_PCT_KEYS = ("rate", "compared_rate")
+_PCT_KEYS = ("rate", "compared_rate", "accuracy", "compared_accuracy")
 
 
 def _esc(x: Any) -> str:
