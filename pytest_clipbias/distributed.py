@@ -27,6 +27,7 @@ process unpickles it once and checks its fingerprint before encoding.
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import os
@@ -308,6 +309,10 @@ def shippable(model: Any) -> bytes:
     clone.cache = None
     if hasattr(clone, "memo"):
         clone.memo = MemoryCache(0)
+    for klass in type(clone).__mro__:  # derived values are rebuilt on the executor
+        for name, value in vars(klass).items():
+            if isinstance(value, functools.cached_property):
+                vars(clone).pop(name, None)
     return pickle.dumps(clone, protocol=pickle.HIGHEST_PROTOCOL)
 
 

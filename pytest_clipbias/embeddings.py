@@ -657,13 +657,15 @@ def _common_dim(folder: Folder, shards: list[Shard]) -> int:
 
 
 def _key(path: str | os.PathLike) -> str:
-    return os.path.normpath(os.fspath(path))
+    """A lookup key: a local path normalised, an image URL (``s3://...``) as written."""
+    text = os.fspath(path)
+    return text if "://" in text else os.path.normpath(text)
 
 
 def _rebase(path: str, root: str | os.PathLike | None, prefix: tuple[str, str] | None) -> str:
     if prefix and path.startswith(prefix[0]):
         path = prefix[1] + path[len(prefix[0]):]
-    if root is not None and not os.path.isabs(path):
+    if root is not None and not os.path.isabs(path) and "://" not in path:
         path = os.path.join(os.fspath(root), path)
     return _key(path)
 
