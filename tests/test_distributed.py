@@ -171,3 +171,45 @@ def test_parquet_of_s3_urls_to_s3_keeps_column_types(
         assert store.paths[:2] == [f"s3://data/imgs/{p.name}" for p in paths[:2]]
         np.testing.assert_allclose(store.rows(np.arange(25)), tiny_model.encode_images(paths),
                                    atol=2e-3)
+
+
+@pytest.mark.slow
+def test_2000_images_killed_mid_way_then_resumed_equal_single_process(tmp_path: Path) -> None:
+    """The acceptance run: Spark local[2] in its own process, SIGKILLed mid-way, run again."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    if shutil.which("java") is None:
+        pytest.skip("Spark needs Java 17+ (apt-get install openjdk-17-jre-headless)")
+    paths = write_images(tmp_path / "imgs", 2_000, seed=9, size=(32, 32))
+    manifest = tmp_path / "faces.csv"
+    manifest.write_text("path,gender\n" + "".join(
+        f"imgs/{p.name},{'female' if i % 2 else 'male'}\n" for i, p in enumerate(paths)))
+    single, out = tmp_path / "single", tmp_path / "spark"
+    args = ["--manifest", str(manifest), "--shard-size", "100", *TINY]
+    assert main(["embed", str(single), *args]) == 0
+    command = [sys.executable, "-m", "pytest_clipbias", "embed", str(out), *args,
+               "--engine", "spark", "--spark-master", "local[2]"]
+    first = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    deadline = time.time() + 600
+    while len(list(out.glob(f"{PARTS}/part_*.json"))) < 4 and time.time() < deadline:
+        assert first.poll() is None, "the first run ended before it could be killed"
+        time.sleep(0.2)
+    os.killpg(first.pid, signal.SIGKILL)  # driver, JVM and Python workers, tasks mid-way
+    first.wait()
+    finished = sorted(int(p.stem.split("_")[1]) for p in out.glob(f"{PARTS}/part_*.json"))
+    assert 4 <= len(finished) < 20 and not (out / SIDECAR).exists()
+    stamps = {i: (out / "img_emb" / f"img_emb_{i:02d}.npy").stat().st_mtime_ns for i in finished}
+    again = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert f"kept {len(finished)} partitions finished by an earlier run, encoded " \
+           f"{20 - len(finished)}" in again.stderr
+    assert stamps == {i: (out / "img_emb" / f"img_emb_{i:02d}.npy").stat().st_mtime_ns
+                      for i in finished}
+    store, reference = EmbeddingStore(out), EmbeddingStore(single)
+    PrecomputedEncoder(ClipModel.load("clipbias-tiny", "none", device="cpu"), store)
+    assert_same_store(store, reference)
