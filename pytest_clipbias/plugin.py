@@ -149,8 +149,11 @@ class ClipBiasSession:
                 )
                 if s.embeddings is not None:
                     from .embeddings import PrecomputedEncoder
+                    from .remote import parse_storage_options
 
-                    self.models[name] = PrecomputedEncoder(self.models[name], s.embeddings)
+                    self.models[name] = PrecomputedEncoder(
+                        self.models[name], s.embeddings,
+                        storage_options=parse_storage_options(s.embeddings_storage_options))
             except ClipBiasError as exc:
                 self.models[name] = exc
         result = self.models[name]
@@ -389,18 +392,21 @@ def _progress_line(config: pytest.Config) -> Callable[[object], None]:
 
 @pytest.fixture(scope="session")
 def clip_embeddings(pytestconfig: pytest.Config) -> Any:
-    """The --clip-embeddings folder as an EmbeddingStore (skips the test when none is given).
+    """The --clip-embeddings folder or URL as an EmbeddingStore (skips the test when none is given).
 
     ``clip_embeddings.faceset()`` takes attributes from its parquet columns;
     ``clip_embeddings.join_manifest(faces)`` checks a FaceSet is covered.
     """
     from .embeddings import EmbeddingStore
+    from .remote import parse_storage_options
 
     session = pytestconfig.stash[state_key]
     folder = session.settings.embeddings
     if folder is None:
         _skip_here("no --clip-embeddings folder given")
-    return session.open_cached(f"embeddings:{folder}", lambda: EmbeddingStore(folder))
+    options = parse_storage_options(session.settings.embeddings_storage_options)
+    return session.open_cached(f"embeddings:{folder}",
+                               lambda: EmbeddingStore(folder, storage_options=options))
 
 
 @pytest.fixture(scope="session")

@@ -79,6 +79,12 @@ def _choice(*choices: str) -> Callable[[str, str], str]:
     return parse
 
 
+def _key_value(value: str, source: str) -> str:
+    if "=" not in value or not value.split("=", 1)[0].strip():
+        raise pytest.UsageError(f"{source}: expected KEY=VALUE, got {value!r}")
+    return value
+
+
 def _str(value: str, source: str) -> str:
     return value.strip()
 
@@ -131,10 +137,19 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "--clip-embeddings", "clip_embeddings", "CLIPBIAS_EMBEDDINGS", _str, None,
-        "folder of precomputed image embeddings in the clip-retrieval layout (img_emb/, "
-        "metadata/; written by 'python -m pytest_clipbias embed' or clip-retrieval): the "
+        "folder or fsspec URL (s3://, gs://, hdfs://, file://) of precomputed image "
+        "embeddings in the clip-retrieval layout (img_emb/, metadata/; written by 'python -m "
+        "pytest_clipbias embed' or clip-retrieval), read in blocks, never copied: the "
         "clip_model fixture then looks images up there and runs only the text tower.",
-        metavar="DIR",
+        metavar="DIR|URL",
+    ),
+    Option(
+        "--clip-embeddings-storage-option", "clip_embeddings_storage_options",
+        "CLIPBIAS_EMBEDDINGS_STORAGE_OPTIONS", _key_value, (),
+        "fsspec storage option for a --clip-embeddings URL, KEY=VALUE (a dotted key nests: "
+        "client_kwargs.endpoint_url=http://host:9000); repeatable. Credentials and endpoints "
+        "otherwise come from the backend's standard environment (AWS_ENDPOINT_URL, "
+        "AWS_PROFILE, ...).", metavar="KEY=VALUE", repeatable=True,
     ),
     Option(
         "--clip-data-root", "clip_data_root", "CLIPBIAS_DATA_ROOT", _str, None,
@@ -364,6 +379,13 @@ def _absolute(value: str | None, config: pytest.Config) -> Path | None:
     return path if path.is_absolute() else config.invocation_params.dir / path
 
 
+def _location(value: str | None, config: pytest.Config) -> Path | str | None:
+    """A local path made absolute, or a URL (``s3://...``) kept as given."""
+    if value and "://" in value and not value.startswith("file://"):
+        return value
+    return _absolute(value.removeprefix("file://") if value else value, config)
+
+
 def resolve_path(config: pytest.Config, opt: Option) -> Path | None:
     """A path option by precedence, made absolute.
 
@@ -549,7 +571,8 @@ class Settings:
     require_data: bool = False
     report: ReportSettings = ReportSettings()
     gate: GateSettings | None = None
-    embeddings: Path | None = None
+    embeddings: Path | str | None = None
+    embeddings_storage_options: tuple[str, ...] = ()
 
     @classmethod
     def from_config(cls, config: pytest.Config, default_cache_dir: Path | None) -> Settings:
@@ -587,7 +610,8 @@ class Settings:
                                   report["clipbias_profile"], report["clipbias_update"],
                                   report["clipbias_update_drop_unused"]),
             gate=GateSettings.from_report(report, config),
-            embeddings=_absolute(values["clip_embeddings"], config),
+            embeddings=_location(values["clip_embeddings"], config),
+            embeddings_storage_options=values["clip_embeddings_storage_options"],
         )
 
 
