@@ -12,6 +12,7 @@ import numpy as np
 from ..data.loaders import IMAGE_SUFFIXES
 from ..measures.association import measure_association
 from ..model import Encoder, encode_labels
+from ..outcomes import cells_gate
 from ..profiles import get_profile
 from ..report.format import fmt_p
 from ..results import BiasResult
@@ -161,7 +162,9 @@ def audit_association(
                  group_of=lambda r: f"{r['test']} {r['targets']}",
                  lines=format_association(table, alternative), n=row.n,
                  details={"test": row.test, "alternative": alternative, "ddof": ddof,
-                          "templates": list(templates or [])},
+                          "templates": list(templates or []),
+                          **cells_gate([row], lambda r: f"{r.test} {r.targets}",
+                                       "noncentral-t d")},
                  data=data_fingerprint([data_fingerprint(v) for v in (
                      targets_x, targets_y or [], attributes_a, attributes_b)]),
                  prompts=list(templates or []))

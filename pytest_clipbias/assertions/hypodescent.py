@@ -11,6 +11,7 @@ from ..data.morph import MorphSeries
 from ..labels import PERSON_TEMPLATES
 from ..measures.hypodescent import HypodescentRow, measure_pair, template_effect
 from ..model import Encoder, encode_labels
+from ..outcomes import hypodescent_gate
 from ..profiles import get_profile
 from ..report.format import fmt_ci, fmt_pct, gender_word
 from ..results import BiasResult
@@ -96,7 +97,7 @@ def _rows(series: list[MorphSeries], groups: dict[Key, list[int]], margins: dict
                                 for t, m in margins.items() if t != "ensemble"}
         finite = [v for v in row.template_effects.values() if np.isfinite(v)]
         row.template_spread = max(finite) - min(finite) if finite else 0.0
-        row.problem = _problem(row, len(idx), at, min_series, min_accuracy)
+        row.problem = _problem(row, len(idx), at, min_series, min_accuracy) or row.problem
         rows.append(row)
     return rows
 
@@ -221,7 +222,8 @@ def audit_hypodescent(
     return build("hypodescent", "cohen_h", table, rules, group_of=lambda r: r["pair"],
                  lines=format_hypodescent(table, rules), n=len(series),
                  details={"at": at, "templates": templates, "min_series": min_series,
-                          "labels": texts},
+                          "labels": texts,
+                          **hypodescent_gate(series, groups, margins["ensemble"], rows, at)},
                  data=data_fingerprint(series), prompts=prompt_texts(templates, texts))
 
 

@@ -9,6 +9,7 @@ import numpy as np
 from ..data.faceset import FaceSet
 from ..measures.markedness import measure_person_default, pairwise
 from ..model import Encoder, encode_labels
+from ..outcomes import person_default_gate
 from ..report.format import fmt_ci, fmt_pct
 from ..results import BiasResult
 from ._common import (
@@ -136,7 +137,8 @@ def audit_person_default(
                  lines=format_person_default(table, rules, group_key, person_label),
                  n=len(faces), details={
                      "pairs": pairwise(rows), "templates": templates, "labels": texts,
-                     "person_label": person_label},
+                     "person_label": person_label,
+                     **person_default_gate(faces, scores, codes, rows)},
                  data=data_fingerprint(faces), prompts=prompt_texts(templates, texts))
 
 

@@ -11,6 +11,7 @@ from ..data.faceset import FaceSet
 from ..data.regions import gender_gap_index
 from ..measures.region import METRICS, index_correlation, measure_region_skew
 from ..model import Encoder, encode_labels
+from ..outcomes import region_gate
 from ..results import BiasResult
 from ._common import asserting, data_fingerprint, family_text, prompt_texts, verdict_text
 from ._validate import (
@@ -187,8 +188,9 @@ def audit_region_gender_skew(
     return build("region_gender_skew", "cohen_d" if metric == "association" else "cohen_h",
                  table, rules, group_of=lambda r: f"{r[region_key]}, label {r['worst_label']}",
                  lines=lines, n=sum(len(a) + len(b) for a, b in scores.values()),
-                 details=_details(
-                     table, labels, templates, metric, genders, corr, region_key),
+                 details={**_details(
+                     table, labels, templates, metric, genders, corr, region_key), **region_gate(
+                     faces, scores, labels, metric, (region_key, gender_key), genders, rows)},
                  data=data_fingerprint(faces), prompts=prompt_texts(templates, labels))
 
 
