@@ -20,7 +20,7 @@ from ._common import (
     shown_rows,
     verdict_text,
 )
-from ._validate import CheckedEncoder, count, faceset, text, text_list
+from ._validate import CheckedEncoder, count, faceset, h_threshold, text, text_list
 from .judge import Rules, build, judge_rows, was_judged
 from .parity import group_attributes
 
@@ -39,6 +39,7 @@ def _classes(candidates: Sequence[str] | Mapping[str, str] | None, truth: np.nda
     if missing:
         raise ValueError(f"candidates: the {predict!r} values {missing} of some faces are not "
                          f"among the classes {list(classes)}; add them (or filter those faces)")
+    text_list(list(classes.values()), "candidates (the class prompts)")
     if len(classes) < 2:
         raise ValueError(f"candidates: zero-shot classification needs at least two classes of "
                          f"{predict!r}, got {list(classes)}")
@@ -119,7 +120,7 @@ def audit_accuracy_parity(
     ('fail', ['Black'])
     """
     __tracebackhide__ = True
-    rules = Rules(threshold, alpha, rule, "greater", correction)
+    rules = Rules(h_threshold(threshold), alpha, rule, "greater", correction)
     faces, predict = faceset(faces), text(predict, "predict")
     keys = [text(by, "by")] if isinstance(by, str) else text_list(by, "by")
     attrs = group_attributes(faces, list(dict.fromkeys([*keys, predict])), None, ("", ""))
