@@ -8,6 +8,7 @@ import pytest
 from pytest_clipbias import (
     FaceItem,
     FaceSet,
+    assert_accuracy_parity,
     assert_label_rate_parity,
     assert_max_skew_below,
     assert_no_hypodescent,
@@ -176,6 +177,10 @@ def _without(key):
      "headwear"),
     (lambda f: audit_person_default(ENC, f, group_key="gender"), "gender"),
     (lambda f: assert_max_skew_below(ENC, f, queries=["a doctor"], threshold=0.3), "gender"),
+    (lambda f: assert_accuracy_parity(ENC, f, predict="gender", by="region", threshold=0.3),
+     "gender"),
+    (lambda f: assert_accuracy_parity(ENC, f, predict="gender", by="region", threshold=0.3),
+     "region"),
 ])
 def test_every_helper_refuses_faces_without_its_grouping_attribute(call, key):
     """No helper leaves a face out silently (the region check used to: n was misreported)."""
