@@ -105,6 +105,7 @@ class ClipBiasSession:
         self.records: list[dict[str, Any]] = []
         self.tests: dict[str, dict[str, Any]] = {}
         self.report_lines: list[str] = []
+        self.gate_outcome = ""  # set by report.session: passed, failed: ..., informational
 
     @property
     def is_worker(self) -> bool:
@@ -253,7 +254,8 @@ class ClipBiasSession:
         section = terminal_section(SummaryInput(
             models=self.model_entries(), cache=self.cache_stats(),
             cache_dir=self.settings.cache_dir, records=self.records,
-            report_lines=self.report_lines, verbose=self.config.get_verbosity() > 0))
+            report_lines=self.report_lines, verbose=self.config.get_verbosity() > 0,
+            gate=self.gate_outcome))
         if section is None:
             return
         terminalreporter.write_sep("=", section.title, red=section.warn, bold=section.warn)

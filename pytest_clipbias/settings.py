@@ -209,11 +209,13 @@ REPORT_OPTIONS: tuple[Option, ...] = (
            "value is given), or the path of a results JSON file.", metavar="NAME|latest|PATH",
            const="latest"),
     Option("--clipbias-compare-fail", "clipbias_compare_fail", "CLIPBIAS_COMPARE_FAIL",
-           _fail_rule, (), "release gate: fail the session when a result's |effect| grew "
-           "beyond the baseline's by more than a tolerance: effect:+0.05 (absolute), "
-           "effect:+10%% (relative) or MEASURE:effect:+0.05; repeatable. The growth must be "
-           "shown by a one-sided test (Holm-corrected across results); a baselined result "
-           "missing from the run also fails.", metavar="EXPR", repeatable=True),
+           _fail_rule, (), "release gate: fail the session when, in any cell of a result, the "
+           "bias against either side grew beyond the baseline's by more than a tolerance: "
+           "effect:+0.05 (absolute), effect:+10%% (relative) or MEASURE:effect:+0.05; "
+           "repeatable. The growth must be shown by a one-sided test (paired on the same "
+           "items when possible, Holm-corrected across all cells); a baselined result "
+           "missing from the run also fails. Needs --clipbias-compare.", metavar="EXPR",
+           repeatable=True),
     Option("--clipbias-compare-fail-strict", "clipbias_compare_fail_strict",
            "CLIPBIAS_COMPARE_FAIL_STRICT", _bool, False,
            "also fail results whose |effect| grew beyond the tolerance without the test "
@@ -223,6 +225,11 @@ REPORT_OPTIONS: tuple[Option, ...] = (
            "CLIPBIAS_COMPARE_ALLOW_MISSING", _bool, False,
            "accept baselined results that are missing from this run (removed on purpose) "
            "instead of failing the gate.", is_flag=True),
+    Option("--clipbias-compare-allow-incomparable", "clipbias_compare_allow_incomparable",
+           "CLIPBIAS_COMPARE_ALLOW_INCOMPARABLE", _bool, False,
+           "let the gate pass when nothing could be compared with the baseline, or a "
+           "candidate cell's effect is undefined (otherwise each fails the gate).",
+           is_flag=True),
     Option("--clipbias-compare-alpha", "clipbias_compare_alpha", "CLIPBIAS_COMPARE_ALPHA",
            _alpha, 0.05, "false-alarm rate of the release gate when nothing changed "
            "(default 0.05).", metavar="ALPHA"),
@@ -400,6 +407,7 @@ class GateSettings:
     strict: bool = False
     allow_missing: bool = False
     alpha: float = 0.05
+    allow_incomparable: bool = False
     baseline: tuple[Path, dict[str, Any]] | None = field(default=None, compare=False,
                                                          repr=False)
 
@@ -419,7 +427,9 @@ class GateSettings:
             compare = str(_absolute(compare, config))  # a path, not a saved name
         gate = cls(storage, report["clipbias_save"], report["clipbias_autosave"], compare,
                    tuple(report["clipbias_compare_fail"]), report["clipbias_compare_fail_strict"],
-                   report["clipbias_compare_allow_missing"], report["clipbias_compare_alpha"])
+                   report["clipbias_compare_allow_missing"], report["clipbias_compare_alpha"],
+                   report["clipbias_compare_allow_incomparable"])
+        _check_gate_needs_baseline(report)
         if not (gate.compare and gate.rules):
             return gate
         from .report.baseline import BaselineError, Storage, measures_in
@@ -430,6 +440,21 @@ class GateSettings:
         except (BaselineError, ValueError) as exc:
             raise pytest.UsageError(f"clipbias release gate: {exc}") from None
         return replace(gate, baseline=baseline)
+
+
+_GATE_FLAGS = (("clipbias_compare_fail", "--clipbias-compare-fail"),
+               ("clipbias_compare_fail_strict", "--clipbias-compare-fail-strict"),
+               ("clipbias_compare_allow_missing", "--clipbias-compare-allow-missing"),
+               ("clipbias_compare_allow_incomparable", "--clipbias-compare-allow-incomparable"))
+
+
+def _check_gate_needs_baseline(report: dict[str, Any]) -> None:
+    """A gate option without --clipbias-compare would run no gate and pass: a usage error."""
+    given = [flag for dest, flag in _GATE_FLAGS if report[dest]]
+    if given and not report["clipbias_compare"]:
+        raise pytest.UsageError(
+            f"{', '.join(given)} given without --clipbias-compare: no baseline, so no release "
+            "gate would run; add --clipbias-compare NAME (or latest, or a results JSON path)")
 
 
 def _check_output(path: Path, flag: str, *, is_file: bool) -> None:

@@ -11,6 +11,7 @@ from ..data.faceset import FaceSet
 from ..labels import HARMFUL_CLASSES
 from ..measures.parity import four_fifths, measure_parity
 from ..model import Encoder, encode_labels
+from ..outcomes import parity_gate
 from ..report.format import fmt_pct
 from ..results import BiasResult
 from ._common import (
@@ -24,12 +25,13 @@ from ._common import (
 )
 from ._validate import (
     CheckedEncoder,
+    complete,
     count,
     faceset,
+    h_threshold,
     present,
     text,
     text_list,
-    values_of,
 )
 from .judge import Rules, build, judge_rows, was_judged
 
@@ -68,12 +70,7 @@ def group_attributes(faces: FaceSet, keys: list[str], cue: str | None,
     """Each attribute of ``keys`` (and ``cue``) as an array; every face must have them."""
     attrs = {}
     for key, param in [(k, "by") for k in keys] + ([(cue, "cue")] if cue else []):
-        values = values_of(faces, key, param)
-        missing = [i for i, v in enumerate(values) if v is None]
-        if missing:
-            raise ValueError(f"{len(missing)} faces have no {key!r} attribute (first: item "
-                             f"{missing[0]}); filter them out first")
-        attrs[key] = np.array(values, dtype=object)
+        attrs[key] = np.array(complete(faces, key, param), dtype=object)
     if cue:
         present(list(cue_values), attrs[cue], "cue_values", f"the {cue!r} attribute")
         other = sorted(set(attrs[cue]) - set(cue_values))
@@ -151,12 +148,19 @@ def audit_label_rate_parity(
     'fail'
     """
     __tracebackhide__ = True
-    rules = Rules(threshold, alpha, rule, "greater", correction)
+    rules = Rules(h_threshold(threshold), alpha, rule, "greater", correction)
     faces = faceset(faces)
     harmful = [text(label, "label")] if isinstance(label, str) else text_list(label, "label")
     candidates = text_list(candidates, "candidates")
-    keys = [text(by, "by")] if isinstance(by, str) else text_list(by, "by", minimum=0)
-    cue_values = tuple(text_list(cue_values, "cue_values", minimum=2))
+    keys = [text(by, "by")] if isinstance(by, str) else text_list(by, "by")
+    cue_values = tuple(text_list(cue_values, "cue_values", exactly=2))
+    if cue is not None and text(cue, "cue") in keys:
+        raise ValueError(f"cue {cue!r} is also in by={keys}; compare a cue within the groups "
+                         "of other attributes")
+    both = [h for h in harmful if h in candidates]
+    if both:
+        raise ValueError(f"label {both[0]!r} is also one of the candidates; candidates are the "
+                         "other labels the classifier may choose")
     attrs = group_attributes(faces, keys, text(cue, "cue") if cue is not None else None,
                              cue_values)
     names = list(dict.fromkeys([*candidates, *harmful]))
@@ -175,7 +179,9 @@ def audit_label_rate_parity(
                  n=len(faces), details={
                      "label": harmful[0] if len(harmful) == 1 else harmful,
                      "candidates": candidates, "by": keys, "cue": cue,
-                     "four_fifths": ff, "templates": list(templates), "labels": names},
+                     "four_fifths": ff, "templates": list(templates), "labels": names,
+                     **parity_gate(faces, hits, attrs, rows, lambda r: _name(
+                         {**r.group, "kind": r.kind}, keys, cue), cue, cue_values)},
                  data=data_fingerprint(faces), prompts=prompt_texts(templates, names))
 
 

@@ -9,12 +9,22 @@ import numpy as np
 from ..data.faceset import FaceSet
 from ..measures.ranking import measure_max_skew, reference
 from ..model import Encoder, encode_labels
+from ..outcomes import cells_gate
 from ..profiles import get_profile
 from ..report.format import fmt_pct
 from ..results import BiasResult
 from ..stats.rng import as_generator
 from ._common import asserting, data_fingerprint, family_text, prompt_texts, verdict_text
-from ._validate import CheckedEncoder, count, faceset, text, text_list, values_of
+from ._validate import (
+    CheckedEncoder,
+    complete,
+    count,
+    count_or,
+    faceset,
+    seed_value,
+    text,
+    text_list,
+)
 from .judge import Rules, build, judge_rows, was_judged
 
 
@@ -119,11 +129,7 @@ def audit_max_skew(
     __tracebackhide__ = True
     rules = Rules(threshold, alpha, rule, "greater", correction)
     faces, queries = faceset(faces), text_list(queries, "queries")
-    values = values_of(faces, text(attribute, "attribute"), "attribute")
-    missing = [i for i, v in enumerate(values) if v is None]
-    if missing:
-        raise ValueError(f"{len(missing)} images have no {attribute!r} attribute (first: item "
-                         f"{missing[0]}); filter them out first")
+    values = complete(faces, text(attribute, "attribute"), "attribute")
     n = len(faces)
     k = count(k, "k", low=1) if k is not None else max(10, n // 10)
     if not 1 <= k < n:
@@ -133,12 +139,12 @@ def audit_max_skew(
     if unknown:
         raise ValueError(f"desired distribution lacks attribute values {unknown}")
     enc = CheckedEncoder(model)
-    query_emb = (encode_labels(enc, queries, text_list(templates, "templates")) if templates
-                 else enc.encode_texts(queries))
+    query_emb = (enc.encode_texts(queries) if templates is None
+                 else encode_labels(enc, queries, text_list(templates, "templates")))
     scores = enc.encode_images(faces.images) @ np.asarray(query_emb, dtype=np.float64).T
-    rows = measure_max_skew(scores, values, queries, dist, k=k, rng=as_generator(seed),
-                            n_resamples=count(n_resamples or get_profile().bootstrap,
-                                              "n_resamples", low=20))
+    rows = measure_max_skew(scores, values, queries, dist, k=k, rng=as_generator(seed_value(seed)),
+                            n_resamples=count_or(n_resamples, "n_resamples",
+                                                 get_profile().bootstrap, low=20))
     table = [{**r, "reference": reference_name(desired)} for r in judge_rows(rows, rules)]
     return build("max_skew", "max_skew_at_k", table, rules,
                  group_of=lambda r: f"query \"{r['query']}\"",
@@ -146,7 +152,9 @@ def audit_max_skew(
                         *format_max_skew(table, rules, dist)], n=n,
                  details={"attribute": attribute, "desired": dist,
                           "reference": reference_name(desired), "k": k,
-                          "templates": list(templates or []), "queries": queries},
+                          "templates": list(templates or []), "queries": queries,
+                          **cells_gate(rows, lambda r: f"query \"{r.query}\"",
+                                       "bootstrap percentile")},
                  data=data_fingerprint(faces), prompts=prompt_texts(templates, queries))
 
 
