@@ -20,7 +20,7 @@ from ._common import (
     shown_rows,
     verdict_text,
 )
-from ._validate import CheckedEncoder, count, faceset, text, text_list
+from ._validate import CheckedEncoder, count, faceset, h_threshold, text, text_list
 from .judge import Rules, build, judge_rows, was_judged
 from .parity import group_attributes
 
@@ -119,7 +119,7 @@ def audit_accuracy_parity(
     ('fail', ['Black'])
     """
     __tracebackhide__ = True
-    rules = Rules(threshold, alpha, rule, "greater", correction)
+    rules = Rules(h_threshold(threshold), alpha, rule, "greater", correction)
     faces, predict = faceset(faces), text(predict, "predict")
     keys = [text(by, "by")] if isinstance(by, str) else text_list(by, "by")
     attrs = group_attributes(faces, list(dict.fromkeys([*keys, predict])), None, ("", ""))
