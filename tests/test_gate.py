@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import tomllib
 from scipy import stats
 
 from pytest_clipbias import BiasResult
@@ -553,7 +552,8 @@ def test_command_line_compare_and_list(pytester, capsys, monkeypatch):
     helped = cli("compare", "--help")
     assert helped.returncode == 0
     assert "0  no regression" in helped.stdout and "2  usage error" in helped.stdout
-    scripts = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    toml = pytest.importorskip("tomllib" if sys.version_info >= (3, 11) else "tomli")
+    scripts = toml.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
     assert scripts["project"]["scripts"]["pytest-clipbias"] == "pytest_clipbias.__main__:main"
     module = subprocess.run([sys.executable, "-m", "pytest_clipbias", "compare", "v1", "v2",
                              "--fail", "effect:+0.05"], cwd=pytester.path, capture_output=True,

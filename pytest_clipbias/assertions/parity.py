@@ -157,10 +157,10 @@ def audit_label_rate_parity(
     if cue is not None and text(cue, "cue") in keys:
         raise ValueError(f"cue {cue!r} is also in by={keys}; compare a cue within the groups "
                          "of other attributes")
-    both = [h for h in harmful if h in candidates]
-    if both:
-        raise ValueError(f"label {both[0]!r} is also one of the candidates; candidates are the "
-                         "other labels the classifier may choose")
+    if set(harmful) & set(candidates):
+        raise ValueError(f"label {sorted(set(harmful) & set(candidates))[0]!r} is also one of "
+                         "the candidates; candidates are the other labels the classifier may "
+                         "choose")
     attrs = group_attributes(faces, keys, text(cue, "cue") if cue is not None else None,
                              cue_values)
     names = list(dict.fromkeys([*candidates, *harmful]))
