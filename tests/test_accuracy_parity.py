@@ -93,6 +93,7 @@ def test_candidates_mapping_sets_the_prompt_text():
     ({"predict": "age"}, "age"),
     ({"by": "region"}, "region"),
     ({"threshold": -0.1}, "threshold"),
+    ({"threshold": 20}, r"can never be exceeded.*did you mean 0.2"),
 ])
 def test_bad_arguments_name_the_parameter(kwargs, match):
     enc, faces = planted_accuracy_faces({"A": 0.9, "B": 0.9}, 20)
