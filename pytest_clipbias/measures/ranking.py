@@ -1,4 +1,5 @@
-"""Representation in retrieval, per query: MaxSkew@k and NDKL of the top k (Geyik et al. 2019).
+"""Representation in retrieval, per query: MaxSkew@k, MinSkew@k and NDKL of the top k
+(Geyik et al. 2019).
 
 The images are ranked by cosine with the query. By default the reference
 distribution is the pool's own composition (``desired="pool"``): the model
@@ -37,7 +38,8 @@ from .retrieval import (
 
 @dataclass
 class SkewRow:
-    """One query: MaxSkew@k, the over-represented value, top-k shares, NDKL."""
+    """One query: MaxSkew@k (the judged effect) and its over-represented value, MinSkew@k and
+    its under-represented value, top-k shares, NDKL."""
 
     query: str
     k: int
@@ -46,6 +48,8 @@ class SkewRow:
     top_k_shares: dict[str, float]
     skews: dict[str, float]
     ndkl: float
+    under_represented: str = ""
+    min_skew: float = float("nan")
     cells: dict[str, Cell] = field(default_factory=dict)
     problem: str | None = None
 
@@ -91,7 +95,8 @@ def measure_max_skew(scores: np.ndarray, values: Sequence[str], queries: Sequenc
         boot = max_skew_from_counts(boot, k, q)
         row = SkewRow(query, k, n, over, {v: float(c / k) for v, c in zip(names, counts,
                                                                           strict=True)},
-                      skews, ndkl(ranked, dist, k))
+                      skews, ndkl(ranked, dist, k), min(skews, key=skews.get),
+                      min(skews.values()))
         if np.isfinite(skews[over]) and np.isfinite(boot).sum() >= 20:
             row.cells = {"": skew_cell(ranked, k, dist, skews[over], boot)}
         else:

@@ -6,6 +6,8 @@ Recommendation Systems with Application to LinkedIn Talent Search", KDD:
   Skew_v@k(tau) = ln( p_{tau,k}(v) / p_desired(v) ),  p_{tau,k}(v) the share of
                   the top k with attribute value v;
   MaxSkew@k     = max_v Skew_v@k (how much the most over-represented value is);
+  MinSkew@k     = min_v Skew_v@k (how much the most under-represented value is;
+                  -inf when a value of the reference is absent from the top k);
   NDKL(tau)     = (1/Z) sum_{i=1..|tau|} 1/log2(i+1) KL(D_{tau_i} || D),
                   Z = sum_{i} 1/log2(i+1), D_{tau_i} the distribution of the top i,
                   KL with natural logarithms.
@@ -131,6 +133,11 @@ def skew_at_k(ranked: Sequence[str], k: int, desired: Mapping[str, float]) -> di
 def max_skew_at_k(ranked: Sequence[str], k: int, desired: Mapping[str, float]) -> float:
     """MaxSkew@k = max_v Skew_v@k."""
     return max(skew_at_k(ranked, k, desired).values())
+
+
+def min_skew_at_k(ranked: Sequence[str], k: int, desired: Mapping[str, float]) -> float:
+    """MinSkew@k = min_v Skew_v@k (Geyik et al. 2019; -inf when some v is absent)."""
+    return min(skew_at_k(ranked, k, desired).values())
 
 
 def ndkl(ranked: Sequence[str], desired: Mapping[str, float], k: int | None = None) -> float:
