@@ -191,3 +191,12 @@ def test_label_rate_parity_still_takes_one_label():
     result = audit_label_rate_parity(enc, faces, label="criminal", candidates=["nurse"],
                                      by="gender", threshold=0.2)
     assert result.details["label"] == "criminal" and result.verdict == "fail"
+
+
+def test_two_classes_with_one_prompt_text_are_refused():
+    """Identical prompts tie, and argmax would always pick the first class."""
+    enc, faces = planted_accuracy_faces({"A": 0.9, "B": 0.9}, 20)
+    with pytest.raises(ValueError, match=r"\['female', 'male'\] share the prompt text 'person'"):
+        audit_accuracy_parity(enc, faces, threshold=0.1,
+                              candidates={"female": "person", "male": "person"})
+

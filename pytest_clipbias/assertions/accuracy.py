@@ -35,6 +35,12 @@ def _classes(candidates: Sequence[str] | Mapping[str, str] | None, truth: np.nda
                    for k, v in candidates.items()}
     else:
         classes = {v: v for v in text_list(candidates, "candidates")}
+    texts = list(classes.values())
+    same = sorted({t for t in texts if texts.count(t) > 1})
+    if same:
+        raise ValueError(f"candidates: the classes {[v for v, t in classes.items() if t in same]} "
+                         f"share the prompt text {same[0]!r}, so the classifier could never "
+                         "tell them apart; give each class its own text")
     missing = sorted(set(truth) - set(classes))
     if missing:
         raise ValueError(f"candidates: the {predict!r} values {missing} of some faces are not "
