@@ -200,3 +200,35 @@ def test_two_classes_with_one_prompt_text_are_refused():
         audit_accuracy_parity(enc, faces, threshold=0.1,
                               candidates={"female": "person", "male": "person"})
 
+
+class _CountingEncoder:
+    def __init__(self, encoder: PlantedEncoder) -> None:
+        self.encoder, self.images = encoder, 0
+
+    def encode_images(self, images):
+        self.images += 1
+        return self.encoder.encode_images(images)
+
+    def encode_texts(self, texts):
+        return self.encoder.encode_texts(texts)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"templates": "a photo of a {}."}, "bare string"),
+    ({"templates": ["a photo"]}, "placeholder"),
+    ({"min_per_group": 0}, "min_per_group"),
+])
+def test_arguments_are_checked_before_any_image_is_encoded(kwargs, match):
+    enc, faces = planted_accuracy_faces({"A": 0.9, "B": 0.9}, 20)
+    spy = _CountingEncoder(enc)
+    with pytest.raises((TypeError, ValueError), match=match):
+        audit_accuracy_parity(spy, faces, threshold=0.1, **kwargs)
+    assert spy.images == 0
+
+
+def test_templates_from_a_generator_are_recorded():
+    enc, faces = planted_accuracy_faces({"A": 0.9, "B": 0.9}, 20)
+    result = audit_accuracy_parity(enc, faces, threshold=0.5, min_per_group=5,
+                                   templates=(t for t in ["a photo of a {}."]))
+    assert result.details["templates"] == ["a photo of a {}."]
+    assert "a photo of a female." in result.prompts

@@ -128,16 +128,17 @@ def audit_accuracy_parity(
     rules = Rules(h_threshold(threshold), alpha, rule, "greater", correction)
     faces, predict = faceset(faces), text(predict, "predict")
     keys = [text(by, "by")] if isinstance(by, str) else text_list(by, "by")
+    templates = text_list(templates, "templates")
+    min_per_group = count(min_per_group, "min_per_group", low=1)
     attrs = group_attributes(faces, list(dict.fromkeys([*keys, predict])), None, ("", ""))
     classes = _classes(candidates, attrs[predict], predict)
     enc = CheckedEncoder(model)
     names = list(classes)
-    scores = enc.encode_images(faces.images) @ encode_labels(
-        enc, list(classes.values()), text_list(templates, "templates")).T.astype(np.float64)
+    label_emb = encode_labels(enc, list(classes.values()), templates)  # template errors first
+    scores = enc.encode_images(faces.images) @ label_emb.T.astype(np.float64)
     predicted = np.array(names, dtype=object)[scores.argmax(1)]
     rows = measure_accuracy(attrs[predict], predicted, names, attrs, keys,
-                            min_per_group=count(min_per_group, "min_per_group", low=1),
-                            confidence=1 - rules.alpha)
+                            min_per_group=min_per_group, confidence=1 - rules.alpha)
     table = judge_rows(rows, rules)
     overall = float(np.mean(predicted == attrs[predict]))
     return build("accuracy_parity", "cohen_h", table, rules,
@@ -146,7 +147,7 @@ def audit_accuracy_parity(
                         f"{fmt_pct(overall)}:", *format_accuracy(table, rules, keys)],
                  n=len(faces), details={
                      "predict": predict, "by": keys, "classes": classes,
-                     "templates": list(templates), "overall_accuracy": overall},
+                     "templates": templates, "overall_accuracy": overall},
                  data=data_fingerprint(faces), prompts=prompt_texts(templates,
                                                                     list(classes.values())))
 
