@@ -232,3 +232,23 @@ def test_templates_from_a_generator_are_recorded():
                                    templates=(t for t in ["a photo of a {}."]))
     assert result.details["templates"] == ["a photo of a {}."]
     assert "a photo of a female." in result.prompts
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"classes": ("female", "female", "male")}, "two distinct class names"),  # wrong == true
+    ({"classes": "fm"}, "two distinct class names"),
+    ({"by": "gender"}, "by and predict must be different"),  # one would overwrite the other
+    ({"per_group": 0}, "per_group"),
+    ({"accuracy": {"A": "0.9"}}, r"accuracy\['A'\] must be a number"),
+    ({"accuracy": {"A": 1.2}}, r"accuracy\['A'\]"),
+])
+def test_planted_accuracy_faces_refuses_what_it_cannot_plant(kwargs, match):
+    args = {"accuracy": {"A": 0.9, "B": 0.7}, "per_group": 20, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        planted_accuracy_faces(**args)
+
+
+def test_planted_accuracy_takes_numpy_numbers():
+    enc, faces = planted_accuracy_faces({"A": np.float64(0.75)}, np.int64(20))
+    result = audit_accuracy_parity(enc, faces, threshold=0.5, min_per_group=5, by="race")
+    assert result.details["overall_accuracy"] == pytest.approx(0.75)
