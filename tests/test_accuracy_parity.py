@@ -252,3 +252,16 @@ def test_planted_accuracy_takes_numpy_numbers():
     enc, faces = planted_accuracy_faces({"A": np.float64(0.75)}, np.int64(20))
     result = audit_accuracy_parity(enc, faces, threshold=0.5, min_per_group=5, by="race")
     assert result.details["overall_accuracy"] == pytest.approx(0.75)
+
+
+def test_not_annotated_values_are_not_made_a_class():
+    """FACET's gender "na" must not become the zero-shot class "a photo of a na."."""
+    enc, faces = planted_accuracy_faces({"A": 0.9, "B": 0.9}, 20)
+    faces = FaceSet([FaceItem(f.image, {**f.attributes, "gender": "na"} if i == 3 else
+                              f.attributes) for i, f in enumerate(faces)])
+    with pytest.raises(ValueError, match=r"gender='na' \(not annotated\).*faces.filter"):
+        audit_accuracy_parity(enc, faces, threshold=0.1)
+    with pytest.raises(ValueError, match=r"\['na'\] of some faces are not among"):
+        audit_accuracy_parity(enc, faces, threshold=0.1, candidates=["female", "male"])
+    kept = faces.filter(gender=["female", "male"])
+    assert audit_accuracy_parity(enc, kept, threshold=0.5, min_per_group=5).n == 39

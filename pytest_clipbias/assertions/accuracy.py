@@ -29,6 +29,11 @@ def _classes(candidates: Sequence[str] | Mapping[str, str] | None, truth: np.nda
              predict: str) -> dict[str, str]:
     """Class value -> prompt text; every value of ``predict`` among the faces must be a class."""
     if candidates is None:
+        if "na" in set(truth):  # FACET's "not annotated" (data/benchmarks.py) is no class
+            raise ValueError(f"candidates: some faces have {predict}='na' (not annotated), "
+                             f"which would become the class prompt 'na'; drop them first "
+                             f"(faces.filter({predict}=[...]) with the annotated values) or "
+                             "pass candidates=")
         classes = {v: v for v in sorted(set(truth))}
     elif isinstance(candidates, Mapping):
         classes = {text(k, "candidates key"): text(v, f"candidates[{k!r}]")
@@ -96,7 +101,8 @@ def audit_accuracy_parity(
     by : str or sequence of str
         Attributes whose groups are compared.
     candidates : sequence of str, mapping, or None
-        The classes: None for the values of ``predict`` among the faces; a
+        The classes: None for the values of ``predict`` among the faces
+        (faces whose value is "na", FACET's "not annotated", are refused); a
         list of values (more classes than occur are allowed); or a mapping
         value -> prompt text ({"Female": "woman", "Male": "man"}).
     threshold : float
