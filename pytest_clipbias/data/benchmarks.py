@@ -262,13 +262,14 @@ def load_facet(root: str | os.PathLike, *, crop_dir: str | os.PathLike | None = 
 
 
 def _single(entries: list[Entry], problems: Problems, on_missing: str, shared: int) -> list[Entry]:
-    kept = finish_entries(entries, problems, on_missing)
+    """The single-person entries, checked; the warning about the others comes first, so it is
+    seen even when the check then fails (every single-person image missing, say)."""
     if shared:
         warnings.warn(DatasetWarning(
             f"FACET: left out {shared} persons of images that show several annotated persons "
             "(the whole image would stand for each of them); pass crop_dir=... to crop every "
             "person's bounding box instead"), stacklevel=3)
-    return kept
+    return finish_entries(entries, problems, on_missing)
 
 
 # -- SocialCounterfactuals ----------------------------------------------------------------

@@ -119,6 +119,17 @@ def test_facet_images_with_several_persons_need_crops(tmp_path):
     assert {p: p.stat().st_mtime_ns for p in crops.iterdir()} == before
 
 
+def test_facet_says_why_persons_were_left_out_even_when_loading_then_fails(tmp_path):
+    """Two persons share a.jpg (left out without crop_dir); the only single-person image is
+    missing: the error alone would hide that the shared ones need crop_dir."""
+    rows = [_facet_row(1, "a.jpg"), _facet_row(2, "a.jpg", gender="masc"),
+            _facet_row(3, "b.jpg")]
+    root = _facet(tmp_path, rows, images=["a.jpg"])
+    with pytest.warns(DatasetWarning, match="left out 2 persons .* crop_dir"), \
+            pytest.raises(DatasetError, match="none of the 1 listed images exists"):
+        load_facet(root, on_missing="skip")
+
+
 def test_facet_bad_boxes_are_problems_when_cropping(tmp_path):
     root = _facet(tmp_path, [_facet_row(1, "a.jpg", box="{'x': 1}"),
                              _facet_row(2, "b.jpg", box='{"x": 0, "y": 0, "width": 0, '
