@@ -249,7 +249,7 @@ def test_planted_accuracy_faces_refuses_what_it_cannot_plant(kwargs, match):
 
 
 def test_planted_accuracy_takes_numpy_numbers():
-    enc, faces = planted_accuracy_faces({"A": np.float64(0.75)}, np.int64(20))
+    enc, faces = planted_accuracy_faces({"A": np.float64(0.75), "B": 0.75}, np.int64(20))
     result = audit_accuracy_parity(enc, faces, threshold=0.5, min_per_group=5, by="race")
     assert result.details["overall_accuracy"] == pytest.approx(0.75)
 
@@ -265,3 +265,10 @@ def test_not_annotated_values_are_not_made_a_class():
         audit_accuracy_parity(enc, faces, threshold=0.1, candidates=["female", "male"])
     kept = faces.filter(gender=["female", "male"])
     assert audit_accuracy_parity(enc, kept, threshold=0.5, min_per_group=5).n == 39
+
+
+def test_an_attribute_with_one_group_is_an_error_not_inconclusive():
+    enc, faces = planted_accuracy_faces({"White": 0.9}, 40)
+    with pytest.raises(ValueError, match=r"by: the 'race' attribute has the single value "
+                                         r"'White'"):
+        audit_accuracy_parity(enc, faces, threshold=0.1)

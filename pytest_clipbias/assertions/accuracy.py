@@ -56,6 +56,15 @@ def _classes(candidates: Sequence[str] | Mapping[str, str] | None, truth: np.nda
     return classes
 
 
+def _two_groups(attrs: Mapping[str, np.ndarray], keys: list[str]) -> None:
+    """Each attribute of ``by`` needs two groups: one group has no rest to be compared with."""
+    for key in keys:
+        values = sorted(set(attrs[key]))
+        if len(values) < 2:
+            raise ValueError(f"by: the {key!r} attribute has the single value {values[0]!r} "
+                             "among the faces; accuracy parity compares at least two groups")
+
+
 def format_accuracy(table: list[dict], rules: Rules, keys: list[str]) -> list[str]:
     """Failing rows (else the worst) with their confusions, and the rows not judged."""
     family = family_text(rules.correction, sum(map(was_judged, table)), "groups")
@@ -137,6 +146,7 @@ def audit_accuracy_parity(
     templates = text_list(templates, "templates")
     min_per_group = count(min_per_group, "min_per_group", low=1)
     attrs = group_attributes(faces, list(dict.fromkeys([*keys, predict])), None, ("", ""))
+    _two_groups(attrs, keys)
     classes = _classes(candidates, attrs[predict], predict)
     enc = CheckedEncoder(model)
     names = list(classes)
