@@ -441,8 +441,8 @@ def test_gate_fails_a_more_biased_model_version_and_passes_a_fairer_one(pytester
     assert better.ret == 0
     better.stdout.fnmatch_lines(["*test_hypodescent (planted-v2)*within tolerance*",
                                  "clipbias gate passed *",
-                                 "clipbias outcome: passed (2 checks passed; release gate "
-                                 "passed)"])
+                                 "clipbias outcome: no failure from bias checks or the gate "
+                                 "(2 checks; release gate passed)"])
     for out in (worse, better):
         assert "not comparable" not in out.stdout.str()
 
