@@ -5,7 +5,9 @@ against a baseline; ``list`` shows the saved runs; ``train-demo`` trains a demo
 model (deterministically, with live progress) into the demo cache, into
 ``--out FILE``, or with ``--ship`` over the weights shipped in the package;
 ``embed OUT --manifest FILE --clip-model NAME`` writes image embeddings in the
-clip-retrieval layout (see ``embed_cli``).
+clip-retrieval layout (see ``embed_cli``); ``model-card RUN [--out FILE]`` writes a
+Hugging Face model card section with ``model-index`` metadata (see
+``report.model_card``).
 """
 
 from __future__ import annotations
@@ -66,7 +68,50 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--ship", action="store_true",
                        help="write them into the package's shipped weights (maintainers)")
     embed_cli.add_parser(sub)
+    _add_model_card(sub)
     return parser
+
+
+def _add_model_card(sub: argparse._SubParsersAction) -> None:
+    card = sub.add_parser(
+        "model-card", help="write a Hugging Face model card section from a saved run",
+        description="Write a model card: model-index YAML metadata (one result per check and "
+        "model, read by huggingface_hub.ModelCard) and a 'Bias evaluation' Markdown section "
+        "(release line per model, a table per check, thresholds, verdicts, data identity).")
+    card.add_argument("run", help="saved run name, unique prefix, latest, or a results JSON "
+                                  "path (--clipbias-json)")
+    card.add_argument("--model", action="append", default=[], metavar="NAME",
+                      help="only this model's results (repeatable; default: every model)")
+    card.add_argument("--out", help="write the card to this file (default: standard output)")
+    card.add_argument("--storage", default=".clipbias",
+                      help="folder of saved runs (default .clipbias)")
+
+
+def _model_card(args: argparse.Namespace) -> int:
+    from ._io import atomic_write_text
+    from .report.baseline import BaselineError, Storage
+    from .report.html import model_label
+    from .report.model_card import model_card
+
+    try:
+        _, document = Storage(args.storage).load(args.run)
+        if args.model:
+            known = {model_label(r) for r in document["records"]}
+            unknown = sorted(set(args.model) - known)
+            if unknown:
+                raise ValueError(f"--model {', '.join(unknown)}: not in the run (its models: "
+                                 f"{', '.join(sorted(known))})")
+            document = {**document, "records": [r for r in document["records"]
+                                                if model_label(r) in args.model]}
+        text = model_card(document)
+    except (BaselineError, ValueError) as exc:
+        print(f"pytest-clipbias model-card: error: {exc}", file=sys.stderr)
+        return 2
+    if args.out:
+        print(f"model card written to {atomic_write_text(args.out, text)}")
+    else:
+        sys.stdout.write(text)
+    return 0
 
 
 def _compare(args: argparse.Namespace) -> int:
@@ -112,6 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "compare":
         return _compare(args)
+    if args.command == "model-card":
+        return _model_card(args)
     if args.command == "embed":
         return embed_cli.run(args)
     if args.command == "list":

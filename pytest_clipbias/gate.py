@@ -48,7 +48,7 @@ from typing import Any
 #: Result names of the built-in assertion helpers (custom measures recorded with
 #: ``clipbias_record`` are known once a baseline contains them).
 BUILTIN_MEASURES = ("association", "hypodescent", "label_rate_parity", "max_skew",
-                    "person_default", "prompt_robustness", "region_gender_skew")
+                    "person_default", "prompt_robustness", "region_gender_skew", "accuracy_parity")
 
 _NAME = re.compile(r"[A-Za-z0-9_][\w.-]*")
 _EXPR = re.compile(r"^(?:(?P<measure>[A-Za-z_][\w.-]*):)?effect:\+(?P<value>\d+(?:\.\d+)?)"

@@ -39,7 +39,8 @@ def finish_reports(config: pytest.Config, state: Any) -> bool:
     from ..profiles import get_profile
 
     opts, gate = state.settings.report, state.settings.gate
-    wanted = opts.json or opts.html or gate.save or gate.autosave or gate.compare
+    wanted = (opts.json or opts.html or gate.save or gate.autosave or gate.compare
+              or opts.update)
     if not wanted:
         return False
     commit = git_commit(config.rootpath)
@@ -61,6 +62,12 @@ def finish_reports(config: pytest.Config, state: Any) -> bool:
     for name in ([gate.save] if gate.save else []) + (
             [storage.autosave_name(commit)] if gate.autosave else []):
         failed |= _write(lines, "results saved", lambda n=name: storage.save(document, n))
+    if opts.update:
+        from .snapshot import update_baseline
+
+        failed |= update_baseline(storage, opts.update, document, collected=state.collected,
+                                  rootdir=config.rootpath, drop_unused=opts.drop_unused,
+                                  lines=lines)
     return failed
 
 
