@@ -40,6 +40,7 @@ def _classes(candidates: Sequence[str] | Mapping[str, str] | None, truth: np.nda
     if missing:
         raise ValueError(f"candidates: the {predict!r} values {missing} of some faces are not "
                          f"among the classes {list(classes)}; add them (or filter those faces)")
+    text_list(list(classes.values()), "candidates (the class prompts)")
     if len(classes) < 2:
         raise ValueError(f"candidates: zero-shot classification needs at least two classes of "
                          f"{predict!r}, got {list(classes)}")
