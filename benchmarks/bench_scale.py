@@ -3,6 +3,8 @@
     python benchmarks/bench_scale.py                 # 1,000,000 x 512 retrieval, 200,000 faces
     python benchmarks/bench_scale.py --quick         # 100,000 / 20,000, for a fast look
     python benchmarks/bench_scale.py --only decode   # decode pipeline: workers vs none
+    python benchmarks/bench_scale.py --only s3       # the retrieval audit read from S3 (moto)
+    python benchmarks/bench_scale.py --only embed    # Spark local[2] embed vs single process
 
 Targets (issue 17), on 2 CPU cores:
 * retrieval audit of 100 queries over 1,000,000 precomputed 512-d embeddings
@@ -12,6 +14,15 @@ Targets (issue 17), on 2 CPU cores:
 * region-gender skew audit over 200,000 precomputed faces in <= 30 s;
 * the decode + preprocess pipeline on CPU, in process vs DataLoader workers
   (the GPU path's feeder; on a GPU machine the workers run beside the model).
+
+Targets (issue 28):
+* the same retrieval audit with ``--clip-embeddings s3://...`` served by a
+  local S3 API server (moto's standalone server, its own process) within 2x
+  of the local-disk time and <= 1.5 GB peak RSS; beside it, a plain read of
+  every row through our reader and through ``embedding-reader``;
+* distributed ``embed`` on Spark local[2] at >= 0.7x the images/s of the
+  single-process ``embed``, with the same vectors (to fp16 rounding) in the
+  same order.
 
 The embeddings are written once in the clip-retrieval layout (float16, as
 clip-retrieval writes them) under --data-dir and reused. Each audit runs in
@@ -28,6 +39,7 @@ import hashlib
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -191,11 +203,13 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _child(*args: str) -> dict:
+def _child(*args: str, env: dict | None = None) -> dict:
     env = {**os.environ, "OMP_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "2",
-           "MKL_NUM_THREADS": "2"}
+           "MKL_NUM_THREADS": "2", **(env or {})}
     out = subprocess.run([sys.executable, __file__, "--child", *args], env=env,
-                         capture_output=True, text=True, check=True)
+                         capture_output=True, text=True)
+    if out.returncode:
+        raise RuntimeError(f"child {args} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -209,15 +223,22 @@ def main() -> None:
         os.environ.get("TMPDIR", "/tmp"), "clipbias-bench-scale"))
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--skip-naive", action="store_true")
-    parser.add_argument("--only", choices=("retrieval", "region", "decode"),
+    parser.add_argument("--only", choices=("retrieval", "region", "decode", "s3", "embed"),
                         help="run one part only")
     parser.add_argument("--decode-n", type=int, default=1000,
                         help="JPEGs for the decode pipeline comparison (default 1000)")
+    parser.add_argument("--embed-n", type=int, default=600,
+                        help="images for the distributed embed comparison (default 600)")
+    parser.add_argument("--embed-model", default="ViT-B-32",
+                        help="model of the embed comparison (random weights; default ViT-B-32)")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        kind, folder = args.child
+        kind, folder = args.child[:2]
         result = {"retrieval": lambda: retrieval(folder, args.queries, args.k),
+                  "read": lambda: read_all(folder),
+                  "read-er": lambda: read_all_embedding_reader(folder),
+                  "embed": lambda: embed_images(folder, *args.child[2:]),
                   "naive": lambda: retrieval(folder, args.queries, args.k, naive=True),
                   "region": lambda: region(folder),
                   "decode": lambda: decode(args.decode_n, int(folder))}[kind]()
@@ -232,6 +253,10 @@ def main() -> None:
         bench_region(data, args)
     if args.only in (None, "decode"):
         bench_decode(args)
+    if args.only in (None, "s3"):
+        bench_s3(data, args)
+    if args.only in (None, "embed"):
+        bench_embed(data, args)
 
 
 def bench_retrieval(data: Path, args: argparse.Namespace) -> None:
@@ -280,6 +305,171 @@ def bench_decode(args: argparse.Namespace) -> None:
         w = _child("decode", str(workers))
         print(f"  DataLoader {workers} worker(s): {w['rows'] / w['seconds']:7.1f} img/s   ratio "
               f"{plain['seconds'] / w['seconds']:.2f}x")
+
+
+# -- issue 28: object storage and Spark ---------------------------------------------------------
+
+
+def read_all(folder: str) -> dict:
+    """Every row through our reader (blocks read ahead, validated, normalised)."""
+    from pytest_clipbias.embeddings import EmbeddingStore
+
+    t0 = time.perf_counter()
+    store = EmbeddingStore(folder)
+    rows = 0
+    total = np.zeros(DIM, dtype=np.float64)
+    for _, block in store.iter_blocks():
+        rows += len(block)
+        total += block.sum(axis=0)
+    return {"seconds": time.perf_counter() - t0, "rows": rows, "peak_rss_mb": _peak_mb(),
+            "checksum": float(total.sum())}
+
+
+def read_all_embedding_reader(folder: str) -> dict:
+    """Every row through embedding-reader (parquet_npy format, its own parallel range reads)."""
+    from embedding_reader import EmbeddingReader
+
+    t0 = time.perf_counter()
+    reader = EmbeddingReader(f"{folder}/img_emb", file_format="parquet_npy",
+                             metadata_folder=f"{folder}/metadata", meta_columns=["image_path"])
+    rows = 0
+    total = np.zeros(DIM, dtype=np.float64)
+    for block, _meta in reader(batch_size=131072, max_piece_size=16384, parallel_pieces=8,
+                               show_progress=False):
+        block = block.astype(np.float32)
+        block /= np.linalg.norm(block, axis=1, keepdims=True)
+        rows += len(block)
+        total += block.sum(axis=0)
+    return {"seconds": time.perf_counter() - t0, "rows": rows, "peak_rss_mb": _peak_mb(),
+            "checksum": float(total.sum())}
+
+
+class MotoServer:
+    """moto's standalone S3 server in its own process on 127.0.0.1 (its memory is not ours)."""
+
+    def __enter__(self) -> dict:
+        import socket
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        self.proc = subprocess.Popen([sys.executable, "-c", "from moto.server import main; main()",
+                                      "-H", "127.0.0.1", "-p", str(port)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.env = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "bench",
+                    "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    return self.env
+            time.sleep(0.2)
+        raise RuntimeError("moto server did not start")
+
+    def __exit__(self, *exc: object) -> None:
+        self.proc.terminate()
+        self.proc.wait()
+
+
+def _upload(local: Path, url: str, env: dict) -> float:
+    import fsspec
+
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        fs = fsspec.filesystem("s3", skip_instance_cache=True)
+        fs.mkdir(url.removeprefix("s3://").split("/")[0])
+        t0 = time.perf_counter()
+        fs.put(str(local), url.removeprefix("s3://"), recursive=True)
+        return time.perf_counter() - t0
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def bench_s3(data: Path, args: argparse.Namespace) -> None:
+    """The retrieval audit and a full read, local disk vs a local S3 server, both readers."""
+    big = make_store(data / f"pool-{args.n}", args.n, shards=max(1, args.n // 250_000))
+    with MotoServer() as env:
+        seconds = _upload(big, "s3://bench/pool", env)
+        print(f"S3 (moto server on 127.0.0.1, own process): uploaded {args.n:,} x {DIM} "
+              f"float16 in {seconds:.1f} s")
+        runs = {}
+        for name, kind, where in (("audit, local disk", "retrieval", str(big)),
+                                  ("audit, s3://", "retrieval", "s3://bench/pool"),
+                                  ("read all, ours, local", "read", str(big)),
+                                  ("read all, ours, s3://", "read", "s3://bench/pool"),
+                                  ("read all, embedding-reader, local", "read-er", str(big)),
+                                  ("read all, embedding-reader, s3://", "read-er",
+                                   "s3://bench/pool")):
+            try:
+                runs[name] = r = _child(kind, where, env=env)
+            except RuntimeError as exc:
+                print(f"  {name:36s} failed: {str(exc).splitlines()[-1]}")
+                continue
+            print(f"  {name:36s} {r['seconds']:7.1f} s   peak RSS {r['peak_rss_mb']:6.0f} MB")
+    local, remote = runs.get("audit, local disk"), runs.get("audit, s3://")
+    if local and remote:
+        same = (local["worst_max_skew"], local["worst_ndkl"], local["index"]) == (
+            remote["worst_max_skew"], remote["worst_ndkl"], remote["index"])
+        print(f"  ratio s3/local audit: {remote['seconds'] / local['seconds']:.2f}x "
+              f"(target <= 2x), peak RSS {remote['peak_rss_mb']:.0f} MB (target <= 1536 MB); "
+              f"same results: {same}")
+
+
+def embed_images(folder: str, engine: str, model: str, n: str) -> dict:
+    """Embed n generated JPEGs with a random-weight model, one engine, timed from the call."""
+    import pyarrow as pa
+
+    from pytest_clipbias import ClipModel
+    from pytest_clipbias.distributed import Images, embed, spark_session
+
+    images = sorted(str(p) for p in (Path(folder) / "imgs").iterdir())[:int(n)]
+    genders = ["female" if i % 2 else "male" for i in range(len(images))]
+    clip = ClipModel.load(model, "none", device="cpu")
+    session_seconds = 0.0
+    if engine == "spark":
+        t0 = time.perf_counter()
+        spark_session("local[2]").sparkContext.setLogLevel("ERROR")
+        session_seconds = time.perf_counter() - t0
+    out = Path(folder) / f"out-{engine}"
+    t0 = time.perf_counter()
+    embed(Images(images, pa.table({"gender": genders}), "bench"), clip, out,
+          shard_size=max(1, len(images) // 8), engine=engine,
+          master="local[2]" if engine == "spark" else None)
+    return {"seconds": time.perf_counter() - t0, "session_seconds": session_seconds,
+            "images": len(images), "out": str(out)}
+
+
+def bench_embed(data: Path, args: argparse.Namespace) -> None:
+    """Single-process embed vs Spark local[2] on the same images and model."""
+    from bench_encoding import make_jpegs
+
+    from pytest_clipbias.embeddings import EmbeddingStore
+
+    root = data / f"embed-{args.embed_n}"
+    if not (root / "imgs").is_dir():
+        make_jpegs(root / "imgs", args.embed_n)
+    for engine in ("local", "spark"):
+        shutil.rmtree(root / f"out-{engine}", ignore_errors=True)
+    single = _child("embed", str(root), "local", args.embed_model, str(args.embed_n))
+    spark = _child("embed", str(root), "spark", args.embed_model, str(args.embed_n))
+    a, b = EmbeddingStore(single["out"]), EmbeddingStore(spark["out"])
+    everything = np.arange(len(a))
+    diff = float(np.abs(a.rows(everything) - b.rows(everything)).max())
+    rate = {k: r["images"] / r["seconds"] for k, r in (("single", single), ("spark", spark))}
+    print(f"embed {args.embed_n} JPEGs with {args.embed_model} (random weights), 8 partitions")
+    print(f"  single process:  {single['seconds']:7.1f} s  {rate['single']:6.1f} img/s")
+    print(f"  Spark local[2]:  {spark['seconds']:7.1f} s  {rate['spark']:6.1f} img/s  (session "
+          f"start {spark['session_seconds']:.1f} s before that)")
+    with_start = spark["images"] / (spark["seconds"] + spark["session_seconds"])
+    print(f"  ratio spark/single images/s: {rate['spark'] / rate['single']:.2f}x (target >= "
+          f"0.7x); counting the session start {with_start / rate['single']:.2f}x")
+    print(f"  same paths in the same order: {a.paths == b.paths}; largest |difference| of "
+          f"stored vectors {diff:.2e} (fp16 rounding is ~1e-3)")
 
 
 if __name__ == "__main__":

@@ -20,8 +20,9 @@ from . import embed_cli
 
 EXIT_CODES = """exit status (compare):
   0  no regression (and no baselined result missing, unless --allow-missing)
-  1  the gate failed: a result regressed beyond a --fail rule, or a baselined
-     result is missing from the candidate
+  1  the gate failed: a cell regressed beyond a --fail rule, a baselined result
+     is missing from the candidate, a candidate cell's effect is undefined, or
+     nothing could be compared (the last two unless --allow-incomparable)
   2  usage error, or a baseline/candidate that cannot be found or read"""
 
 
@@ -33,9 +34,11 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     cmp_ = sub.add_parser(
         "compare", help="compare a candidate run with a baseline (the release gate)",
-        description="Compare saved runs or --clipbias-json files: a table of test, measure, "
-        "baseline and candidate effect, change of |effect| with its 1 - 2 alpha interval, "
-        "and verdict, then a one-line summary.", epilog=EXIT_CODES,
+        description="Compare saved runs or --clipbias-json files cell by cell (pair type, "
+        "region x label, group, query): a table of test, measure, cell, baseline and "
+        "candidate effect, change with its 1 - 2 alpha interval, the test used (paired on "
+        "the same items when both runs stored them) and verdict, then a one-line summary. "
+        "Without --fail each cell grew, shrank or is unchanged.", epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     cmp_.add_argument("baseline", help="saved run name, unique prefix, latest, or a JSON path")
     cmp_.add_argument("candidate", nargs="?", default="latest",
@@ -50,6 +53,9 @@ def _parser() -> argparse.ArgumentParser:
                       help="judge the tolerance on the point estimates alone (no test)")
     cmp_.add_argument("--allow-missing", action="store_true",
                       help="accept baselined results missing from the candidate")
+    cmp_.add_argument("--allow-incomparable", action="store_true",
+                      help="pass when nothing could be compared or a candidate cell's effect "
+                           "is undefined (each fails the gate otherwise)")
     cmp_.add_argument("--storage", default=".clipbias",
                       help="folder of saved runs (default .clipbias)")
     lst = sub.add_parser("list", help="list the saved runs, oldest first")
@@ -132,7 +138,13 @@ def _compare(args: argparse.Namespace) -> int:
         print(f"pytest-clipbias compare: error: {exc}", file=sys.stderr)
         return 2
     result = compare(candidate, baseline, rules, alpha=args.alpha, strict=args.strict,
-                     allow_missing=args.allow_missing, baseline_name=base_path.stem)
+                     allow_missing=args.allow_missing,
+                     allow_incomparable=args.allow_incomparable, baseline_name=base_path.stem)
+    if base_path.resolve() == cand_path.resolve() and not result.warnings:
+        result.warnings.append(f"baseline and candidate are both {base_path}: comparing a "
+                               "run with itself shows nothing")
+    for warning in result.warnings:
+        print(f"pytest-clipbias compare: warning: {warning}", file=sys.stderr)
     print(f"baseline  {run_label(base_path, baseline)}")
     print(f"candidate {run_label(cand_path, candidate)}")
     print("\n".join(table_lines(result)))

@@ -122,6 +122,7 @@ class ClipBiasSession:
         self.records: list[dict[str, Any]] = []
         self.tests: dict[str, dict[str, Any]] = {}
         self.report_lines: list[str] = []
+        self.gate_outcome = ""  # set by report.session: passed, failed: ..., informational
         self.collected: set[str] = set()  # node ids before -k/-m deselection (--clipbias-update)
 
     @property
@@ -148,8 +149,11 @@ class ClipBiasSession:
                 )
                 if s.embeddings is not None:
                     from .embeddings import PrecomputedEncoder
+                    from .remote import parse_storage_options
 
-                    self.models[name] = PrecomputedEncoder(self.models[name], s.embeddings)
+                    self.models[name] = PrecomputedEncoder(
+                        self.models[name], s.embeddings,
+                        storage_options=parse_storage_options(s.embeddings_storage_options))
             except ClipBiasError as exc:
                 self.models[name] = exc
         result = self.models[name]
@@ -294,7 +298,8 @@ class ClipBiasSession:
         section = terminal_section(SummaryInput(
             models=self.model_entries(), cache=self.cache_stats(),
             cache_dir=self.settings.cache_dir, records=self.records,
-            report_lines=self.report_lines, verbose=self.config.get_verbosity() > 0))
+            report_lines=self.report_lines, verbose=self.config.get_verbosity() > 0,
+            gate=self.gate_outcome))
         if section is None:
             return
         terminalreporter.write_sep("=", section.title, red=section.warn, bold=section.warn)
@@ -387,18 +392,21 @@ def _progress_line(config: pytest.Config) -> Callable[[object], None]:
 
 @pytest.fixture(scope="session")
 def clip_embeddings(pytestconfig: pytest.Config) -> Any:
-    """The --clip-embeddings folder as an EmbeddingStore (skips the test when none is given).
+    """The --clip-embeddings folder or URL as an EmbeddingStore (skips the test when none is given).
 
     ``clip_embeddings.faceset()`` takes attributes from its parquet columns;
     ``clip_embeddings.join_manifest(faces)`` checks a FaceSet is covered.
     """
     from .embeddings import EmbeddingStore
+    from .remote import parse_storage_options
 
     session = pytestconfig.stash[state_key]
     folder = session.settings.embeddings
     if folder is None:
         _skip_here("no --clip-embeddings folder given")
-    return session.open_cached(f"embeddings:{folder}", lambda: EmbeddingStore(folder))
+    options = parse_storage_options(session.settings.embeddings_storage_options)
+    return session.open_cached(f"embeddings:{folder}",
+                               lambda: EmbeddingStore(folder, storage_options=options))
 
 
 @pytest.fixture(scope="session")
@@ -406,7 +414,8 @@ def clip_dataset(pytestconfig: pytest.Config) -> Callable[..., Any]:
     """Factory opening a FaceSet by name, once per session.
 
     ``clip_dataset("fairface", split="val")``, ``clip_dataset("cfd")``,
-    ``clip_dataset("utkface")``, ``clip_dataset("manifest", path="regions.csv")``,
+    ``clip_dataset("utkface")``, ``clip_dataset("facet", crop_dir="/data/facet-crops")``,
+    ``clip_dataset("socialcounterfactuals")``, ``clip_dataset("manifest", path="regions.csv")``,
     ``clip_dataset("folders", path="faces", keys=("race", "gender"))``,
     ``clip_dataset("synthetic", n=400, seed=1)``. Data not on disk skips the
     test with a message saying where to put it (an error with

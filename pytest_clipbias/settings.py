@@ -79,6 +79,12 @@ def _choice(*choices: str) -> Callable[[str, str], str]:
     return parse
 
 
+def _key_value(value: str, source: str) -> str:
+    if "=" not in value or not value.split("=", 1)[0].strip():
+        raise pytest.UsageError(f"{source}: expected KEY=VALUE, got {value!r}")
+    return value
+
+
 def _str(value: str, source: str) -> str:
     return value.strip()
 
@@ -131,15 +137,25 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "--clip-embeddings", "clip_embeddings", "CLIPBIAS_EMBEDDINGS", _str, None,
-        "folder of precomputed image embeddings in the clip-retrieval layout (img_emb/, "
-        "metadata/; written by 'python -m pytest_clipbias embed' or clip-retrieval): the "
+        "folder or fsspec URL (s3://, gs://, hdfs://, file://) of precomputed image "
+        "embeddings in the clip-retrieval layout (img_emb/, metadata/; written by 'python -m "
+        "pytest_clipbias embed' or clip-retrieval), read in blocks, never copied: the "
         "clip_model fixture then looks images up there and runs only the text tower.",
-        metavar="DIR",
+        metavar="DIR|URL",
+    ),
+    Option(
+        "--clip-embeddings-storage-option", "clip_embeddings_storage_options",
+        "CLIPBIAS_EMBEDDINGS_STORAGE_OPTIONS", _key_value, (),
+        "fsspec storage option for a --clip-embeddings URL, KEY=VALUE (a dotted key nests: "
+        "client_kwargs.endpoint_url=http://host:9000); repeatable. Credentials and endpoints "
+        "otherwise come from the backend's standard environment (AWS_ENDPOINT_URL, "
+        "AWS_PROFILE, ...).", metavar="KEY=VALUE", repeatable=True,
     ),
     Option(
         "--clip-data-root", "clip_data_root", "CLIPBIAS_DATA_ROOT", _str, None,
         "folder holding the datasets the clip_dataset and clip_morphs fixtures open "
-        "(fairface/, cfd/, utkface/; manifests and folders given relative to it). In an ini "
+        "(fairface/, cfd/, utkface/, facet/, socialcounterfactuals/; manifests and folders "
+        "given relative to it). In an ini "
         "file a relative path is taken from the ini file's folder. Write "
         "--clip-data-root=DIR when no test path follows: pytest takes a separate DIR for "
         "a test path when it picks the rootdir.",
@@ -215,11 +231,13 @@ REPORT_OPTIONS: tuple[Option, ...] = (
            "given), or the path of a results JSON file.", metavar="NAME|latest|PATH",
            const="latest", shown="none (latest when bare)"),
     Option("--clipbias-compare-fail", "clipbias_compare_fail", "CLIPBIAS_COMPARE_FAIL",
-           _fail_rule, (), "release gate: fail the session when a result's |effect| grew "
-           "beyond the baseline's by more than a tolerance: effect:+0.05 (absolute), "
-           "effect:+10%% (relative) or MEASURE:effect:+0.05; repeatable. The growth must be "
-           "shown by a one-sided test (Holm-corrected across results); a baselined result "
-           "missing from the run also fails.", metavar="EXPR", repeatable=True),
+           _fail_rule, (), "release gate: fail the session when, in any cell of a result, the "
+           "bias against either side grew beyond the baseline's by more than a tolerance: "
+           "effect:+0.05 (absolute), effect:+10%% (relative) or MEASURE:effect:+0.05; "
+           "repeatable. The growth must be shown by a one-sided test (paired on the same "
+           "items when possible, Holm-corrected across all cells); a baselined result "
+           "missing from the run also fails. Needs --clipbias-compare.", metavar="EXPR",
+           repeatable=True),
     Option("--clipbias-compare-fail-strict", "clipbias_compare_fail_strict",
            "CLIPBIAS_COMPARE_FAIL_STRICT", _bool, False,
            "also fail results whose |effect| grew beyond the tolerance without the test "
@@ -229,6 +247,11 @@ REPORT_OPTIONS: tuple[Option, ...] = (
            "CLIPBIAS_COMPARE_ALLOW_MISSING", _bool, False,
            "accept baselined results that are missing from this run (removed on purpose) "
            "instead of failing the gate.", is_flag=True, shown="off"),
+    Option("--clipbias-compare-allow-incomparable", "clipbias_compare_allow_incomparable",
+           "CLIPBIAS_COMPARE_ALLOW_INCOMPARABLE", _bool, False,
+           "let the gate pass when nothing could be compared with the baseline, or a "
+           "candidate cell's effect is undefined (otherwise each fails the gate).",
+           is_flag=True, shown="off"),
     Option("--clipbias-compare-alpha", "clipbias_compare_alpha", "CLIPBIAS_COMPARE_ALPHA",
            _alpha, 0.05, "false-alarm rate of the release gate when nothing changed.",
            metavar="ALPHA", shown="0.05"),
@@ -356,6 +379,13 @@ def _absolute(value: str | None, config: pytest.Config) -> Path | None:
     return path if path.is_absolute() else config.invocation_params.dir / path
 
 
+def _location(value: str | None, config: pytest.Config) -> Path | str | None:
+    """A local path made absolute, or a URL (``s3://...``) kept as given."""
+    if value and "://" in value and not value.startswith("file://"):
+        return value
+    return _absolute(value.removeprefix("file://") if value else value, config)
+
+
 def resolve_path(config: pytest.Config, opt: Option) -> Path | None:
     """A path option by precedence, made absolute.
 
@@ -450,6 +480,7 @@ class GateSettings:
     strict: bool = False
     allow_missing: bool = False
     alpha: float = 0.05
+    allow_incomparable: bool = False
     baseline: tuple[Path, dict[str, Any]] | None = field(default=None, compare=False,
                                                          repr=False)
 
@@ -469,7 +500,9 @@ class GateSettings:
             compare = str(_absolute(compare, config))  # a path, not a saved name
         gate = cls(storage, report["clipbias_save"], report["clipbias_autosave"], compare,
                    tuple(report["clipbias_compare_fail"]), report["clipbias_compare_fail_strict"],
-                   report["clipbias_compare_allow_missing"], report["clipbias_compare_alpha"])
+                   report["clipbias_compare_allow_missing"], report["clipbias_compare_alpha"],
+                   report["clipbias_compare_allow_incomparable"])
+        _check_gate_needs_baseline(report)
         if not (gate.compare and gate.rules):
             return gate
         from .report.baseline import BaselineError, Storage, measures_in
@@ -480,6 +513,21 @@ class GateSettings:
         except (BaselineError, ValueError) as exc:
             raise pytest.UsageError(f"clipbias release gate: {exc}") from None
         return replace(gate, baseline=baseline)
+
+
+_GATE_FLAGS = (("clipbias_compare_fail", "--clipbias-compare-fail"),
+               ("clipbias_compare_fail_strict", "--clipbias-compare-fail-strict"),
+               ("clipbias_compare_allow_missing", "--clipbias-compare-allow-missing"),
+               ("clipbias_compare_allow_incomparable", "--clipbias-compare-allow-incomparable"))
+
+
+def _check_gate_needs_baseline(report: dict[str, Any]) -> None:
+    """A gate option without --clipbias-compare would run no gate and pass: a usage error."""
+    given = [flag for dest, flag in _GATE_FLAGS if report[dest]]
+    if given and not report["clipbias_compare"]:
+        raise pytest.UsageError(
+            f"{', '.join(given)} given without --clipbias-compare: no baseline, so no release "
+            "gate would run; add --clipbias-compare NAME (or latest, or a results JSON path)")
 
 
 def _check_output(path: Path, flag: str, *, is_file: bool) -> None:
@@ -523,7 +571,8 @@ class Settings:
     require_data: bool = False
     report: ReportSettings = ReportSettings()
     gate: GateSettings | None = None
-    embeddings: Path | None = None
+    embeddings: Path | str | None = None
+    embeddings_storage_options: tuple[str, ...] = ()
 
     @classmethod
     def from_config(cls, config: pytest.Config, default_cache_dir: Path | None) -> Settings:
@@ -561,7 +610,8 @@ class Settings:
                                   report["clipbias_profile"], report["clipbias_update"],
                                   report["clipbias_update_drop_unused"]),
             gate=GateSettings.from_report(report, config),
-            embeddings=_absolute(values["clip_embeddings"], config),
+            embeddings=_location(values["clip_embeddings"], config),
+            embeddings_storage_options=values["clip_embeddings_storage_options"],
         )
 
 

@@ -42,7 +42,7 @@ def test_embed_writes_the_layout_with_the_model_fingerprint(embedded, tiny_model
 
 def test_bad_input_exits_2_with_a_message(tmp_path: Path, capsys) -> None:
     assert main(["embed", str(tmp_path / "o"), *TINY]) == 2
-    assert "--manifest or --dataset" in capsys.readouterr().err
+    assert "--manifest, --parquet or --dataset" in capsys.readouterr().err
     assert main(["embed", str(tmp_path / "o"), "--manifest", str(tmp_path / "no.csv"),
                  *TINY]) == 2
     assert "no.csv" in capsys.readouterr().err

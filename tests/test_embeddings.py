@@ -269,3 +269,150 @@ def test_stored_images_are_identified_by_their_stored_path(store_10k: Path, tmp_
     assert not Path(str(first[0].image)).exists()
     assert data_fingerprint(first) == data_fingerprint(EmbeddingStore(copy).faceset())
     assert data_fingerprint(first) != data_fingerprint(first.filter(gender="female"))
+
+
+# -- folders checked as a whole (issue 25) -------------------------------------------------
+
+
+def small_store(tmp_path: Path, *, shards: int = 3, signed: bool = True, columns=None) -> Path:
+    emb, cols = planted_embeddings(15, np.random.default_rng(6))
+    folder = write_clip_retrieval(tmp_path / "e", emb, columns or cols, shards=shards)
+    if signed:
+        sign(folder, TextOnlyEncoder())
+    return folder
+
+
+def test_a_missing_shard_is_an_error_not_fewer_rows(tmp_path: Path) -> None:
+    folder = small_store(tmp_path, signed=False)
+    (folder / "img_emb" / "img_emb_1.npy").unlink()
+    with pytest.raises(DatasetError, match=r"1 shard\(s\) missing \(img_emb_1\.npy\).*numbered "
+                                           r"0\.\.2 without gaps.*Copy the missing"):
+        EmbeddingStore(folder)
+    (folder / "metadata" / "metadata_1.parquet").unlink()  # both files of shard 1 gone
+    with pytest.raises(DatasetError, match=r"img_emb_1\.npy"):
+        EmbeddingStore(folder)
+
+
+def test_unpaired_files_and_ambiguous_numbers_are_named(tmp_path: Path) -> None:
+    folder = small_store(tmp_path, signed=False)
+    meta = folder / "metadata"
+    shutil.copy(meta / "metadata_2.parquet", meta / "metadata_3.parquet")
+    with pytest.raises(DatasetError, match=r"metadata_3\.parquet has no partner file in img_emb/"):
+        EmbeddingStore(folder)
+    (folder / "metadata" / "metadata_3.parquet").unlink()
+    shutil.copy(folder / "img_emb" / "img_emb_2.npy", folder / "img_emb" / "img_emb_02.npy")
+    with pytest.raises(DatasetError, match=r"img_emb_02\.npy and img_emb_2\.npy are both shard 2"):
+        EmbeddingStore(folder)
+
+
+def test_a_signed_store_refuses_a_foreign_shard(tmp_path: Path) -> None:
+    folder = small_store(tmp_path)
+    assert len(EmbeddingStore(folder)) == 15
+    np.save(folder / "img_emb" / "img_emb_3.npy", np.eye(2, DIM, dtype=np.float16))
+    pq.write_table(pa.table({"image_path": ["/x/a.jpg", "/x/b.jpg"], "caption": ["", ""],
+                             "region": ["North", "North"], "gender": ["male", "male"]}),
+                   folder / "metadata" / "metadata_3.parquet")
+    with pytest.raises(EmbeddingMismatchError, match=r"not signed: img_emb_3\.npy.*must not join"):
+        EmbeddingStore(folder)
+    sign(folder, TextOnlyEncoder())  # re-signing records the intended change
+    assert len(EmbeddingStore(folder)) == 17
+
+
+def test_metadata_reordered_against_the_npy_is_caught_in_a_signed_store(tmp_path: Path) -> None:
+    folder = small_store(tmp_path)
+    meta = folder / "metadata" / "metadata_1.parquet"
+    table = pq.read_table(meta)
+    pq.write_table(table.take(list(range(table.num_rows))[::-1]), meta)  # same rows, reversed
+    store = EmbeddingStore(folder)  # names and counts still agree
+    with pytest.raises(EmbeddingMismatchError, match=r"metadata_1\.parquet: its content differs.*"
+                                                     r"rows reordered"):
+        store.faceset()
+    with pytest.raises(EmbeddingMismatchError, match=r"metadata_1\.parquet"):
+        store.codes("gender")
+
+
+def test_an_edited_npy_is_caught_before_any_number(tmp_path: Path) -> None:
+    folder = small_store(tmp_path)
+    emb = np.load(folder / "img_emb" / "img_emb_2.npy")
+    np.save(folder / "img_emb" / "img_emb_2.npy", emb[::-1].copy())
+    text = TextOnlyEncoder()
+    store = EmbeddingStore(folder)
+    with pytest.raises(EmbeddingMismatchError, match=r"img_emb_2\.npy: its content differs"):
+        top_k(store, text.encode_texts(["nurse"]), 3)
+    with pytest.raises(EmbeddingMismatchError, match=r"img_emb_2\.npy"):
+        EmbeddingStore(folder).rows(np.array([14]))
+    EmbeddingStore(folder).rows(np.array([0, 5]))  # shards 0 and 1 are intact
+
+
+def test_old_sidecars_are_checked_on_rows_and_dimension(tmp_path: Path) -> None:
+    folder = small_store(tmp_path)
+    meta = json.loads((folder / SIDECAR).read_text())
+    del meta["shards"]
+    meta["rows"] = 12
+    (folder / SIDECAR).write_text(json.dumps(meta))
+    with pytest.raises(EmbeddingMismatchError, match="records 12 rows but the folder holds 15"):
+        EmbeddingStore(folder)
+
+
+@pytest.mark.parametrize("content, why", [
+    ("{not json", "not valid JSON"), ("[1, 2]", "expected a JSON object, got list"),
+    ('{"dim": "32"}', "'dim' is '32'"), ('{"shards": [{"emb": 1}]}', "'shards' is not a list"),
+])
+def test_a_corrupt_sidecar_is_named_with_the_fix(tmp_path: Path, content: str, why: str) -> None:
+    folder = small_store(tmp_path)
+    (folder / SIDECAR).write_text(content)
+    with pytest.raises(EmbeddingMismatchError) as info:
+        EmbeddingStore(folder)
+    message = str(info.value)
+    assert str(folder / SIDECAR) in message and why in message and "embed --sign" in message
+
+
+def test_fortran_order_npy_says_how_to_fix_it(tmp_path: Path) -> None:
+    folder = small_store(tmp_path, signed=False)
+    path = folder / "img_emb" / "img_emb_0.npy"
+    np.save(path, np.asfortranarray(np.load(path)))
+    with pytest.raises(DatasetError, match=r"img_emb_0\.npy: .*Fortran.*np\.ascontiguousarray"):
+        EmbeddingStore(folder)
+    np.save(path, np.ascontiguousarray(np.load(path)))  # the fix the message gives works
+    assert len(EmbeddingStore(folder)) == 15
+
+
+def test_a_missing_attribute_column_is_named(tmp_path: Path) -> None:
+    store = EmbeddingStore(small_store(tmp_path))
+    for call in (lambda: store.codes("race"), lambda: store.faceset(["race"]),
+                 lambda: retrieval_skew(store, TextOnlyEncoder().encode_texts(["x"]), "race", 3)):
+        with pytest.raises(DatasetError, match=r"metadata_0\.parquet: no column 'race'; its "
+                                               r"columns are image_path, caption, region, gender"):
+            call()
+
+
+def test_parquet_attributes_go_through_the_manifest_vocabulary(tmp_path: Path) -> None:
+    cols = {"gender": ["F", "male", "Woman"] * 5, "race": ["black", "White", "Black"] * 5}
+    store = EmbeddingStore(small_store(tmp_path, columns=cols))
+    faces = store.faceset()
+    assert faces.values("gender")[:3] == ["female", "male", "female"]
+    assert faces.values("race")[:3] == ["Black", "White", "Black"]
+    codes, names = store.codes("gender")
+    assert names == ["female", "male"] and codes[:3].tolist() == [0, 1, 0]
+
+    bad = {"gender": ["female"] * 15, "race": ["White"] * 9 + ["blak"] + ["White"] * 5}
+    store = EmbeddingStore(small_store(tmp_path / "b", columns=bad))
+    for call in (store.faceset, lambda: store.codes("race")):
+        with pytest.raises(DatasetError, match=r"1 unknown race values: row 9: column 'race': "
+                                               r"'blak'.*use one of .*Black.*extra_values"):
+            call()
+    declared = EmbeddingStore(store.directory, extra_values={"race": ["blak"]})
+    assert declared.codes("race")[1] == ["White", "blak"]
+
+
+def test_integer_columns_keep_their_type_in_written_stores(tmp_path: Path) -> None:
+    emb, _ = planted_embeddings(6, np.random.default_rng(7))
+    attrs = pa.table({"age": pa.array([21, 34, 55, 60, 18, 40], pa.int64()),
+                      "gender": ["female", "male"] * 3})
+    out = write_store(tmp_path / "w", [(emb, [f"/x/{i}.png" for i in range(6)], attrs)],
+                      model="text-only", fingerprint="text-only-fp")
+    schema = pq.read_schema(out / "metadata" / "metadata_0.parquet")
+    assert schema.field("age").type == pa.int64()
+    store = EmbeddingStore(out)
+    assert store.faceset().values("age") == ["21", "34", "55", "60", "18", "40"]
+    assert store.codes("age")[1] == ["18", "21", "34", "40", "55", "60"]
