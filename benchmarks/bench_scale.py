@@ -200,6 +200,14 @@ def decode(n: int, workers: int, batch: int = 64) -> dict:
 
 
 def _peak_mb() -> float:
+    """Peak RSS of this process: VmHWM (ru_maxrss would carry the parent's peak across exec)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

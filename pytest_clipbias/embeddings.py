@@ -376,8 +376,9 @@ class EmbeddingStore:
                 for lo, block in self._shard_blocks(i, block_rows):
                     yield shard.start + lo, block
 
+        remote = self.folder.local is None  # local reads are cheap: no second block in memory
         with progress(f"reading {self.directory}", total=self._n, unit="rows") as bar:
-            for start, block in _read_ahead(blocks()):
+            for start, block in _read_ahead(blocks()) if remote else blocks():
                 yield start, block, _norms(block, start, self)
                 bar.update(len(block))
 
@@ -391,20 +392,31 @@ class EmbeddingStore:
         hasher = hashlib.sha256() if self._unchecked("emb", i) else None
         if hasher is not None and shard.rows == 0:
             self._check_digest("emb", i, hasher.hexdigest())
-        width = self.dim * shard.dtype.itemsize
         for lo in range(0, shard.rows, block_rows):
             rows = min(block_rows, shard.rows - lo)
-            data = self.folder.read_range(f"img_emb/{shard.emb_name}", shard.offset + lo * width,
-                                          rows * width)
-            if len(data) != rows * width:
-                raise DatasetError(f"{shard.emb_path}: the file ends before row {lo + rows} of "
-                                   f"{shard.rows}; it is truncated, re-export it")
+            raw = self._read_raw(shard, lo, rows)
             if hasher is not None:
-                hasher.update(data)
+                hasher.update(raw)
                 if lo + rows == shard.rows:
                     self._check_digest("emb", i, hasher.hexdigest())
-            yield lo, np.frombuffer(data, dtype=shard.dtype).reshape(rows, self.dim).astype(
-                np.float32)
+            block = raw.reshape(rows, self.dim).astype(np.float32)
+            del raw  # not kept alive while the caller holds the block
+            yield lo, block
+
+    def _read_raw(self, shard: Shard, lo: int, rows: int) -> np.ndarray:
+        """Rows ``lo:lo+rows`` of a shard as stored (1-d), by plain file reads or ranges."""
+        width = self.dim * shard.dtype.itemsize
+        if self.folder.local is not None:
+            raw = np.fromfile(shard.emb_path, dtype=shard.dtype, count=rows * self.dim,
+                              offset=shard.offset + lo * width)
+        else:
+            raw = np.frombuffer(self.folder.read_range(
+                f"img_emb/{shard.emb_name}", shard.offset + lo * width, rows * width),
+                dtype=shard.dtype)
+        if len(raw) != rows * self.dim:
+            raise DatasetError(f"{shard.emb_path}: the file ends before row {lo + rows} of "
+                               f"{shard.rows}; it is truncated, re-export it")
+        return raw
 
     # -- identity ----------------------------------------------------------------------
 
@@ -434,14 +446,10 @@ class EmbeddingStore:
         records = []
         for shard in self.shards:
             emb = hashlib.sha256()
-            width = self.dim * shard.dtype.itemsize
             for lo in range(0, shard.rows, 65536):
-                rows = min(65536, shard.rows - lo)
-                data = self.folder.read_range(f"img_emb/{shard.emb_name}",
-                                              shard.offset + lo * width, rows * width)
-                block = np.frombuffer(data, dtype=shard.dtype).reshape(rows, self.dim)
-                _norms(block.astype(np.float32), shard.start + lo, self)
-                emb.update(data)
+                raw = self._read_raw(shard, lo, min(65536, shard.rows - lo))
+                _norms(raw.reshape(-1, self.dim).astype(np.float32), shard.start + lo, self)
+                emb.update(raw)
             meta = self.folder.read_bytes("metadata", shard.meta_name)
             records.append(shard_record(shard.emb_name, shard.meta_name, shard.rows,
                                         emb.hexdigest(), hashlib.sha256(meta).hexdigest()))
