@@ -337,7 +337,8 @@ class EmbeddingStore:
         """Embeddings of the given global rows as float32, re-normalised and validated.
 
         A local shard already checked (or unsigned) is read through its memory
-        map; otherwise the shard is streamed once, checking its digest.
+        map, a remote one by ranged requests for the runs of rows asked for; a
+        shard not yet checked against the signature is streamed once, whole.
         """
         index = np.asarray(index, dtype=np.int64)
         out = np.empty((len(index), self.dim), dtype=np.float32)
@@ -346,8 +347,9 @@ class EmbeddingStore:
             sel = which == s
             shard = self.shards[s]
             local = index[sel] - shard.start
-            if shard.emb is not None and not self._unchecked("emb", int(s)):
-                out[sel] = shard.emb[local]
+            if not self._unchecked("emb", int(s)):
+                out[sel] = shard.emb[local] if shard.emb is not None else self._ranged(
+                    shard, local)
                 continue
             picked = np.empty((len(local), self.dim), dtype=np.float32)
             for lo, block in self._shard_blocks(int(s), 131072):
@@ -355,6 +357,22 @@ class EmbeddingStore:
                 picked[hit] = block[local[hit] - lo]
             out[sel] = picked
         return _validated(out, index, self)
+
+    def _ranged(self, shard: Shard, local: np.ndarray, gap: int = 256) -> np.ndarray:
+        """Rows ``local`` of a remote shard: runs closer than ``gap`` rows fetched as one range."""
+        order = np.unique(local)
+        breaks = np.flatnonzero(np.diff(order) > gap) + 1
+        runs = [(int(r[0]), int(r[-1]) + 1) for r in np.split(order, breaks)]
+        width = self.dim * shard.dtype.itemsize
+        parts = self.folder.read_ranges(f"img_emb/{shard.emb_name}", [
+            (shard.offset + lo * width, (hi - lo) * width) for lo, hi in runs])
+        rows = np.concatenate([np.frombuffer(p, dtype=shard.dtype).reshape(-1, self.dim)
+                               for p in parts])
+        position = np.concatenate([np.arange(lo, hi) for lo, hi in runs])
+        if len(rows) != len(position):
+            raise DatasetError(f"{shard.emb_path}: the file is shorter than its header says; "
+                               "it is truncated, re-export it")
+        return rows[np.searchsorted(position, local)]
 
     def iter_blocks(self, block_rows: int = 131072) -> Iterator[tuple[int, np.ndarray]]:
         """(first global row, float32 block) over the whole store, validated, bounded memory.
@@ -575,12 +593,8 @@ def _open_shards(folder: Folder) -> list[Shard]:
         emb_path, meta_path = folder.where("img_emb", emb_name), folder.where("metadata", meta_name)
         (rows, dim), dtype, offset, emb = _npy_layout(folder, emb_name, emb_path)
         try:
-            if folder.local is not None:
-                meta_rows = pq.read_metadata(meta_path).num_rows
-            else:
-                with folder.fs.open(folder._path("metadata", meta_name), "rb",
-                                    block_size=1 << 20) as fh:
-                    meta_rows = pq.read_metadata(fh).num_rows
+            with folder.open(f"metadata/{meta_name}") as fh:
+                meta_rows = pq.read_metadata(fh).num_rows
         except (OSError, ValueError) as exc:
             raise DatasetError(f"{meta_path}: not a readable parquet file ({exc}); re-export "
                                "this shard") from exc

@@ -152,6 +152,26 @@ class Folder:
                 raise _wrap(part, self.where(name))
         return b"".join(parts)
 
+    def read_ranges(self, name: str, spans: list[tuple[int, int]]) -> list[bytes]:
+        """Several ``(offset, size)`` spans of one file; remote ones fetched concurrently."""
+        if self.local is not None or not spans:
+            return [self.read_range(name, offset, size) for offset, size in spans]
+        path = self._path(name)
+        with _remote_errors(self.where(name)):
+            parts = self.fs.cat_ranges([path] * len(spans), [o for o, _ in spans],
+                                       [o + n for o, n in spans])
+        for part in parts:
+            if isinstance(part, Exception):
+                raise _wrap(part, self.where(name))
+        return parts
+
+    def open(self, name: str) -> Any:
+        """A binary file object for reading (remote: 1 MiB blocks, for footers and headers)."""
+        if self.local is not None:
+            return open(self.local / name, "rb")
+        with _remote_errors(self.where(name)):
+            return self.fs.open(self._path(name), "rb", block_size=1 << 20)
+
     def write_bytes(self, name: str, data: bytes) -> None:
         """Write a file whole (temporary name + rename locally, one PUT remotely)."""
         if self.local is not None:
