@@ -12,13 +12,17 @@ import importlib
 from typing import Any
 
 _EXPORTS: dict[str, str] = {
+    "assert_accuracy_parity": "assertions",
     "assert_association_below": "assertions",
     "assert_label_rate_parity": "assertions",
     "assert_max_skew_below": "assertions",
+    "assert_no_denigration": "assertions",
     "assert_no_hypodescent": "assertions",
     "assert_person_default_unmarked": "assertions",
     "assert_region_gender_skew_below": "assertions",
+    "audit_accuracy_parity": "assertions",
     "audit_association": "assertions",
+    "audit_denigration": "assertions",
     "audit_hypodescent": "assertions",
     "audit_label_rate_parity": "assertions",
     "audit_max_skew": "assertions",

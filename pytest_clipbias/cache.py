@@ -36,7 +36,7 @@ import sys
 import time
 import warnings
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -301,6 +301,9 @@ class EmbeddingCache:
 
     def get_many(self, fingerprint: str, kind: str, keys: Sequence[str]) -> dict[str, np.ndarray]:
         """Return the cached vectors among ``keys`` (missing and damaged rows are absent)."""
+        if isinstance(keys, (str, bytes)):
+            raise TypeError(f"get_many takes a list of keys, got the single key {keys!r}; "
+                            "write get_many(fingerprint, kind, [key])")
         found = self._run(self._select, fingerprint, kind, list(dict.fromkeys(keys)),
                           default={})
         hits = sum(1 for k in keys if k in found)
@@ -312,6 +315,9 @@ class EmbeddingCache:
         self, fingerprint: str, kind: str, items: Sequence[tuple[str, np.ndarray]]
     ) -> None:
         """Store vectors in one transaction; an existing key keeps its first vector."""
+        if isinstance(items, Mapping):
+            raise TypeError("put_many takes a list of (key, vector) pairs, got a mapping; "
+                            "write put_many(fingerprint, kind, list(mapping.items()))")
         if items:
             self._run(self._insert, fingerprint, kind, items)
 

@@ -758,14 +758,19 @@ def top_k(store: EmbeddingStore | np.ndarray, queries: np.ndarray, k: int, *,
           block_rows: int = 131072) -> tuple[np.ndarray, np.ndarray]:
     """Indices and cosines of the ``k`` best rows per query, ranked, in bounded memory.
 
-    Scores one block of rows at a time (``queries @ block.T``), keeps each
-    block's k best with ``np.argpartition`` and merges them with the running
-    best, so memory is O(m * (block_rows + k)) instead of the O(m * n) of the
-    full similarity matrix. Rows of a store are validated and scored as
-    cosines; an array's rows are scored as given. Returns ``(index, score)``
-    of shape (m, k), each row sorted by decreasing score, ties by increasing
-    index.
+    Scores one block of rows at a time and keeps each block's k best
+    (:func:`~pytest_clipbias.measures.retrieval.block_top_k`), merging them
+    with the running best, so memory is O(m * (block_rows + k)) instead of the
+    O(m * n) of the full similarity matrix. Rows of a store are validated and
+    scored as the unit rows :meth:`EmbeddingStore.rows` returns; an array's
+    rows are scored as given. Returns ``(index, score)`` of shape (m, k),
+    ranked by the rule of :mod:`pytest_clipbias.measures.retrieval`: decreasing
+    ranking key (cosine summed in float64, rounded to float32), equal keys by
+    increasing index, whatever ``block_rows`` -- the same ranking as the
+    in-memory audits.
     """
+    from .measures.retrieval import block_top_k, merge_top_k
+
     queries = np.ascontiguousarray(queries, dtype=np.float32)
     if queries.ndim != 2:
         raise ValueError(f"queries must be a 2-d (m, d) array, got shape {queries.shape}")
@@ -779,20 +784,10 @@ def top_k(store: EmbeddingStore | np.ndarray, queries: np.ndarray, k: int, *,
     best_i = np.empty((m, 0), dtype=np.int64)
     best_s = np.empty((m, 0), dtype=np.float32)
     for start, block, norms in blocks:
-        scores = queries @ block.T
-        if norms is not None:
-            scores /= norms  # cosines without a second pass over the block
-        kk = min(k, scores.shape[1])
-        part = np.argpartition(scores, scores.shape[1] - kk, axis=1)[:, -kk:]
-        cand_s = np.concatenate([best_s, np.take_along_axis(scores, part, 1)], axis=1)
-        cand_i = np.concatenate([best_i, part + start], axis=1)
-        if cand_s.shape[1] > k:
-            keep = np.argpartition(-cand_s, k - 1, axis=1)[:, :k]
-            cand_s, cand_i = (np.take_along_axis(cand_s, keep, 1),
-                              np.take_along_axis(cand_i, keep, 1))
-        best_s, best_i = cand_s, cand_i
-    order = np.lexsort((best_i, -best_s), axis=1) if m else best_i
-    return np.take_along_axis(best_i, order, 1), np.take_along_axis(best_s, order, 1)
+        pos, key = block_top_k(queries, block, k, norms)
+        best_i, best_s = merge_top_k(np.concatenate([best_i, pos + start], axis=1),
+                                     np.concatenate([best_s, key], axis=1), k)
+    return best_i, best_s
 
 
 def ranked_values(top: np.ndarray, codes: np.ndarray, names: Sequence[str]) -> list[str]:

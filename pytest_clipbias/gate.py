@@ -1,33 +1,38 @@
-"""Release-gate rules: ``--clipbias-compare-fail`` expressions and the test of a change.
+"""Release-gate rules (``--clipbias-compare-fail``) and the test of a cell's change.
 
-A rule names a tolerance for the growth of a result's bias, |effect|, from
-the baseline to the candidate: ``effect:+0.05`` (absolute), ``effect:+10%``
-(relative to the baseline's |effect|), optionally for one measure only
-(``hypodescent:effect:+0.05``). Rules are parsed once, at start-up, into
-``FailRule`` objects; this module imports nothing heavy so the settings can.
+A rule names a tolerance t for the growth of harm: ``effect:+0.05``
+(absolute), ``effect:+10%`` (relative to the baseline's |effect|), optionally
+for one measure only (``hypodescent:effect:+0.05``). Rules are parsed once,
+at start-up, into ``FailRule`` objects; this module imports nothing heavy so
+the settings can.
 
-The regression test (``change_test``) of one result, with D = |e_new| - |e_old|
-and tolerance t::
+Harm in both directions. With e the signed effect of a cell (pair type,
+region x label, group, query), the harm to one side is max(e, 0), to the
+other max(-e, 0). A cell regressed when either grew by more than t:
 
-    H0: D <= t  (no more than the allowed growth)    H1: D > t
-    se_k = (ci_high_k - ci_low_k) / (2 z_{(1 + level_k) / 2})   (k = old, new)
-    se   = sqrt(se_old^2 + se_new^2)
-    z    = (D - t) / se,   p = 1 - Phi(z)   (one-sided)
+    H1+: max(e1, 0) - max(e0, 0) > t   <=>   e1 - e0 > t  and  e1 > t
+    H1-: max(-e1, 0) - max(-e0, 0) > t <=>   e0 - e1 > t  and  -e1 > t
 
-The standard errors are derived from each result's stored confidence
-interval and its level (1 - alpha, or 1 - 2 alpha for the strict rule),
-treating the interval as a normal-theory one; for the asymmetric intervals of
-rates (Wilson, Clopper-Pearson) this is the usual half-width approximation.
-Adding the variances treats the two runs as independent. When both runs
-measured the same data, the estimates are positively correlated, the true
-variance of D is smaller, and the test is conservative: its false-alarm rate
-is at most alpha (simulated in tests/test_gate.py). The p-values of all the
-compared results are Holm-corrected (the gate asks "did any result regress?",
-a family-wise question). Power for a true growth of 2t with equal standard
-errors s on both sides is about Phi(t / (sqrt(2) s) - z_{1-alpha}) for one
-result: 0.41 at s = t / 2, 0.68 at s = t / 3, 0.88 at s = t / 4, 0.97 at
-s = t / 5 (alpha 0.05, before the Holm correction); README "CI recipe" turns
-this into sample sizes.
+Each is an intersection, shown by an intersection-union test (Berger 1982):
+p+ = max(p(e1 - e0 > t), p(e1 > t)), likewise p-; the cell's p is
+min(p+, p-). The two rejection regions are disjoint (e1 > t against
+e1 < -t), so the size is at most alpha + Phi(-z_{1-alpha} - 2 t / s1), s1 the
+standard error of the candidate's effect: alpha + 0.0001 at t = s1 (see
+tests/test_gate.py for the simulation). +0.5 -> -0.5 regresses on the "-"
+side: the harm to the other side grew from 0 to 0.5 ("reversed").
+
+The change d = e1 - e0 is tested one-sided, z = (d - t) / se(d):
+
+* paired, when both runs hold per-item outcomes of the same items
+  (:func:`pytest_clipbias.outcomes.paired_change`): se(d) from the paired
+  per-item influences (delta method; cluster-robust for morph series that
+  share parents). Far more power on the same data: the item noise common
+  to both runs cancels.
+* unpaired otherwise: se(d) = sqrt(se0^2 + se1^2), each se = interval width /
+  (2 z_{(1 + level) / 2}) at the level stored with the interval (the
+  half-width on the tested side for p(e1 > t)). Results saved before
+  per-cell records (schema 1) are compared per table row, at the level each
+  row records (``ci_level``).
 """
 
 from __future__ import annotations
@@ -35,14 +40,14 @@ from __future__ import annotations
 import difflib
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 #: Result names of the built-in assertion helpers (custom measures recorded with
 #: ``clipbias_record`` are known once a baseline contains them).
 BUILTIN_MEASURES = ("association", "hypodescent", "label_rate_parity", "max_skew",
-                    "person_default", "prompt_robustness", "region_gender_skew")
+                    "person_default", "prompt_robustness", "region_gender_skew", "accuracy_parity")
 
 _NAME = re.compile(r"[A-Za-z0-9_][\w.-]*")
 _EXPR = re.compile(r"^(?:(?P<measure>[A-Za-z_][\w.-]*):)?effect:\+(?P<value>\d+(?:\.\d+)?)"
@@ -63,7 +68,7 @@ class FailRule:
         return self.measure is None or self.measure == measure
 
     def tolerance(self, baseline_effect: float) -> float:
-        """Allowed growth of |effect| from a baseline effect."""
+        """Allowed growth of the harm to either side, given the baseline's effect."""
         return abs(baseline_effect) * self.value / 100 if self.relative else self.value
 
 
@@ -73,7 +78,8 @@ def parse_fail_rule(text: str) -> FailRule:
     if not m:
         raise ValueError(
             f"cannot parse fail rule {text!r}: use effect:+0.05 (absolute growth "
-            "of |effect|), effect:+10% (relative), or MEASURE:effect:+0.05 for one measure"
+            "of the bias against either side), effect:+10% (relative to the baseline's "
+            "|effect|), or MEASURE:effect:+0.05 for one measure"
         )
     return FailRule(str(text).strip(), m["measure"], float(m["value"]), bool(m["pct"]))
 
@@ -99,26 +105,6 @@ def check_name(name: str) -> str:
     return name
 
 
-def interval_level(result: Mapping[str, Any]) -> float:
-    """Confidence level of a stored result's ``ci``: 1 - alpha, or 1 - 2 alpha (strict rule)."""
-    details = result.get("details") or {}
-    if isinstance(details.get("confidence"), (int, float)):
-        return float(details["confidence"])
-    alpha = float(result.get("alpha") or 0.05)
-    return 1 - 2 * alpha if result.get("rule") == "strict" else 1 - alpha
-
-
-@dataclass(frozen=True)
-class Change:
-    """Growth of |effect| with its standard error, 1 - 2 alpha interval and one-sided p."""
-
-    diff: Any
-    se: Any
-    low: Any
-    high: Any
-    p_value: Any
-
-
 def se_from_interval(low: Any, high: Any, level: Any) -> Any:
     """Standard error of a normal-theory interval: width / (2 z_{(1 + level) / 2})."""
     import numpy as np
@@ -128,31 +114,59 @@ def se_from_interval(low: Any, high: Any, level: Any) -> Any:
         2 * ndtri((1 + np.asarray(level, float)) / 2))
 
 
-def change_test(old_effect: Any, old_se: Any, new_effect: Any, new_se: Any, tolerance: Any,
-                alpha: float = 0.05) -> Change:
-    """One-sided test of H0: |new| - |old| <= tolerance (vectorised; see module docstring).
+def side_se(effect: float, low: float, high: float, level: float) -> tuple[float, float]:
+    """(se below, se above) the estimate: each half-width / z_{(1 + level) / 2}.
 
-    A zero standard error (an interval of zero width) gives p = 0 or 1 by
-    the point estimate alone; NaN inputs give NaN.
+    Intervals of rates (Clopper-Pearson, Wilson) are asymmetric; a test of
+    "effect > t" for an estimate above t rests on the lower half.
     """
-    import numpy as np
-    from scipy.special import ndtr, ndtri
-
-    diff = np.abs(np.asarray(new_effect, float)) - np.abs(np.asarray(old_effect, float))
-    se = np.hypot(np.asarray(old_se, float), np.asarray(new_se, float))
-    excess = diff - np.asarray(tolerance, float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p = np.where(se > 0, ndtr(-excess / se), np.where(excess > 0, 0.0, 1.0))
-    p = np.where(np.isnan(excess) | np.isnan(se), np.nan, p)
-    half = ndtri(1 - alpha) * se
-    return Change(diff, se, diff - half, diff + half, p)
+    z = _z((1 + level) / 2)
+    return max(effect - low, 0.0) / z, max(high - effect, 0.0) / z
 
 
-def power_at(growth: float, tolerance: float, se_old: float, se_new: float,
-             alpha: float = 0.05) -> float:
-    """Normal-theory power of ``change_test`` for one result whose |effect| grew by ``growth``."""
-    se = math.hypot(se_old, se_new)
-    z = (growth - tolerance) / se - _z(1 - alpha)
+def _sf(excess: float, se: float) -> float:
+    """One-sided normal p of H0: excess <= 0; a zero se decides by the point estimate."""
+    if math.isnan(excess) or math.isnan(se):
+        return float("nan")
+    if se <= 0:
+        return 0.0 if excess > 0 else 1.0
+    return 0.5 * math.erfc(excess / se / math.sqrt(2))
+
+
+@dataclass(frozen=True)
+class HarmTest:
+    """The test of one cell: the side whose harm is judged, its growth, p and reversal."""
+
+    side: str  # "+" (harm max(e, 0)) or "-" (harm max(-e, 0))
+    growth: float  # point growth of that side's harm
+    p_value: float  # one-sided, uncorrected
+    reversed: bool  # the harm that grew is to the side the baseline did not disfavour
+
+
+def harm_test(e0: float, e1: float, d: float, se_d: float, se1: tuple[float, float],
+              tolerance: float) -> HarmTest:
+    """Intersection-union test of "the harm to either side grew by more than ``tolerance``".
+
+    ``d`` is the change e1 - e0 with standard error ``se_d`` (paired or
+    unpaired), ``se1`` the candidate's (se below, se above) its estimate.
+    See the module docstring.
+    """
+    t = tolerance
+    p_plus = max(_sf(d - t, se_d), _sf(e1 - t, se1[0]))
+    p_minus = max(_sf(-d - t, se_d), _sf(-e1 - t, se1[1]))
+    grow_plus = max(e1, 0.0) - max(e0, 0.0)
+    grow_minus = max(-e1, 0.0) - max(-e0, 0.0)
+    if p_plus < p_minus or (p_plus == p_minus and grow_plus >= grow_minus):
+        side, growth, p = "+", grow_plus, p_plus
+    else:
+        side, growth, p = "-", grow_minus, p_minus
+    flipped = (e0 > 0 > e1) if side == "-" else (e0 < 0 < e1)
+    return HarmTest(side, growth, p, flipped)
+
+
+def power_at(growth: float, tolerance: float, se_change: float, alpha: float = 0.05) -> float:
+    """Normal-theory power of the change test for one cell whose harm grew by ``growth``."""
+    z = (growth - tolerance) / se_change - _z(1 - alpha)
     return 0.5 * math.erfc(-z / math.sqrt(2))
 
 

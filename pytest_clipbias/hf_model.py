@@ -19,6 +19,7 @@ in this package judge cosines and top-1 choices, which neither rule changes
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -28,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from . import images as _images
+from ._hub import offline_unless_reachable
 from .cache import EmbeddingCache
 from .errors import ConfigurationError, ModelUnavailableError
 from .loader import autocast
@@ -113,9 +115,10 @@ class HFClipModel(ClipModel):
                 "folder or a Hub id ORG/NAME)")
         where = str(local.resolve()) if is_dir else source
         try:
-            model = tf.AutoModel.from_pretrained(where)
-            tokenizer = tf.AutoTokenizer.from_pretrained(where)
-            image_processor = tf.AutoImageProcessor.from_pretrained(where)
+            with offline_unless_reachable() if not is_dir else contextlib.nullcontext(False):
+                model = tf.AutoModel.from_pretrained(where)
+                tokenizer = tf.AutoTokenizer.from_pretrained(where)
+                image_processor = tf.AutoImageProcessor.from_pretrained(where)
         except (OSError, ValueError, KeyError) as exc:
             raise ModelUnavailableError(
                 f"cannot load Hugging Face model {where!r}: {exc}\nOffline? Copy the model "

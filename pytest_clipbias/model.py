@@ -11,13 +11,14 @@ Only this module imports torch and open_clip.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import functools
 import hashlib
 import json
 import os
 import pickle
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -26,6 +27,7 @@ import numpy as np
 
 from . import images as _images
 from ._constants import DEVICES, PRECISIONS
+from ._hub import hub_address, offline_unless_reachable
 from .cache import MEMO_BYTES, EmbeddingCache, MemoryCache
 from .demo.world import DEMO_MODELS
 from .errors import ConfigurationError, ModelUnavailableError
@@ -136,10 +138,14 @@ def resolve_weights(model_name: str, pretrained: str | os.PathLike | None) -> We
 
 
 def _offline_help(model_name: str, spec: WeightsSpec, exc: BaseException,
-                  *, default: bool = False) -> str:
+                  *, default: bool = False, offline: bool = False) -> str:
     how = " (its standard weights, used when --clip-pretrained is not given)" if default else ""
+    why = (f"the Hugging Face Hub ({':'.join(map(str, hub_address()))}) cannot be reached or "
+           "HF_HUB_OFFLINE is set, and the weights are not in the local cache ("
+           f"{str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__})" if offline
+           else str(exc))
     return (
-        f"cannot load CLIP model {model_name!r} with {spec.describe()}{how}: {exc}\n"
+        f"cannot load CLIP model {model_name!r} with {spec.describe()}{how}: {why}\n"
         "Weights could not be downloaded or found locally (this machine may be offline). Fixes:\n"
         "  * point --clip-pretrained at a local open_clip checkpoint file "
         "(e.g. open_clip_pytorch_model.bin or .safetensors);\n"
@@ -280,8 +286,7 @@ class ClipModel:
             raise ConfigurationError(
                 f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}"
             )
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ConfigurationError(f"batch_size must be a positive integer, got {batch_size!r}")
+        _check_load_args(name, batch_size, seed, workers, None)
         self.model = model.eval()
         self.preprocess = preprocess
         self.tokenizer = tokenizer
@@ -323,7 +328,10 @@ class ClipModel:
         ``pretrained`` is an open_clip tag ("openai", "laion2b_s34b_b79k"), an
         "hf-hub:org/repo" id, a local checkpoint path, None for the
         architecture's standard weights (OpenAI's where open_clip has them), or
-        "none" for a random initialisation seeded by ``seed`` (reproducible).
+        "none" for a random initialisation seeded by ``seed`` (reproducible; for
+        the demo models, None means their trained weights and "none" the demo
+        architecture untrained). Downloads from an unreachable Hugging Face Hub
+        fail at once (see :mod:`pytest_clipbias._hub`).
         ``model_name`` "hf:ORG/NAME" or "hf:/local/dir" loads a transformers
         CLIP or SigLIP model instead (see :mod:`pytest_clipbias.hf_model`).
         ``cache_dir`` enables the persistent embedding cache. ``workers``
@@ -331,6 +339,7 @@ class ClipModel:
         CUDA; see :mod:`pytest_clipbias.loader`). Raises
         ModelUnavailableError with the fixes when weights cannot be had.
         """
+        _check_load_args(model_name, batch_size, seed, workers, cache_dir)
         if model_name.startswith("hf:"):
             from .hf_model import HFClipModel
 
@@ -347,15 +356,7 @@ class ClipModel:
             )
         resolved_device = resolve_device(device)
         if model_name in DEMO_MODELS:
-            if not (pretrained is None or str(pretrained).strip().lower() in RANDOM_INIT):
-                raise ConfigurationError(
-                    f"the {model_name!r} demo model carries its own trained weights; leave "
-                    f"--clip-pretrained unset (got {pretrained!r})"
-                )
-            from .demo.train import ARCH, demo_weights
-
-            spec = WeightsSpec("demo", str(_demo_weights(demo_weights, model_name)))
-            arch = ARCH
+            spec, arch = _demo_spec(model_name, pretrained)
         else:
             spec = resolve_weights(model_name, pretrained)
             arch = spec.value if spec.kind == "hf-hub" else model_name
@@ -365,7 +366,9 @@ class ClipModel:
             kwargs.update(pretrained=None, pretrained_text=False, load_weights=False)
         elif spec.kind in ("tag", "file", "demo"):
             kwargs.update(pretrained=spec.value)
-        with torch.random.fork_rng(devices=[]), _quiet_random_init_warning():
+        hub = offline_unless_reachable() if spec.kind in ("tag", "hf-hub") else (
+            contextlib.nullcontext(False))
+        with torch.random.fork_rng(devices=[]), _quiet_random_init_warning(), hub as offline:
             torch.manual_seed(seed)
             try:
                 if spec.kind == "tag":  # fetch first: an offline machine fails before the build
@@ -382,7 +385,8 @@ class ClipModel:
                     help_text = _bad_checkpoint_help(model_name, spec, exc)
                     raise ModelUnavailableError(help_text) from exc
                 raise ModelUnavailableError(
-                    _offline_help(model_name, spec, exc, default=pretrained is None)
+                    _offline_help(model_name, spec, exc, default=pretrained is None,
+                                  offline=offline)
                 ) from exc
         model = model.to(resolved_device)
         cache = EmbeddingCache(cache_dir) if cache_dir is not None else None
@@ -530,9 +534,11 @@ class ClipModel:
         and files found in the cache are never decoded. Raises ImageLoadError
         naming the file for a missing, empty, truncated or unreadable image.
         """
-        if isinstance(images, (str, bytes, os.PathLike)):
-            raise TypeError(f"encode_images takes a list of images, got the single "
-                            f"{type(images).__name__} {images!r}; write encode_images([x])")
+        not_a_single(images, "encode_images", "images")
+        if isinstance(images, np.ndarray) and images.ndim == 3:
+            raise TypeError(f"encode_images takes a list of images, got one {images.shape} "
+                            "array (a single image); write encode_images([image]), or pass "
+                            "an (n, H, W, 3) array")
 
         from .progress import progress
 
@@ -570,7 +576,7 @@ class ClipModel:
         """Embed texts; returns an (m, d) float32 array of unit-norm rows."""
         import torch
 
-        texts = list(texts)
+        texts = list(not_a_single(texts, "encode_texts", "texts"))
         for i, t in enumerate(texts):
             if not isinstance(t, str):
                 raise TypeError(f"texts[{i}] must be a str, got {type(t).__name__}")
@@ -603,6 +609,57 @@ class ClipModel:
         return encode_labels(self, labels, templates)
 
 
+def _check_load_args(model_name: Any, batch_size: Any, seed: Any, workers: Any,
+                     cache_dir: Any) -> None:
+    """Types and ranges of ClipModel's arguments (a bool is not a count, "8" is not 8)."""
+    def whole(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    if not isinstance(model_name, str) or not model_name.strip():
+        raise ConfigurationError(f"model_name must be a non-empty string such as 'ViT-B-32', "
+                                 f"got {model_name!r}")
+    if not whole(batch_size) or batch_size < 1:
+        raise ConfigurationError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if seed is not None and (not whole(seed) or seed < 0):
+        raise ConfigurationError(f"seed must be a non-negative integer, got {seed!r}")
+    if workers is not None and (not whole(workers) or workers < 0):
+        raise ConfigurationError(f"workers must be a non-negative integer or None, got "
+                                 f"{workers!r}")
+    if cache_dir is not None and not isinstance(cache_dir, (str, os.PathLike)):
+        raise ConfigurationError(f"cache_dir must be a folder path or None, got "
+                                 f"{type(cache_dir).__name__} {cache_dir!r}")
+
+
+def _demo_spec(model_name: str, pretrained: str | os.PathLike | None) -> tuple[WeightsSpec, str]:
+    """Weights of a demo model: its trained weights when ``pretrained`` is None, a random
+    initialisation of the demo architecture for an explicit "none" (as for every other
+    model: reports then say "random initialisation"), and an error for anything else."""
+    from .demo.train import ARCH, demo_weights
+
+    if pretrained is not None and str(pretrained).strip().lower() in RANDOM_INIT:
+        return WeightsSpec("random"), ARCH
+    if pretrained is not None:
+        raise ConfigurationError(
+            f"the {model_name!r} demo model carries its own trained weights; leave "
+            f"--clip-pretrained unset, or pass 'none' for a random initialisation of its "
+            f"architecture (got {pretrained!r})")
+    return WeightsSpec("demo", str(_demo_weights(demo_weights, model_name))), ARCH
+
+
+def not_a_single(value: Any, function: str, what: str) -> Any:
+    """``value`` unchanged when it is a collection; a bare str, bytes or path is refused.
+
+    ``list("abc")`` is ``["a", "b", "c"]``: a string where a list is expected
+    would be encoded letter by letter, so it is an error naming the call.
+    """
+    if isinstance(value, (str, bytes, os.PathLike)):
+        raise TypeError(f"{function} takes a list of {what}, got the single "
+                        f"{type(value).__name__} {value!r}; write {function}([x])")
+    if not hasattr(value, "__iter__") or isinstance(value, Mapping) or hasattr(value, "getpixel"):
+        raise TypeError(f"{function} takes a list of {what}, got {type(value).__name__}")
+    return value
+
+
 def encode_labels(
     encoder: Encoder, labels: Sequence[str], templates: Sequence[str] = DEFAULT_TEMPLATES
 ) -> np.ndarray:
@@ -611,7 +668,8 @@ def encode_labels(
     e(l) = normalise( (1/T) * sum_t normalise(encode(template_t.format(l))) ),
     the prompt-ensembling of Radford et al. 2021 (CLIP), section 3.1.4.
     """
-    labels, templates = list(labels), list(templates)
+    labels = list(not_a_single(labels, "encode_labels", "labels"))
+    templates = list(not_a_single(templates, "encode_labels", "templates"))
     if not templates:
         raise ValueError("templates must contain at least one prompt template")
     for t in templates:

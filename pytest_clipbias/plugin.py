@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ _SKIP_NO_MODEL = (
 )
 _WORKER_STATS = "clipbias_cache_stats"
 _WORKER_MODELS = "clipbias_models"
+_WORKER_COLLECTED = "clipbias_collected"
 MARKER = ("clipbias(family=None, dataset=None, owner=None, **metadata): metadata of a bias "
           "test (audit family, dataset, owner), shown in clipbias reports; select with "
           "-m clipbias")
@@ -90,6 +92,21 @@ def _short_message(report: pytest.TestReport) -> str:
     return re.sub(r"^(?:\w+\.)+(?=\w+: )", "", crash.message.splitlines()[0])  # drop module
 
 
+def _shorten_crash_line(report: pytest.TestReport, call: pytest.CallInfo) -> None:
+    """Make a bias error's short-summary text its short first line, without the module path.
+
+    pytest's ``-r`` summary shows ``reprcrash.message`` cut to the terminal width
+    (whole, every line, on CI): "hypodescent FAIL h=+1.57 [1.35, 1.57] > 0.2 ..."
+    instead of "pytest_clipbias.results.BiasAssertionError: hypodescent FA...".
+    """
+    results = sys.modules.get(f"{__package__}.results")  # not loaded: no bias error possible
+    crash = getattr(report.longrepr, "reprcrash", None)
+    error = call.excinfo.value if call.excinfo is not None else None
+    if results is not None and crash is not None and isinstance(
+            error, (results.BiasAssertionError, results.BiasInconclusiveError)):
+        crash.message = str(error).split("\n", 1)[0]
+
+
 class ClipBiasSession:
     """The state of one run (models, datasets, results, test outcomes) and its hooks."""
 
@@ -105,6 +122,8 @@ class ClipBiasSession:
         self.records: list[dict[str, Any]] = []
         self.tests: dict[str, dict[str, Any]] = {}
         self.report_lines: list[str] = []
+        self.gate_outcome = ""  # set by report.session: passed, failed: ..., informational
+        self.collected: set[str] = set()  # node ids before -k/-m deselection (--clipbias-update)
 
     @property
     def is_worker(self) -> bool:
@@ -176,6 +195,11 @@ class ClipBiasSession:
 
     # -- hooks -------------------------------------------------------------------------
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        """Remember every collected test before -k/-m deselect some (runs before them)."""
+        self.collected.update(item.nodeid for item in items)
+
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Iterator[None]:
         """Record the results of the assertion helpers while the test body runs."""
@@ -202,11 +226,16 @@ class ClipBiasSession:
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo) -> Any:
         """Attach the test's results to its call report: reports cross from xdist workers."""
         report = yield
+        _shorten_crash_line(report, call)
         if call.when == "call" and item.stash.get(records_key, None):
             records = item.stash[records_key]
             for rec in records:
                 rec["outcome"] = report.outcome
             report.clipbias_results = records
+            from .report import pytest_html
+
+            if pytest_html.wanted(item.config):
+                pytest_html.attach_extras(report, records)
         return report
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -233,6 +262,7 @@ class ClipBiasSession:
         if workeroutput is not None:
             workeroutput[_WORKER_STATS] = self.cache_stats().to_dict()
             workeroutput[_WORKER_MODELS] = self.model_entries()
+            workeroutput[_WORKER_COLLECTED] = sorted(self.collected)
             return
         from .report.session import finish_reports
 
@@ -247,8 +277,20 @@ class ClipBiasSession:
         output = getattr(node, "workeroutput", {})
         if output.get(_WORKER_STATS) is not None:
             self.worker_stats.add(CacheStats.from_dict(output[_WORKER_STATS]))
+        self.collected.update(output.get(_WORKER_COLLECTED, ()))
         for entry in output.get(_WORKER_MODELS, ()):
             self.remote_models.setdefault(entry["name"], entry)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_html_results_summary(self, prefix: list[str], summary: list[str],
+                                    postfix: list[str], session: pytest.Session) -> None:
+        """pytest-html's summary: one release line per model and the check x model matrix."""
+        if self.records:
+            from .report.pytest_html import summary_html
+            from .report.summary import sort_records
+
+            prefix.append(summary_html(sort_records(self.records),
+                                       [m["name"] for m in self.model_entries()]))
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         from .report.summary import SummaryInput, terminal_section
@@ -256,7 +298,8 @@ class ClipBiasSession:
         section = terminal_section(SummaryInput(
             models=self.model_entries(), cache=self.cache_stats(),
             cache_dir=self.settings.cache_dir, records=self.records,
-            report_lines=self.report_lines, verbose=self.config.get_verbosity() > 0))
+            report_lines=self.report_lines, verbose=self.config.get_verbosity() > 0,
+            gate=self.gate_outcome))
         if section is None:
             return
         terminalreporter.write_sep("=", section.title, red=section.warn, bold=section.warn)
@@ -371,7 +414,8 @@ def clip_dataset(pytestconfig: pytest.Config) -> Callable[..., Any]:
     """Factory opening a FaceSet by name, once per session.
 
     ``clip_dataset("fairface", split="val")``, ``clip_dataset("cfd")``,
-    ``clip_dataset("utkface")``, ``clip_dataset("manifest", path="regions.csv")``,
+    ``clip_dataset("utkface")``, ``clip_dataset("facet", crop_dir="/data/facet-crops")``,
+    ``clip_dataset("socialcounterfactuals")``, ``clip_dataset("manifest", path="regions.csv")``,
     ``clip_dataset("folders", path="faces", keys=("race", "gender"))``,
     ``clip_dataset("synthetic", n=400, seed=1)``. Data not on disk skips the
     test with a message saying where to put it (an error with

@@ -134,11 +134,25 @@ class BiasResult:
         )
 
 
+def _error_text(result: BiasResult) -> str:
+    """A short, self-contained first line (what pytest's ``-rA`` summary shows), then
+    the full message."""
+    from .report.format import short_line
+
+    return "\n".join(t for t in (short_line(result.to_dict()), result.message or result.reason)
+                     if t)
+
+
 class BiasAssertionError(AssertionError):
-    """The model is more biased than allowed; ``.result`` holds the full BiasResult."""
+    """The model is more biased than allowed; ``.result`` holds the full BiasResult.
+
+    The first line of the message is short ("hypodescent FAIL h=+1.57 [1.35,
+    1.57] > 0.2 Asian-White women"), so pytest's short test summary shows it
+    whole; the result's full message follows on the next lines.
+    """
 
     def __init__(self, result: BiasResult) -> None:
-        super().__init__(result.message or result.reason)
+        super().__init__(_error_text(result))
         self.result = result
 
 
@@ -147,11 +161,12 @@ class BiasInconclusiveError(ClipBiasError):
 
     Deliberately not an AssertionError: an inconclusive check is reported as
     a failure of the test, never as a pass, but stays distinguishable from a
-    bias finding. ``.result`` holds the BiasResult.
+    bias finding. ``.result`` holds the BiasResult; the first line of the
+    message is short, as for BiasAssertionError.
     """
 
     def __init__(self, result: BiasResult) -> None:
-        super().__init__(result.message or result.reason)
+        super().__init__(_error_text(result))
         self.result = result
 
 

@@ -38,6 +38,7 @@ class Option:
     metavar: str | None = None
     repeatable: bool = False  # --opt A --opt B; env and ini take a comma/whitespace list
     const: str | None = None  # value when the flag is given without one (nargs="?")
+    shown: str = "none"  # the default as --help and the README's options table state it
 
 
 def _positive_int(value: str, source: str) -> int:
@@ -92,44 +93,47 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "--clip-model", "clip_model", "CLIPBIAS_MODEL", _str, None,
         "open_clip architecture to test, e.g. ViT-B-32; a comma-separated list "
-        "(ViT-B-32,ViT-L-14) parametrizes the clip_model fixture over the models.",
-        metavar="NAME[,NAME...]",
+        "(ViT-B-32,ViT-L-14) parametrizes the clip_model fixture over the models; without "
+        "one, tests that need a model skip.",
+        metavar="NAME[,NAME...]", shown="none (skip)",
     ),
     Option(
         "--clip-pretrained", "clip_pretrained", "CLIPBIAS_PRETRAINED", _str, None,
         "weights: an open_clip tag (openai, laion2b_s34b_b79k), an hf-hub:org/repo id, a "
-        "local checkpoint path, or 'none' for random initialisation (the default). With "
-        "several models: one value for all, or a comma-separated list, one per model.",
+        "local checkpoint path, or 'none' for random initialisation (said in red in the "
+        "summary). With several models: one value for all, or a comma-separated list, one "
+        "per model.",
         metavar="TAG|PATH|hf-hub:ID|none",
+        shown="the architecture's standard weights (OpenAI's where open_clip has them)",
     ),
     Option(
         "--clip-device", "clip_device", "CLIPBIAS_DEVICE", _choice(*DEVICES), "auto",
         "device for the model: auto (cuda, then mps, then cpu), cpu, cuda or mps.",
-        metavar="|".join(DEVICES),
+        metavar="|".join(DEVICES), shown="auto",
     ),
     Option(
         "--clip-precision", "clip_precision", "CLIPBIAS_PRECISION", _choice(*PRECISIONS),
-        "fp32", "numeric precision of the model: fp32 (default), fp16 or bf16.",
-        metavar="|".join(PRECISIONS),
+        "fp32", "numeric precision of the model: fp32, fp16 or bf16.",
+        metavar="|".join(PRECISIONS), shown="fp32",
     ),
     Option(
         "--clip-batch-size", "clip_batch_size", "CLIPBIAS_BATCH_SIZE", _positive_int, 64,
-        "images or texts per forward pass (default 64).", metavar="N",
+        "images or texts per forward pass.", metavar="N", shown="64",
     ),
     Option(
         "--clip-cache-dir", "clip_cache_dir", "CLIPBIAS_CACHE_DIR", _str, None,
-        "directory of the persistent embedding cache (default: clipbias/ inside pytest's "
-        "cache directory, .pytest_cache/d/clipbias).", metavar="DIR",
+        "directory of the persistent embedding cache (by default clipbias/ inside pytest's "
+        "cache directory).", metavar="DIR", shown=".pytest_cache/d/clipbias",
     ),
     Option(
         "--clip-no-cache", "clip_no_cache", "CLIPBIAS_NO_CACHE", _bool, False,
-        "do not read or write the embedding cache.", is_flag=True,
+        "do not read or write the embedding cache.", is_flag=True, shown="off",
     ),
     Option(
         "--clip-seed", "clip_seed", "CLIPBIAS_SEED", _int, 0,
-        "seed of random initialisation (default 0); the statistics' resampling is seeded "
+        "seed of random initialisation; the statistics' resampling is seeded "
         "by each assertion's seed= argument, so verdicts never depend on this option.",
-        metavar="N",
+        metavar="N", shown="0",
     ),
     Option(
         "--clip-embeddings", "clip_embeddings", "CLIPBIAS_EMBEDDINGS", _str, None,
@@ -150,7 +154,8 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "--clip-data-root", "clip_data_root", "CLIPBIAS_DATA_ROOT", _str, None,
         "folder holding the datasets the clip_dataset and clip_morphs fixtures open "
-        "(fairface/, cfd/, utkface/; manifests and folders given relative to it). In an ini "
+        "(fairface/, cfd/, utkface/, facet/, socialcounterfactuals/; manifests and folders "
+        "given relative to it). In an ini "
         "file a relative path is taken from the ini file's folder. Write "
         "--clip-data-root=DIR when no test path follows: pytest takes a separate DIR for "
         "a test path when it picks the rootdir.",
@@ -159,11 +164,13 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "--clip-require-data", "clip_require_data", "CLIPBIAS_REQUIRE_DATA", _bool, False,
         "make tests whose dataset is not on disk error instead of skip.", is_flag=True,
+        shown="off",
     ),
     Option(
         "--clip-require-model", "clip_require_model", "CLIPBIAS_REQUIRE_MODEL", _bool, False,
         "make tests that need a model error, instead of skip, when no --clip-model is "
         "given, so a misconfigured CI job cannot pass by skipping.", is_flag=True,
+        shown="off",
     ),
 )
 
@@ -211,77 +218,124 @@ REPORT_OPTIONS: tuple[Option, ...] = (
            "write a self-contained HTML report with plots (needs matplotlib: the [report] "
            "extra).", metavar="PATH"),
     Option("--clipbias-storage", "clipbias_storage", "CLIPBIAS_STORAGE", _str, ".clipbias",
-           "folder of saved runs (baselines), relative to the rootdir (default .clipbias).",
-           metavar="DIR"),
+           "folder of saved runs (baselines), relative to the rootdir.",
+           metavar="DIR", shown=".clipbias"),
     Option("--clipbias-save", "clipbias_save", "CLIPBIAS_SAVE", _save_name, None,
            "save this run's results as NAME in the storage folder (a name, not a path).",
            metavar="NAME"),
     Option("--clipbias-autosave", "clipbias_autosave", "CLIPBIAS_AUTOSAVE", _bool, False,
-           "save this run's results under a numbered, timestamped name.", is_flag=True),
+           "save this run's results under a numbered, timestamped name.", is_flag=True,
+           shown="off"),
     Option("--clipbias-compare", "clipbias_compare", "CLIPBIAS_COMPARE", _str, None,
-           "compare with a saved run: NAME, a unique prefix, latest (the default when no "
-           "value is given), or the path of a results JSON file.", metavar="NAME|latest|PATH",
-           const="latest"),
+           "compare with a saved run: NAME, a unique prefix, latest (when no value is "
+           "given), or the path of a results JSON file.", metavar="NAME|latest|PATH",
+           const="latest", shown="none (latest when bare)"),
     Option("--clipbias-compare-fail", "clipbias_compare_fail", "CLIPBIAS_COMPARE_FAIL",
-           _fail_rule, (), "release gate: fail the session when a result's |effect| grew "
-           "beyond the baseline's by more than a tolerance: effect:+0.05 (absolute), "
-           "effect:+10%% (relative) or MEASURE:effect:+0.05; repeatable. The growth must be "
-           "shown by a one-sided test (Holm-corrected across results); a baselined result "
-           "missing from the run also fails.", metavar="EXPR", repeatable=True),
+           _fail_rule, (), "release gate: fail the session when, in any cell of a result, the "
+           "bias against either side grew beyond the baseline's by more than a tolerance: "
+           "effect:+0.05 (absolute), effect:+10%% (relative) or MEASURE:effect:+0.05; "
+           "repeatable. The growth must be shown by a one-sided test (paired on the same "
+           "items when possible, Holm-corrected across all cells); a baselined result "
+           "missing from the run also fails. Needs --clipbias-compare.", metavar="EXPR",
+           repeatable=True),
     Option("--clipbias-compare-fail-strict", "clipbias_compare_fail_strict",
            "CLIPBIAS_COMPARE_FAIL_STRICT", _bool, False,
            "also fail results whose |effect| grew beyond the tolerance without the test "
            "showing it (judged on the point estimates: noise alone can then fail the gate).",
-           is_flag=True),
+           is_flag=True, shown="off"),
     Option("--clipbias-compare-allow-missing", "clipbias_compare_allow_missing",
            "CLIPBIAS_COMPARE_ALLOW_MISSING", _bool, False,
            "accept baselined results that are missing from this run (removed on purpose) "
-           "instead of failing the gate.", is_flag=True),
+           "instead of failing the gate.", is_flag=True, shown="off"),
+    Option("--clipbias-compare-allow-incomparable", "clipbias_compare_allow_incomparable",
+           "CLIPBIAS_COMPARE_ALLOW_INCOMPARABLE", _bool, False,
+           "let the gate pass when nothing could be compared with the baseline, or a "
+           "candidate cell's effect is undefined (otherwise each fails the gate).",
+           is_flag=True, shown="off"),
     Option("--clipbias-compare-alpha", "clipbias_compare_alpha", "CLIPBIAS_COMPARE_ALPHA",
-           _alpha, 0.05, "false-alarm rate of the release gate when nothing changed "
-           "(default 0.05).", metavar="ALPHA"),
+           _alpha, 0.05, "false-alarm rate of the release gate when nothing changed.",
+           metavar="ALPHA", shown="0.05"),
+    Option("--clipbias-update", "clipbias_update", "CLIPBIAS_UPDATE", _save_name, None,
+           "refresh the saved run NAME snapshot-style: the results of the tests that ran "
+           "(as selected by paths, -k or -m) replace theirs, every other entry is kept "
+           "(NAME is created when absent); entries that no collected test produces are "
+           "listed as unused.", metavar="NAME"),
+    Option("--clipbias-update-drop-unused", "clipbias_update_drop_unused",
+           "CLIPBIAS_UPDATE_DROP_UNUSED", _bool, False,
+           "with --clipbias-update: also remove the unused entries.", is_flag=True,
+           shown="off"),
     Option("--clipbias-profile", "clipbias_profile", "CLIPBIAS_PROFILE", _profile, "ci",
-           "settings profile: smoke, ci (default), nightly, or one registered in conftest.py; "
+           "settings profile: smoke, ci, nightly, or one registered in conftest.py; "
            "sets permutations, bootstrap resamples and generated sample sizes.",
-           metavar="NAME"),
+           metavar="NAME", shown="ci"),
 )
 
 
 _BY_DEST = {opt.dest: opt for opt in OPTIONS + REPORT_OPTIONS}
 
 
+def _native_types() -> dict[Callable[[str, str], Any], tuple[str, str]]:
+    """Parser -> (pytest ini type, what a value must be) where pytest has a native type.
+
+    "bool" exists in every supported pytest; "int" and "float" since pytest 9.0
+    (they also let a native ``[tool.pytest]`` TOML table hold numbers).
+    """
+    types: dict[Callable[[str, str], Any], tuple[str, str]] = {
+        _bool: ("bool", "true/false (1/0, yes/no)")}
+    if pytest.version_tuple >= (9, 0):
+        types.update({_int: ("int", "an integer"), _positive_int: ("int", "a positive integer"),
+                      _alpha: ("float", "a significance level in (0, 0.5)")})
+    return types
+
+
+def help_text(opt: Option) -> str:
+    """The --help text of one option: what it does, its default, its environment variable."""
+    env = f" [env {opt.env}]" if opt.env else ""
+    return f"{opt.help} Default: {opt.shown}.{env}"
+
+
 def add_options(parser: pytest.Parser, options: tuple[Option, ...] = OPTIONS) -> None:
-    """Register flags and ini keys in the ``clipbias`` group."""
+    """Register flags and ini keys in the ``clipbias`` group.
+
+    Ini keys use pytest's native types where it has one (see ``_native_types``),
+    so a value reads the same in pytest.ini and in a native TOML table;
+    repeatable options are "args" (a list in TOML, shell words in an ini file).
+    """
     group = parser.getgroup("clipbias", "CLIP bias testing (pytest-clipbias)")
+    native = _native_types()
     for opt in options:
-        env = f" [env {opt.env}]" if opt.env else ""
+        text = help_text(opt)
         if opt.is_flag:
-            group.addoption(
-                opt.flag, action="store_true", dest=opt.dest, default=None, help=opt.help + env
-            )
+            group.addoption(opt.flag, action="store_true", dest=opt.dest, default=None,
+                            help=text)
         elif opt.repeatable:
             group.addoption(opt.flag, action="append", dest=opt.dest, default=None,
-                            metavar=opt.metavar, help=opt.help + env)
+                            metavar=opt.metavar, help=text)
         elif opt.const is not None:
             group.addoption(opt.flag, nargs="?", const=opt.const, dest=opt.dest, default=None,
-                            metavar=opt.metavar, help=opt.help + env)
+                            metavar=opt.metavar, help=text)
         else:
-            group.addoption(
-                opt.flag, dest=opt.dest, default=None, metavar=opt.metavar, help=opt.help + env
-            )
-        if opt.is_flag:
-            parser.addini(opt.dest, help=f"default for {opt.flag}", type="bool", default=None)
-        else:
-            parser.addini(opt.dest, help=f"default for {opt.flag}", type="string", default="")
+            group.addoption(opt.flag, dest=opt.dest, default=None, metavar=opt.metavar,
+                            help=text)
+        kind = "args" if opt.repeatable else native.get(opt.parse, ("string", ""))[0]
+        parser.addini(opt.dest, help=f"default for {opt.flag}", type=kind,  # type: ignore[arg-type]
+                      default=None if kind != "string" else "")
 
 
 def _ini(config: pytest.Config, opt: Option) -> Any:
-    """The ini value (None when unset); a bad boolean is a UsageError naming the key."""
+    """The ini value (None when unset).
+
+    pytest converts natively typed keys itself, and since 9.2 reports a bad
+    value as a UsageError that does not name the key ("invalid truth value
+    'perhaps'"); either way the user gets the key and what it expects.
+    """
     try:
         value = config.getini(opt.dest)
-    except ValueError as exc:
-        raise pytest.UsageError(
-            f"ini key {opt.dest}: expected true/false (1/0, yes/no): {exc}") from None
+    except (ValueError, TypeError, pytest.UsageError) as exc:
+        expected = _native_types().get(opt.parse, ("", "a valid value"))[1]
+        raise pytest.UsageError(f"ini key {opt.dest}: expected {expected}: {exc}") from None
+    if isinstance(value, list):
+        return " ".join(value) or None
     if isinstance(value, str):
         return value if value.strip() else None
     return value
@@ -306,8 +360,8 @@ def resolve(config: pytest.Config, opt: Option) -> Any:
     ini = _ini(config, opt)
     if isinstance(ini, bool):
         return ini
-    if ini is not None:
-        return opt.parse(ini, f"ini key {opt.dest}")
+    if ini is not None:  # a native int or float still gets its range checked
+        return opt.parse(str(ini), f"ini key {opt.dest}")
     return opt.default
 
 
@@ -394,6 +448,11 @@ def _check_outputs(report: dict[str, Any]) -> None:
         raise pytest.UsageError(f"--clipbias-storage: {storage} is a file, not a folder")
     if name or report["clipbias_autosave"]:
         checks.append(("--clipbias-storage", storage / f"{name or 'autosave'}.json"))
+    if report["clipbias_update"]:
+        checks.append(("--clipbias-update", storage / f"{report['clipbias_update']}.json"))
+    elif report["clipbias_update_drop_unused"]:
+        raise pytest.UsageError("--clipbias-update-drop-unused needs --clipbias-update NAME "
+                                "(the saved run to refresh)")
     for flag, path in checks:
         try:
             check_output_path(path, flag)
@@ -421,6 +480,7 @@ class GateSettings:
     strict: bool = False
     allow_missing: bool = False
     alpha: float = 0.05
+    allow_incomparable: bool = False
     baseline: tuple[Path, dict[str, Any]] | None = field(default=None, compare=False,
                                                          repr=False)
 
@@ -440,7 +500,9 @@ class GateSettings:
             compare = str(_absolute(compare, config))  # a path, not a saved name
         gate = cls(storage, report["clipbias_save"], report["clipbias_autosave"], compare,
                    tuple(report["clipbias_compare_fail"]), report["clipbias_compare_fail_strict"],
-                   report["clipbias_compare_allow_missing"], report["clipbias_compare_alpha"])
+                   report["clipbias_compare_allow_missing"], report["clipbias_compare_alpha"],
+                   report["clipbias_compare_allow_incomparable"])
+        _check_gate_needs_baseline(report)
         if not (gate.compare and gate.rules):
             return gate
         from .report.baseline import BaselineError, Storage, measures_in
@@ -451,6 +513,21 @@ class GateSettings:
         except (BaselineError, ValueError) as exc:
             raise pytest.UsageError(f"clipbias release gate: {exc}") from None
         return replace(gate, baseline=baseline)
+
+
+_GATE_FLAGS = (("clipbias_compare_fail", "--clipbias-compare-fail"),
+               ("clipbias_compare_fail_strict", "--clipbias-compare-fail-strict"),
+               ("clipbias_compare_allow_missing", "--clipbias-compare-allow-missing"),
+               ("clipbias_compare_allow_incomparable", "--clipbias-compare-allow-incomparable"))
+
+
+def _check_gate_needs_baseline(report: dict[str, Any]) -> None:
+    """A gate option without --clipbias-compare would run no gate and pass: a usage error."""
+    given = [flag for dest, flag in _GATE_FLAGS if report[dest]]
+    if given and not report["clipbias_compare"]:
+        raise pytest.UsageError(
+            f"{', '.join(given)} given without --clipbias-compare: no baseline, so no release "
+            "gate would run; add --clipbias-compare NAME (or latest, or a results JSON path)")
 
 
 def _check_output(path: Path, flag: str, *, is_file: bool) -> None:
@@ -474,6 +551,8 @@ class ReportSettings:
     json: str | None = None
     html: str | None = None
     profile: str = "ci"
+    update: str | None = None  # saved run refreshed snapshot-style (--clipbias-update)
+    drop_unused: bool = False
 
 
 @dataclass(frozen=True)
@@ -528,7 +607,8 @@ class Settings:
             data_root=resolve_path(config, _BY_DEST["clip_data_root"]),
             require_data=values["clip_require_data"],
             report=ReportSettings(report["clipbias_json"], report["clipbias_html"],
-                                  report["clipbias_profile"]),
+                                  report["clipbias_profile"], report["clipbias_update"],
+                                  report["clipbias_update_drop_unused"]),
             gate=GateSettings.from_report(report, config),
             embeddings=_location(values["clip_embeddings"], config),
             embeddings_storage_options=values["clip_embeddings_storage_options"],

@@ -216,19 +216,21 @@ def _true_rate(h: float, p0: float) -> float:
     return float(np.sin(np.arcsin(np.sqrt(p0)) + h / 2) ** 2)
 
 
-def _cells(kind: str, effect: float, n: int, reps: int, rng: np.random.Generator):
-    """``reps`` independent cells of one kind at true effect ``effect`` (n per group)."""
+def _cells(kind: str, effect: float, n: int, reps: int, rng: np.random.Generator,
+           parents: int = 20):
+    """``reps`` independent cells of one kind at true effect ``effect`` (n per group; for
+    "hypodescent-clustered", n series drawn from ``parents`` + ``parents`` parents)."""
     from .measures import cells as mc
 
     if kind == "hypodescent":
         return mc.one_sample_h_cells(rng.binomial(n, _true_rate(effect, 0.5), reps), [n] * reps)
-    if kind == "hypodescent-clustered":  # 20 + 20 parents, probit parent effects (sd 0.5)
-        parents = rng.integers(0, 20, (reps, n, 2)) + np.array([0, 20])
-        u = rng.normal(0, 0.5, (reps, 40))
-        z = (np.take_along_axis(u, parents[..., 0], 1) + np.take_along_axis(u, parents[..., 1], 1)
+    if kind == "hypodescent-clustered":  # probit parent effects (sd 0.5), random pairs
+        ids = rng.integers(0, parents, (reps, n, 2)) + np.array([0, parents])
+        u = rng.normal(0, 0.5, (reps, 2 * parents))
+        z = (np.take_along_axis(u, ids[..., 0], 1) + np.take_along_axis(u, ids[..., 1], 1)
              + rng.standard_normal((reps, n)))
         cut = stats.norm.ppf(1 - _true_rate(effect, 0.5)) * math.sqrt(1.5)
-        return [mc.clustered_h_cell((z[r] > cut).astype(float), parents[r]) for r in range(reps)]
+        return [mc.clustered_h_cell((z[r] > cut).astype(float), ids[r]) for r in range(reps)]
     if kind == "two-sample-h":  # base rate 0.2
         p2 = 0.2
         return mc.two_sample_h_cells(rng.binomial(n, _true_rate(effect, p2), reps), [n] * reps,
@@ -248,20 +250,21 @@ def _cells(kind: str, effect: float, n: int, reps: int, rng: np.random.Generator
 
 
 def verdict_rates(kind: str, effect: float, threshold: float, *, n: int = 100, reps: int = 400,
-                  alpha: float = 0.05, direction: str = "greater", seed: int = 0
-                  ) -> dict[str, float]:
+                  alpha: float = 0.05, direction: str = "greater", seed: int = 0,
+                  parents: int = 20) -> dict[str, float]:
     """Share of fail / pass / inconclusive verdicts, and the coverage of the intervals shown.
 
     Each of ``reps`` simulated data sets (n items per group, true effect
     ``effect``) is judged alone by the shared judge (one cell: no correction).
     ``coverage`` is the share of 1 - 2 alpha intervals that contain the true
-    effect. ``kind`` is one of CALIBRATED.
+    effect. ``kind`` is one of CALIBRATED; ``parents`` sets the parents per side of
+    "hypodescent-clustered" (each reused about n / parents times).
     """
     from .assertions.judge import Rules, judge_cells
 
     if kind not in CALIBRATED:
         raise ValueError(f"kind must be one of {CALIBRATED}, got {kind!r}")
-    cells = _cells(kind, effect, n, reps, np.random.default_rng(seed))
+    cells = _cells(kind, effect, n, reps, np.random.default_rng(seed), parents)
     judged = judge_cells(cells, Rules(threshold, alpha, direction=direction, correction="none"))
     verdicts = np.array([j.verdict for j in judged])
     inside = [lo <= effect <= hi for lo, hi in (c.interval(1 - 2 * alpha) for c in cells)]

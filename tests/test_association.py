@@ -40,7 +40,7 @@ def test_planted_weat_fails_and_matches_the_reference():
     assert 0.5 < result.ci[0] < result.effect < result.ci[1]
     row = result.table[0]
     assert row["p_zero"] == pytest.approx(1 / 2001) and row["ci_basis"] == "corrected"
-    lines = str(info.value).splitlines()
+    lines = info.value.result.message.splitlines()
     assert lines[0].startswith("association FAILED: weat_d = +")
     assert lines[1].startswith("WEAT (flowers vs insects; pleasant vs unpleasant): d = +")
     assert "one-sided permutation p = 0.0005 against d = 0 (2,000 permutations); n = 80" in (

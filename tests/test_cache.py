@@ -256,3 +256,12 @@ def test_cache_never_crosses_models(tmp_path, images):
     eb = b.encode_images(images)
     assert b.cache.stats.hits["image"] == 0
     assert not np.allclose(ea, eb)
+
+
+def test_a_bare_key_or_a_mapping_is_refused_not_split(tmp_path):
+    cache = EmbeddingCache(tmp_path)
+    with pytest.raises(TypeError, match=r"single key 'abc'.*\[key\]"):
+        cache.get_many("fp", "image", "abc")
+    with pytest.raises(TypeError, match=r"got a mapping.*list\(mapping\.items\(\)\)"):
+        cache.put_many("fp", "image", {"k": np.ones(4, np.float32)})
+    assert cache.count() == 0

@@ -35,7 +35,7 @@ def test_planted_hypodescent_fails_with_the_truth_inside_the_ci():
     assert row["crossover"] > 0.5 and row["crossover_ci_low"] > 0.5
     assert len(row["curve"]) == 21 and row["curve"][0] == 1.0 and row["curve"][-1] == 0.0
     assert row["endpoint_accuracy_source"] == row["endpoint_accuracy_target"] == 1.0
-    message = str(info.value)
+    message = info.value.result.message
     assert message.splitlines()[0].startswith(
         "hypodescent FAILED: cohen_h = +0.")
     assert "corrected interval) vs threshold 0.2 (greater), Black-White, women" in message
@@ -145,7 +145,7 @@ def test_thin_data_is_inconclusive_with_the_sample_size_needed():
         assert_no_hypodescent(ENC, small, threshold=0.2)
     row = info.value.result.table[0]
     assert row["effect"] < 0.2 < row["ci_high"] and row["needed_n"] > 100
-    assert f"about {row['needed_n']} per group" in str(info.value).splitlines()[0]
+    assert f"about {row['needed_n']} per group" in info.value.result.message.splitlines()[0]
     assert assert_no_hypodescent(ENC, small, threshold=0.2, rule="fail-on-evidence").passed
 
 

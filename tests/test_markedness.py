@@ -35,7 +35,7 @@ def test_white_as_default_person_fails():
     assert rows["White"]["ci_basis"] == "corrected" and rows["White"]["ci_low"] > 0.2
     assert result.details["pairs"][0]["effect"] == pytest.approx(
         cohens_h(rows["Black"]["rate"], rows["White"]["rate"]))
-    first = str(info.value).splitlines()[0]
+    first = info.value.result.message.splitlines()[0]
     assert first.startswith("person_default FAILED: cohen_h = ") and "race " in first
     assert "\"person\" beats \"Black person\" for" in str(info.value)
     assert "Pearson r =" in str(info.value)

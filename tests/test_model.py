@@ -234,3 +234,28 @@ def test_memo_bound_covers_the_real_memory_it_holds():
     held = tracemalloc.get_traced_memory()[0] - before
     tracemalloc.stop()
     assert held <= memo.nbytes <= 1.5 * held
+
+
+def test_hub_probe_switches_offline_mode_only_when_the_hub_cannot_be_reached(monkeypatch):
+    import socket
+
+    from huggingface_hub import constants
+
+    from pytest_clipbias import _hub
+
+    for name in ("HTTPS_PROXY", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    assert _hub.hub_address() == ("proxy.example", 3128)  # downloads go through the proxy
+    monkeypatch.delenv("HTTPS_PROXY")
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
+    with _hub.offline_unless_reachable() as offline:
+        assert offline and constants.HF_HUB_OFFLINE is True
+    assert constants.HF_HUB_OFFLINE is False  # restored after the load
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.getsockname()[1]}")
+        with _hub.offline_unless_reachable() as offline:
+            assert not offline and constants.HF_HUB_OFFLINE is False

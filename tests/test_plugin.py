@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -264,3 +266,86 @@ def test_two_xdist_workers_share_the_cache(pytester):
     assert EmbeddingCache(pytester.path / "emb").count() == 5
     again = pytester.runpytest_subprocess(*args)
     again.stdout.fnmatch_lines(["embedding cache *: images 10 hits / 0 misses, *"])
+
+
+def _readme_option_defaults() -> dict[str, str]:
+    """The default column of the README's options table, by flag."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    table = readme[readme.index("| option | ini key / environment | default | meaning |"):]
+    out = {}
+    for line in table.splitlines()[2:]:
+        if not line.startswith("| `--"):
+            break
+        cells = [c.strip() for c in line.strip("|").split(" | ")]
+        out[cells[0].strip("`").split()[0]] = cells[2].replace("`", "")
+    return out
+
+
+def test_help_states_every_default_as_the_settings_table_does(pytester):
+    """--help, the README table and the parsed defaults say the same (one field: Option.shown)."""
+    from pytest_clipbias.settings import OPTIONS, REPORT_OPTIONS
+
+    text = " ".join(pytester.runpytest("--help").stdout.str().split())
+    readme = _readme_option_defaults()
+    for opt in OPTIONS + REPORT_OPTIONS:
+        assert f"Default: {opt.shown}." in text, opt.flag
+        assert readme[opt.flag] == opt.shown, opt.flag
+        if opt.is_flag:
+            assert opt.default is False and opt.shown == "off"
+        elif opt.default not in (None, ()):
+            assert opt.shown == str(opt.default), opt.flag
+    assert "random initialisation (the default)" not in text  # --clip-pretrained's old lie
+    assert "standard weights" in text[text.index("--clip-pretrained"):][:600]
+
+
+@pytest.mark.parametrize(("ini", "message"), [
+    ("clip_batch_size = zero", "ini key clip_batch_size: expected a positive integer*"),
+    ("clip_batch_size = 0", "ini key clip_batch_size: expected a positive integer*"),
+    ("clipbias_compare_alpha = 0.7", "ini key clipbias_compare_alpha: expected a significance*"),
+    ("clip_no_cache = perhaps", "ini key clip_no_cache: expected true/false*"),
+])
+def test_bad_typed_ini_values_name_the_key(pytester, ini, message):
+    """pytest >= 9 converts int/float/bool keys itself; the user still learns the key."""
+    pytester.makeini(f"[pytest]\n{ini}\n")
+    pytester.makepyfile(SHOW_SETTINGS)
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*{message}"])
+
+
+def test_typed_ini_values_are_read(pytester):
+    pytester.makeini("[pytest]\nclip_batch_size = 12\nclip_seed = -3\nclip_no_cache = yes\n"
+                     "clipbias_compare_fail = effect:+0.05 hypodescent:effect:+0.1\n")
+    pytester.makepyfile(SHOW_SETTINGS + (
+        "\ndef test_rules(clip_settings):\n"
+        "    print('RULES', len(clip_settings.gate.rules))\n"))
+    result = pytester.runpytest("-s")
+    assert " 12 -3 " in _settings_line(result) and _settings_line(result).endswith("None")
+    result.stdout.fnmatch_lines(["*RULES 2*"])
+
+
+def test_short_summary_shows_the_bias_headline_within_80_columns(pytester, monkeypatch):
+    """-rA: 'FAILED id - hypodescent FAIL h=+0.93 [..] > 0.2 Black-White, women'."""
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.delenv("BUILD_NUMBER", raising=False)
+    pytester.makepyfile(test_h="""
+from pytest_clipbias import assert_no_hypodescent
+from pytest_clipbias.testing import PlantedEncoder, planted_morph_series
+
+def test_h():
+    enc = PlantedEncoder(["Black", "White"], image_bias={"Black": 0.3})
+    series = planted_morph_series("Black", "White", n_series=150, midpoint_rate=0.8,
+                                  gender="female", seed=1)
+    assert_no_hypodescent(enc, series, threshold=0.2, n_resamples=200)
+""")
+    result = pytester.runpytest("-rA", "-p", "no:cacheprovider")
+    line = next(x for x in result.outlines if x.startswith("FAILED test_h.py::test_h"))
+    assert len(line) <= 80 and "pytest_clipbias" not in line
+    assert re.match(r"FAILED test_h.py::test_h - hypodescent FAIL h=\+1\.\d\d "
+                    r"\[1\.\d\d, 1\.\d\d\] > 0\.2 Bl", line), line
+    result.stdout.fnmatch_lines(["E * hypodescent FAIL h=+*", "E * hypodescent FAILED: cohen_h*"])
+    monkeypatch.setenv("CI", "1")  # pytest then prints the message whole: one short line
+    line = next(x for x in pytester.runpytest("-rA", "-p", "no:cacheprovider").outlines
+                if x.startswith("FAILED test_h.py::test_h"))
+    assert line.endswith("> 0.2 Black-White women") and len(line) < 90

@@ -63,7 +63,7 @@ def test_skew_planted_in_some_regions_is_flagged_there_only():
         planted, key=lambda r: -abs(rows[r]["effect"]))  # ranked by skew
     matrix = result.details["matrix"]
     assert len(matrix["regions"]) == 8 and matrix["labels"] == LABELS
-    message = str(info.value)
+    message = info.value.result.message
     assert message.splitlines()[0].startswith("region_gender_skew FAILED: cohen_d = ")
     assert len([x for x in message.splitlines() if ": FAIL (n = 40 female / 40 male)" in x]) == 2
     assert "worst label \"nurse\"" in message or "worst label \"engineer\"" in message

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -9,6 +10,7 @@ import subprocess
 import sys
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -149,9 +151,12 @@ def rich_report(tmp_path_factory):
     pytest.importorskip("matplotlib")
     work = tmp_path_factory.mktemp("rich")
     (work / "test_rich.py").write_text(RICH_SUITE)
+    pytest_html = importlib.util.find_spec("pytest_html") is not None
     subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-p",
                     "no:cacheprovider", "--clipbias-html", "report.html", "--clipbias-json",
-                    "report.json", "test_rich.py"], cwd=work, capture_output=True, check=False,
+                    "report.json", "test_rich.py",
+                    *(["--html", "ph.html", "--self-contained-html"] if pytest_html else [])],
+                   cwd=work, capture_output=True, check=False,
                    env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}, timeout=300)
     return work
 
@@ -179,31 +184,54 @@ def test_html_tables_keep_every_group_column_and_format_p_like_the_terminal(rich
     parity = text[text.index("label_rate_parity <span"):]
     header = parity[parity.index("<tr>"):parity.index("</tr>")]
     assert all(f"<th>{k}</th>" in header for k in ("kind", "region", "gender", "headwear"))
-    assert "<td>intersection</td><td>South Asia</td><td>male</td>" in parity
+    assert ('<td data-label="kind">intersection</td><td data-label="region">South Asia</td>'
+            '<td data-label="gender">male</td>') in parity
+    assert header.startswith("<tr><th>verdict</th>")  # the verdict never scrolls out of view
     assert "e-06" not in text.split("<h2>Results</h2>")[0]  # p as in the terminal: 1.1e-6
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium package")
-def test_html_renders_in_headless_chromium(rich_report):
-    """The first screen shows the overview matrix in verdict colours, within 1200 px."""
-    shot = rich_report / "shot.png"
+def _screenshot(folder: Path, width: int, height: int) -> Any:
+    shot = folder / f"shot-{width}.png"
     subprocess.run(
         ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
          "--no-first-run", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--hide-scrollbars", f"--user-data-dir={rich_report / 'profile'}",
-         f"--screenshot={shot}", "--window-size=1200,1600",
-         f"file://{rich_report / 'report.html'}"],
+         "--disable-sync", "--hide-scrollbars", f"--user-data-dir={folder / 'profile'}",
+         f"--screenshot={shot}", f"--window-size={width},{height}",
+         f"file://{folder / 'report.html'}"],
         check=True, capture_output=True, timeout=120)
     from PIL import Image
 
     img = Image.open(shot).convert("RGB")
-    assert img.size == (1200, 1600)
-    colours = dict((c, n) for n, c in img.getcolors(maxcolors=1 << 20))
-    fail_bg, pass_bg, inconclusive_bg = (255, 235, 233), (218, 251, 225), (255, 248, 197)
-    assert colours.get(fail_bg, 0) > 20000 and colours.get(pass_bg, 0) > 5000
-    assert colours.get(inconclusive_bg, 0) > 5000
-    right = img.crop((1180, 0, 1200, 1600))  # nothing drawn in the right margin: no overflow
+    assert img.size == (width, height)
+    return img
+
+
+def _colours(img: Any) -> dict:
+    return {c: n for n, c in img.getcolors(maxcolors=1 << 20)}
+
+
+FAIL_BG, PASS_BG, INCONCLUSIVE_BG = (255, 235, 233), (218, 251, 225), (255, 248, 197)
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium package")
+def test_html_renders_in_headless_chromium_at_1280_px(rich_report):
+    """The first screen: release line, overview matrix in verdict colours, nothing cut off."""
+    img = _screenshot(rich_report, 1280, 1600)
+    colours = _colours(img)
+    assert colours.get(FAIL_BG, 0) > 20000 and colours.get(PASS_BG, 0) > 5000
+    assert colours.get(INCONCLUSIVE_BG, 0) > 5000
+    right = img.crop((1260, 0, 1280, 1600))  # nothing drawn in the right margin: no overflow
     assert right.getcolors(maxcolors=4) == [(20 * 1600, (255, 255, 255))]
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium package")
+def test_html_is_readable_at_phone_width(rich_report):
+    """At 390 px every table row stacks into labelled lines: no column hides off screen."""
+    img = _screenshot(rich_report, 390, 2400)
+    colours = _colours(img)
+    assert colours.get(FAIL_BG, 0) > 5000 and colours.get(PASS_BG, 0) > 2000
+    right = img.crop((385, 0, 390, 2400))
+    assert right.getcolors(maxcolors=4) == [(5 * 2400, (255, 255, 255))]
 
 
 def test_profiles(pytester):
@@ -249,3 +277,165 @@ def test_custom_measure_registers_its_columns_and_every_group_is_a_column():
     lines = table_lines(result)
     assert lines[0].split()[0] == "region=Europe"
     assert "region=South Asia, gender=male" in lines[1] and "p <1e-6" in lines[1]
+
+
+def test_html_report_opens_with_one_release_line_per_model(rich_report):
+    text = (rich_report / "report.html").read_text()
+    top = text[:text.index("<h2>Overview</h2>")]
+    assert '<li class="fail">PlantedEncoder: 3 of 7 checks fail, 3 inconclusive; blocked</li>' in (
+        top)
+
+
+class _Blob(HTMLParser):
+    """pytest-html's test data (a JSON blob the page renders client-side) and summary text."""
+
+    def __init__(self):
+        super().__init__()
+        self.blob = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if attrs.get("id") == "data-container":
+            self.blob = json.loads(attrs["data-jsonblob"])
+
+
+def test_pytest_html_rows_carry_clipbias_tables_and_the_summary_the_matrix(rich_report):
+    pytest.importorskip("pytest_html")
+    text = (rich_report / "ph.html").read_text()
+    summary = text[text.index('class="additional-summary prefix"'):text.index('class="run-count"')]
+    assert "CLIP bias checks" in summary and "PlantedEncoder: 3 of 7 checks fail" in summary
+    assert summary.count('<td data-label="check">') == 7  # one matrix row per check
+    parser = _Blob()
+    parser.feed(text)
+    tests = parser.blob["tests"]
+    hyp = next(r for key, runs in tests.items() if key.endswith("::test_hypodescent")
+               for r in runs if r["extras"])
+    tables = [e["content"] for e in hyp["extras"] if e["format_type"] == "html"]
+    assert len(tables) == 1 and "<th>verdict</th><th>pair</th>" in tables[0]
+    assert "hypodescent FAIL h=+" in tables[0] and "effect [CI]" in tables[0]
+    images = [e for e in hyp["extras"] if e["format_type"] == "image"]
+    assert images and all(e["content"].startswith("data:image/png;base64,") for e in images)
+    plain = [key for key, runs in tests.items() if key.endswith("::test_error")]
+    assert plain and not any(r["extras"] for r in tests[plain[0]])
+
+
+def _load_card(path):
+    hub = pytest.importorskip("huggingface_hub")
+    return hub.ModelCard.load(path)
+
+
+def test_model_card_loads_with_huggingface_hub_one_result_per_check_and_model(rich_report):
+    doc = json.loads((rich_report / "report.json").read_text())
+    twin = [{**r, "model": {**r["model"], "name": "candidate"}} for r in doc["records"]]
+    two = {**doc, "records": doc["records"] + twin}
+    (rich_report / "two.json").write_text(json.dumps(two))
+    out = subprocess.run([sys.executable, "-m", "pytest_clipbias", "model-card",
+                          str(rich_report / "two.json"), "--out", str(rich_report / "card.md")],
+                         capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert out.returncode == 0, out.stderr
+    card = _load_card(rich_report / "card.md")
+    results = card.data.eval_results
+    assert len(results) == len(two["records"]) == 14
+    by_key = {(r.metric_name.split(":")[0], r.task_name): r for r in results}
+    assert len(by_key) == 14  # every (model, check) once
+    for rec in two["records"]:
+        model = rec["model"].get("name") or rec["model"]["type"]
+        res = rec["result"]
+        got = by_key[(model, next(k[1] for k in by_key if k[1].endswith(res["name"])
+                                  and k[1].startswith(rec["test"])))]
+        assert got.metric_type == res["effect_name"] and got.dataset_revision == (
+            rec["data_fingerprint"])
+        assert got.metric_value == pytest.approx(res["effect"], nan_ok=True) or (
+            res["effect"] is None and got.metric_value is None)
+        assert got.metric_args["verdict"] == res["verdict"]
+        assert got.metric_args["threshold"] == res["threshold"] and got.verified is False
+    body = card.text
+    assert "## Bias evaluation" in body and "candidate: 3 of 7 checks fail" in body
+    assert body.count("### ") == 7
+    one = subprocess.run([sys.executable, "-m", "pytest_clipbias", "model-card",
+                          str(rich_report / "two.json"), "--model", "candidate", "--out",
+                          str(rich_report / "one.md")], capture_output=True, text=True,
+                         timeout=120, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert one.returncode == 0, one.stderr
+    card = _load_card(rich_report / "one.md")
+    assert card.data.model_name == "candidate" and len(card.data.eval_results) == 7
+    bad = subprocess.run([sys.executable, "-m", "pytest_clipbias", "model-card",
+                          str(rich_report / "two.json"), "--model", "nope"], capture_output=True,
+                         text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert bad.returncode == 2 and "--model nope: not in the run" in bad.stderr
+
+
+def test_model_card_command_errors_name_the_problem(tmp_path):
+    run = [sys.executable, "-m", "pytest_clipbias", "model-card"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    out = subprocess.run([*run, "nothing", "--storage", str(tmp_path)], capture_output=True,
+                         text=True, env=env, timeout=60)
+    assert out.returncode == 2 and "no saved clipbias runs in" in out.stderr
+    empty = tmp_path / "empty.json"
+    empty.write_text(json.dumps({"schema": "pytest-clipbias/results/1", "created": "x",
+                                 "run": {"models": [], "versions": {}}, "records": []}))
+    out = subprocess.run([*run, str(empty)], capture_output=True, text=True, env=env,
+                         timeout=60)
+    assert out.returncode == 2 and "no bias results" in out.stderr
+
+
+SNAPSHOT_SUITE = """
+import os
+import pytest
+from pytest_clipbias import BiasResult
+
+def _result(name, effect):
+    return BiasResult(name=name, effect=effect, effect_name="d", ci=(effect - 0.1, effect + 0.1),
+                      p_value=0.3, n=10, threshold=0.5, verdict="pass")
+
+@pytest.mark.parametrize("which", ["a", "b"])
+def test_rec(clipbias_record, which):
+    clipbias_record(_result(f"m_{which}", float(os.environ.get("EFFECT", "0.1"))))
+
+def test_other(clipbias_record):
+    clipbias_record(_result("other", float(os.environ.get("EFFECT", "0.1"))))
+"""
+
+
+def _saved(pytester, name="base"):
+    doc = json.loads((pytester.path / ".clipbias" / f"{name}.json").read_text())
+    return {(r["test"], r["result"]["name"]): r["result"]["effect"] for r in doc["records"]}
+
+
+def test_update_refreshes_only_the_tests_that_ran_and_lists_unused(pytester):
+    pytester.makepyfile(test_snap=SNAPSHOT_SUITE, test_kept=SNAPSHOT_SUITE)
+    _run(pytester, "--clipbias-update", "base", "-p", "no:randomly").assert_outcomes(passed=6)
+    assert len(_saved(pytester)) == 6
+    # -k selects one test of one file: only its entry changes
+    result = _run(pytester, "test_snap.py", "-k", "test_other", "--clipbias-update", "base",
+                  EFFECT="0.3")
+    result.stdout.fnmatch_lines(["clipbias update base: 1 replaced, 0 added, 5 kept * 0 unused"])
+    saved = json.loads((pytester.path / ".clipbias" / "base.json").read_text())["records"]
+    effects = {r["test"]: r["result"]["effect"] for r in saved}
+    assert effects["test_snap.py::test_other"] == 0.3
+    assert sum(v == 0.1 for v in effects.values()) == 5
+    # a renamed test: its old entry is unused (listed, kept) until dropped
+    pytester.makepyfile(test_snap=SNAPSHOT_SUITE.replace("def test_other", "def test_renamed"))
+    result = _run(pytester, "test_snap.py", "--clipbias-update", "base")
+    result.stdout.fnmatch_lines([
+        "clipbias update base: 2 replaced, 1 added, 3 kept * 1 unused (kept; *drop-unused*",
+        "  unused: test_snap.py::test_other (no model) other"])
+    keys = set(_saved(pytester))
+    assert ("test_snap.py::test_other", "other") in keys
+    assert ("test_snap.py::test_renamed", "other") in keys
+    result = _run(pytester, "test_snap.py", "--clipbias-update", "base",
+                  CLIPBIAS_UPDATE_DROP_UNUSED="1")
+    result.stdout.fnmatch_lines(["* 1 unused (dropped)"])
+    names = {test for test, _ in _saved(pytester)}
+    assert "test_snap.py::test_other" not in names and len(names) == 6
+    assert {n for n in names if n.startswith("test_kept.py")} == {  # file not collected: kept
+        "test_kept.py::test_rec[a]", "test_kept.py::test_rec[b]", "test_kept.py::test_other"}
+
+
+def test_update_drop_unused_needs_a_name(pytester):
+    pytester.makepyfile("def test_x():\n    pass\n")
+    result = pytester.runpytest("--clipbias-update-drop-unused")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--clipbias-update-drop-unused needs --clipbias-update NAME*"])

@@ -143,7 +143,7 @@ def test_end_to_end_search_names_the_worst_portrait(confirm):
     result = info.value.result
     assert result.name == "prompt_robustness" and result.correction == confirm
     assert result.details["worst_family"] == "portrait"
-    assert "portrait" in str(info.value).splitlines()[0]
+    assert "portrait" in info.value.result.message.splitlines()[0]
     assert result.table[0]["template"] == result.details["worst_template"]
     families = result.details["spread"]["families"]
     assert families["portrait"]["min"] > max(v["max"] for f, v in families.items()

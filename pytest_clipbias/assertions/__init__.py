@@ -10,21 +10,31 @@ AssertionError carrying ``.result``) on "fail" and BiasInconclusiveError on
 "inconclusive". A seventh helper needs a measure and a formatter.
 """
 
+from .accuracy import assert_accuracy_parity, audit_accuracy_parity
 from .association import assert_association_below, audit_association
 from .hypodescent import assert_no_hypodescent, audit_hypodescent
 from .markedness import assert_person_default_unmarked, audit_person_default
-from .parity import assert_label_rate_parity, audit_label_rate_parity
+from .parity import (
+    assert_label_rate_parity,
+    assert_no_denigration,
+    audit_denigration,
+    audit_label_rate_parity,
+)
 from .region import assert_region_gender_skew_below, audit_region_gender_skew
 from .retrieval import assert_max_skew_below, audit_max_skew
 
 __all__ = [
+    "assert_accuracy_parity",
     "assert_association_below",
     "assert_label_rate_parity",
     "assert_max_skew_below",
+    "assert_no_denigration",
     "assert_no_hypodescent",
     "assert_person_default_unmarked",
     "assert_region_gender_skew_below",
+    "audit_accuracy_parity",
     "audit_association",
+    "audit_denigration",
     "audit_hypodescent",
     "audit_label_rate_parity",
     "audit_max_skew",

@@ -66,3 +66,22 @@ def data_fingerprint(data: Any) -> str:
     from ..identity import data_fingerprint as fingerprint
 
     return fingerprint(data)
+
+
+def shown_rows(table: Sequence[Mapping[str, Any]], judged: Callable[[Mapping[str, Any]], bool]
+               ) -> list[Mapping[str, Any]]:
+    """The rows a message details: every failing judged row, else the largest judged one."""
+    rows = [r for r in table if judged(r)]
+    return [r for r in rows if r["verdict"] == "fail"] or sorted(
+        rows, key=lambda r: -r["effect"])[:1]
+
+
+def not_judged_line(table: Sequence[Mapping[str, Any]], judged: Callable[[Mapping[str, Any]], bool],
+                    name: Callable[[Mapping[str, Any]], str]) -> list[str]:
+    """"Not judged (n): group (reason); ..." for the rows that could not be judged, if any."""
+    skipped = [r for r in table if not judged(r)]
+    if not skipped:
+        return []
+    return [f"Not judged ({len(skipped)}): " + "; ".join(
+        f"{name(r)} ({r['reason']})" for r in skipped[:5])
+        + (" ..." if len(skipped) > 5 else "") + "."]

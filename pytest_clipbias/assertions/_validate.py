@@ -14,10 +14,12 @@ from typing import Any
 import numpy as np
 
 from ..data.faceset import FaceSet
+from ..model import not_a_single
 
 
-def number(value: Any, name: str, *, low: float | None = None) -> float:
-    """A finite real number (not a bool, not a string), at least ``low`` when given."""
+def number(value: Any, name: str, *, low: float | None = None,
+           high: float | None = None) -> float:
+    """A finite real number (not a bool, not a string) in [``low``, ``high``] when given."""
     if isinstance(value, (bool, str, bytes)) or not isinstance(value, (int, float, np.number)):
         raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
     f = float(value)
@@ -25,7 +27,22 @@ def number(value: Any, name: str, *, low: float | None = None) -> float:
         raise ValueError(f"{name} must be finite, got {value!r}")
     if low is not None and f < low:
         raise ValueError(f"{name} must be at least {low:g}, got {value!r}")
+    if high is not None and f > high:
+        raise ValueError(f"{name} must be at most {high:g}, got {value!r}")
     return f
+
+
+def count_or(value: Any, name: str, default: int, *, low: int = 1) -> int:
+    """``default`` when ``value`` is None, else ``value`` as a count of at least ``low``
+    (0 is an error, never a silent switch to the default)."""
+    return default if value is None else count(value, name, low=low)
+
+
+def seed_value(value: Any, name: str = "seed") -> Any:
+    """A seed: a non-negative integer, a numpy Generator, or None."""
+    if value is None or isinstance(value, np.random.Generator):
+        return value
+    return count(value, name)
 
 
 def count(value: Any, name: str, *, low: int = 0) -> int:
@@ -37,8 +54,13 @@ def count(value: Any, name: str, *, low: int = 0) -> int:
     return int(value)
 
 
-def text_list(value: Any, name: str, *, minimum: int = 1) -> list[str]:
-    """A list of non-empty strings; a bare string is refused (it is not a list of texts)."""
+def text_list(value: Any, name: str, *, minimum: int = 1, exactly: int | None = None
+              ) -> list[str]:
+    """A list of distinct non-empty strings; a bare string is refused (it is not a list).
+
+    A repeated entry is an error: two identical groups, labels or queries
+    would compare a group with itself or count one label twice.
+    """
     if isinstance(value, str):
         raise TypeError(f"{name} must be a list of strings, got the bare string {value!r}; "
                         f"write {name}=[{value!r}]")
@@ -48,6 +70,13 @@ def text_list(value: Any, name: str, *, minimum: int = 1) -> list[str]:
     for i, item in enumerate(items):
         if not isinstance(item, str) or not item.strip():
             raise TypeError(f"{name}[{i}] must be a non-empty string, got {item!r}")
+    repeated = sorted({x for x in items if items.count(x) > 1})
+    if repeated:
+        raise ValueError(f"{name} names {repeated} more than once; each entry must be "
+                         f"distinct (got {items!r})")
+    if exactly is not None and len(items) != exactly:
+        raise ValueError(f"{name} must name exactly {exactly} distinct entries, got "
+                         f"{len(items)}: {items!r}")
     if len(items) < minimum:
         raise ValueError(f"{name} needs at least {minimum} entr{'y' if minimum == 1 else 'ies'}, "
                          f"got {len(items)}")
@@ -92,6 +121,18 @@ def values_of(faces: FaceSet, key: str, param: str) -> list[str | None]:
     return faces.values(key)
 
 
+def complete(faces: FaceSet, key: str, param: str) -> list[str]:
+    """The ``key`` attribute of every face; faces without it are refused by item number."""
+    values = values_of(faces, key, param)
+    missing = [i for i, v in enumerate(values) if v is None]
+    if missing:
+        raise ValueError(f"{len(missing)} of {len(values)} faces have no {key!r} attribute "
+                         f"(first: item {missing[0]}, {faces[missing[0]]!r}); a check never "
+                         "leaves faces out silently: filter them out first, e.g. "
+                         f"faces.filter({key}=[...])")
+    return values  # type: ignore[return-value]
+
+
 def present(wanted: Sequence[str], found: Iterable[str | None], param: str, where: str) -> None:
     """Every value in ``wanted`` occurs in ``found``; else an error listing the valid ones."""
     have = sorted({v for v in found if v is not None})
@@ -108,6 +149,20 @@ def label_text_keys(label_text: Mapping[str, str] | None, groups: Iterable[str])
         raise TypeError(f"label_text must be a mapping group -> text, got "
                         f"{type(label_text).__name__}")
     present(list(label_text), groups, "label_text keys", "the data's groups")
+    for key, value in label_text.items():
+        if not isinstance(value, str) or not value.strip():
+            raise TypeError(f"label_text[{key!r}] must be a non-empty string (the words for "
+                            f"the group in a prompt), got {value!r}")
+
+
+def h_threshold(threshold: Any) -> float:
+    """A Cohen's h threshold: h lies in [-pi, pi], so a larger one could never be exceeded
+    (usually a percentage typed for a proportion, e.g. 20 for 0.2)."""
+    value = number(threshold, "threshold", low=0.0)
+    if value >= math.pi:
+        raise ValueError(f"threshold {value:g} can never be exceeded: Cohen's h lies between "
+                         f"-pi and pi (did you mean {value / 100:g}?)")
+    return value
 
 
 def _encoder_name(encoder: Any) -> str:
@@ -116,11 +171,47 @@ def _encoder_name(encoder: Any) -> str:
         encoder).__name__
 
 
+def _as_array(emb: Any, who: str) -> np.ndarray:
+    """Encoder output as a real array: numpy, nested lists, or a torch tensor (detached)."""
+    if type(emb).__module__.startswith("torch") and callable(getattr(emb, "detach", None)):
+        if emb.is_complex():
+            raise ValueError(f"{who} returned a complex tensor ({emb.dtype}); embeddings must "
+                             "be real: return the real embedding, e.g. tensor.real")
+        emb = emb.detach().cpu().double().numpy()  # requires_grad, GPU, bf16 all end here
+    try:
+        arr = np.asarray(emb)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{who} returned {type(emb).__name__} that is not an (n, d) array "
+                         f"({exc}); return a float numpy array") from None
+    if arr.dtype.kind == "c":
+        raise ValueError(f"{who} returned complex values ({arr.dtype}); embeddings must be "
+                         "real: return the real embedding, not a complex transform of it")
+    if arr.dtype.kind == "O":
+        try:
+            return arr.astype(np.float64)
+        except (ValueError, TypeError):
+            _not_numbers(arr, who)
+    if arr.dtype.kind not in "iuf":
+        _not_numbers(arr, who)
+    return arr
+
+
+def _not_numbers(arr: np.ndarray, who: str) -> None:
+    first = np.asarray(arr.flat[0]).tolist() if arr.size else None
+    raise TypeError(f"{who} returned {arr.dtype} values (e.g. {first!r}), not numbers; it must "
+                    "return an (n, d) float array of embeddings")
+
+
 def check_embeddings(emb: Any, rows: int, encoder: Any, what: str,
                      dim: int | None = None) -> np.ndarray:
-    """Encoder output as float64 (rows, d): finite, non-zero rows, the right shape."""
+    """Encoder output as float64 (rows, d) with L2-normalised rows: finite, non-zero, right shape.
+
+    Rows are first divided by their largest absolute value, so very large
+    (1e200) or very small (1e-300) values normalise without overflow or
+    underflow: cosine similarity does not depend on scale.
+    """
     who = f"{_encoder_name(encoder)}.{what}"
-    arr = np.asarray(emb)
+    arr = _as_array(emb, who)
     if arr.ndim != 2 or arr.shape[0] != rows:
         raise ValueError(f"{who} returned shape {arr.shape} for {rows} inputs; expected "
                          f"({rows}, d)")
@@ -132,11 +223,13 @@ def check_embeddings(emb: Any, rows: int, encoder: Any, what: str,
     if bad.size:
         raise ValueError(f"{who} returned NaN or infinite values in {bad.size} rows (first: "
                          f"row {bad[0]}); check the model weights and inputs")
-    zero = np.flatnonzero(np.linalg.norm(arr, axis=1) == 0)
+    scale = np.abs(arr).max(axis=1, initial=0.0, keepdims=True)
+    zero = np.flatnonzero(scale[:, 0] == 0)
     if zero.size:
         raise ValueError(f"{who} returned {zero.size} all-zero embeddings (first: row "
                          f"{zero[0]}); cosine similarity is undefined for them")
-    return arr
+    arr = arr / scale
+    return arr / np.linalg.norm(arr, axis=1, keepdims=True)
 
 
 class CheckedEncoder:
@@ -157,10 +250,12 @@ class CheckedEncoder:
 
     def encode_images(self, images: Sequence[Any]) -> np.ndarray:
         """Validated image embeddings (float64)."""
-        images = list(images)
+        images = list(not_a_single(images, f"{_encoder_name(self.encoder)}.encode_images",
+                                   "images"))
         return self._check(self.encoder.encode_images(images), len(images), "encode_images")
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
         """Validated text embeddings (float64)."""
-        texts = list(texts)
+        texts = list(not_a_single(texts, f"{_encoder_name(self.encoder)}.encode_texts",
+                                  "texts"))
         return self._check(self.encoder.encode_texts(texts), len(texts), "encode_texts")

@@ -12,11 +12,12 @@ import numpy as np
 from ..data.loaders import IMAGE_SUFFIXES
 from ..measures.association import measure_association
 from ..model import Encoder, encode_labels
+from ..outcomes import cells_gate
 from ..profiles import get_profile
 from ..report.format import fmt_p
 from ..results import BiasResult
 from ._common import asserting, data_fingerprint, verdict_text
-from ._validate import CheckedEncoder, count, items_list, text_list
+from ._validate import CheckedEncoder, count, count_or, items_list, seed_value, text_list
 from .judge import Rules, build, judge_rows, was_judged
 
 ALTERNATIVES = ("greater", "less", "two-sided")
@@ -42,6 +43,20 @@ def _embed(enc: CheckedEncoder, value: Any, what: str,
     if templates:
         return encode_labels(enc, items, templates).astype(np.float64)
     return enc.encode_texts(items)
+
+
+def _distinct(first: np.ndarray, second: np.ndarray, a: str, b: str) -> None:
+    """Two sets compared with each other must differ (identical sets make d meaningless)."""
+    if first.shape == second.shape and np.array_equal(first, second):
+        raise ValueError(f"{a} and {b} are the same items (identical embeddings); pass two "
+                         "different sets")
+
+
+def _ddof(value: Any) -> int:
+    ddof = count(value, "ddof")
+    if ddof > 1:
+        raise ValueError(f"ddof must be 0 (population) or 1 (sample), got {ddof}")
+    return ddof
 
 
 def format_association(table: list[dict], alternative: str) -> list[str]:
@@ -127,22 +142,29 @@ def audit_association(
         raise ValueError(f"alternative must be one of {ALTERNATIVES}, got {alternative!r}")
     rules = Rules(threshold, alpha, rule, alternative, "none")
     given = text_list(names, "names")
+    if len(given) > 4:
+        raise ValueError(f"names takes at most 4 names (X, Y, A, B), got {len(given)}: {given}")
     labels = (given + ["X", "Y", "A", "B"][len(given):])[:4]
     templates = text_list(templates, "templates") if templates is not None else None
     enc = CheckedEncoder(model)
     x, a, b = (_embed(enc, v, w, templates) for v, w in (
         (targets_x, "targets_x"), (attributes_a, "attributes_a"), (attributes_b, "attributes_b")))
     y = None if targets_y is None else _embed(enc, targets_y, "targets_y", templates)
+    _distinct(a, b, "attributes_a", "attributes_b")
+    if y is not None:
+        _distinct(x, y, "targets_x", "targets_y")
     row = measure_association(
-        x, y, a, b, names=tuple(labels), alternative=alternative, ddof=count(ddof, "ddof"),
-        permutations=count(permutations or get_profile().permutations, "permutations", low=1),
-        seed=seed)
+        x, y, a, b, names=tuple(labels), alternative=alternative, ddof=_ddof(ddof),
+        permutations=count_or(permutations, "permutations", get_profile().permutations),
+        seed=seed_value(seed))
     table = judge_rows([row], rules)
     return build("association", "sc_eat_d" if y is None else "weat_d", table, rules,
                  group_of=lambda r: f"{r['test']} {r['targets']}",
                  lines=format_association(table, alternative), n=row.n,
                  details={"test": row.test, "alternative": alternative, "ddof": ddof,
-                          "templates": list(templates or [])},
+                          "templates": list(templates or []),
+                          **cells_gate([row], lambda r: f"{r.test} {r.targets}",
+                                       "noncentral-t d")},
                  data=data_fingerprint([data_fingerprint(v) for v in (
                      targets_x, targets_y or [], attributes_a, attributes_b)]),
                  prompts=list(templates or []))

@@ -11,6 +11,7 @@ from ..data.morph import MorphSeries
 from ..labels import PERSON_TEMPLATES
 from ..measures.hypodescent import HypodescentRow, measure_pair, template_effect
 from ..model import Encoder, encode_labels
+from ..outcomes import hypodescent_gate
 from ..profiles import get_profile
 from ..report.format import fmt_ci, fmt_pct, gender_word
 from ..results import BiasResult
@@ -22,7 +23,17 @@ from ._common import (
     prompt_texts,
     verdict_text,
 )
-from ._validate import CheckedEncoder, count, label_text_keys, number, text, text_list
+from ._validate import (
+    CheckedEncoder,
+    count,
+    count_or,
+    h_threshold,
+    label_text_keys,
+    number,
+    seed_value,
+    text,
+    text_list,
+)
 from .judge import Rules, build, judge_rows, was_judged
 
 Key = tuple[str, str, "str | None"]
@@ -86,7 +97,7 @@ def _rows(series: list[MorphSeries], groups: dict[Key, list[int]], margins: dict
                                 for t, m in margins.items() if t != "ensemble"}
         finite = [v for v in row.template_effects.values() if np.isfinite(v)]
         row.template_spread = max(finite) - min(finite) if finite else 0.0
-        row.problem = _problem(row, len(idx), at, min_series, min_accuracy)
+        row.problem = _problem(row, len(idx), at, min_series, min_accuracy) or row.problem
         rows.append(row)
     return rows
 
@@ -185,28 +196,34 @@ def audit_hypodescent(
     ('fail', 0.59)
     """
     __tracebackhide__ = True
-    rules = Rules(threshold, alpha, rule, "greater", correction)
+    rules = Rules(h_threshold(threshold), alpha, rule, "greater", correction)
     series, templates = _check_series(series), text_list(templates, "templates")
-    at, min_accuracy = number(at, "at", low=0.0), number(min_endpoint_accuracy,
-                                                          "min_endpoint_accuracy", low=0.0)
+    at = number(at, "at", low=0.0, high=1.0)
+    min_accuracy = number(min_endpoint_accuracy, "min_endpoint_accuracy", low=0.0, high=1.0)
     groups: dict[Key, list[int]] = {}
     for i, s in enumerate(series):
         key = (text(minority, "minority") if minority is not None else s.source,
                text(majority, "majority") if majority is not None else s.target,
                s.attributes.get("gender"))
         groups.setdefault(key, []).append(i)
+    for src, tgt, _ in groups:
+        if src == tgt:
+            raise ValueError(f"minority and majority are both {src!r}: a series must be "
+                             "judged between two different groups")
     names = sorted({g for key in groups for g in key[:2]})
     label_text_keys(label_text, names)
     texts = {g: group_text(g, label_text) for g in names}
+    text_list(list(texts.values()), "the group label texts (label_text)")
     margins = _margins(CheckedEncoder(model), series, groups, texts, templates)
-    rows = _rows(series, groups, margins, at=at, alpha=rules.alpha, seed=seed,
+    rows = _rows(series, groups, margins, at=at, alpha=rules.alpha, seed=seed_value(seed),
                  min_series=count(min_series, "min_series", low=1), min_accuracy=min_accuracy,
-                 n_resamples=n_resamples or get_profile().bootstrap)
+                 n_resamples=count_or(n_resamples, "n_resamples", get_profile().bootstrap))
     table = judge_rows(rows, rules)
     return build("hypodescent", "cohen_h", table, rules, group_of=lambda r: r["pair"],
                  lines=format_hypodescent(table, rules), n=len(series),
                  details={"at": at, "templates": templates, "min_series": min_series,
-                          "labels": texts},
+                          "labels": texts,
+                          **hypodescent_gate(series, groups, margins["ensemble"], rows, at)},
                  data=data_fingerprint(series), prompts=prompt_texts(templates, texts))
 
 

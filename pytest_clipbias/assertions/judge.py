@@ -230,11 +230,20 @@ def _headline(table: Sequence[Mapping[str, Any]], direction: str) -> Mapping[str
     return max(pool, key=lambda r: size(r["effect"], direction)) if pool else None
 
 
+def none_judged(table: Sequence[Mapping[str, Any]]) -> str:
+    """Why no row was judged: the distinct reasons the rows give (too few items, ...)."""
+    reasons = list(dict.fromkeys(str(r["reason"]) for r in table if r.get("reason")))
+    if not reasons:
+        return "no group could be judged: the data hold no group to compare"
+    more = f" (and {len(reasons) - 3} other reasons)" if len(reasons) > 3 else ""
+    return "no group could be judged: " + "; ".join(reasons[:3]) + more
+
+
 def first_line(name: str, effect_name: str, verdict: str, head: Mapping[str, Any] | None,
-               rules: Rules, group: str) -> str:
+               rules: Rules, group: str, table: Sequence[Mapping[str, Any]] = ()) -> str:
     """The message's first line: check, verdict, headline effect with its interval."""
     if head is None:
-        return f"{name} {VERDICT_WORD[verdict]}: no group could be judged"
+        return f"{name} {VERDICT_WORD[verdict]}: {none_judged(table)}"
     basis = ("corrected" if head["ci_basis"] == "corrected" else "1-2alpha")
     need = (f"; about {head['needed_n']} per group needed" if verdict == "inconclusive"
             and head.get("needed_n") else "")
@@ -264,13 +273,14 @@ def build(name: str, effect_name: str, table: list[dict[str, Any]], rules: Rules
     """
     verdict = verdict_of(table)
     head = _headline(table, rules.direction)
-    top = first_line(name, effect_name, verdict, head, rules, group_of(head) if head else "")
+    top = first_line(name, effect_name, verdict, head, rules, group_of(head) if head else "",
+                     table)
     return BiasResult(
         name=name, effect=head["effect"] if head else NAN, effect_name=effect_name,
         ci=(head["ci_low"], head["ci_high"]) if head else (NAN, NAN),
         p_value=head["p_value"] if head else NAN, n=n, threshold=rules.threshold,
         verdict=verdict, table=table,
-        reason=head["reason"] if head else "no group could be judged",
+        reason=head["reason"] if head else none_judged(table),
         message="\n".join([top, *lines]), alpha=rules.alpha, rule=rules.rule,
         correction=rules.correction, details={**details, "direction": rules.direction},
         data_fingerprint=data, prompts=tuple(prompts))

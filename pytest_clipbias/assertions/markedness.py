@@ -9,6 +9,7 @@ import numpy as np
 from ..data.faceset import FaceSet
 from ..measures.markedness import measure_person_default, pairwise
 from ..model import Encoder, encode_labels
+from ..outcomes import person_default_gate
 from ..report.format import fmt_ci, fmt_pct
 from ..results import BiasResult
 from ._common import (
@@ -19,7 +20,16 @@ from ._common import (
     prompt_texts,
     verdict_text,
 )
-from ._validate import CheckedEncoder, count, faceset, label_text_keys, text, text_list, values_of
+from ._validate import (
+    CheckedEncoder,
+    complete,
+    count,
+    faceset,
+    h_threshold,
+    label_text_keys,
+    text,
+    text_list,
+)
 from .judge import Rules, build, judge_rows, was_judged
 
 
@@ -104,18 +114,18 @@ def audit_person_default(
     'fail'
     """
     __tracebackhide__ = True
-    rules = Rules(threshold, alpha, rule, "two-sided", correction)
+    rules = Rules(h_threshold(threshold), alpha, rule, "two-sided", correction)
     faces, templates = faceset(faces), text_list(templates, "templates")
     person_label = text(person_label, "person_label")
-    values = values_of(faces, group_key, "group_key")
-    missing = [i for i, v in enumerate(values) if v is None]
-    if missing:
-        raise ValueError(f"{len(missing)} faces have no {group_key!r} attribute (first: item "
-                         f"{missing[0]}); filter them out first")
+    values = complete(faces, group_key, "group_key")
     names = sorted(set(values))
+    if len(names) < 2:
+        raise ValueError(f"group_key {group_key!r} has the single value {names[0]!r}; the "
+                         "person default compares at least two groups")
     label_text_keys(label_text, names)
     enc = CheckedEncoder(model)
-    texts = [f"{group_text(g, label_text)} {person_label}" for g in names]
+    texts = text_list([f"{group_text(g, label_text)} {person_label}" for g in names],
+                      "the group prompts (label_text)")
     labels = encode_labels(enc, [person_label, *texts], templates)
     scores = enc.encode_images(faces.images) @ labels.T.astype(np.float64)
     codes = np.array([names.index(v) for v in values])
@@ -127,7 +137,8 @@ def audit_person_default(
                  lines=format_person_default(table, rules, group_key, person_label),
                  n=len(faces), details={
                      "pairs": pairwise(rows), "templates": templates, "labels": texts,
-                     "person_label": person_label},
+                     "person_label": person_label,
+                     **person_default_gate(faces, scores, codes, rows)},
                  data=data_fingerprint(faces), prompts=prompt_texts(templates, texts))
 
 

@@ -11,16 +11,18 @@ from ..data.faceset import FaceSet
 from ..data.regions import gender_gap_index
 from ..measures.region import METRICS, index_correlation, measure_region_skew
 from ..model import Encoder, encode_labels
+from ..outcomes import region_gate
 from ..results import BiasResult
 from ._common import asserting, data_fingerprint, family_text, prompt_texts, verdict_text
 from ._validate import (
     CheckedEncoder,
+    complete,
     count,
     faceset,
+    h_threshold,
     number,
     present,
     text_list,
-    values_of,
 )
 from .judge import Rules, build, judge_rows, was_judged
 
@@ -66,14 +68,26 @@ def format_region_skew(table: list[dict], rules: Rules, region_key: str, symbol:
 
 
 def _scores(enc: CheckedEncoder, faces: FaceSet, region_key: str, gender_key: str,
-            genders: tuple[str, str], label_emb: np.ndarray) -> dict[str, tuple]:
-    regions, sexes = values_of(faces, region_key, "region_key"), values_of(
+            genders: tuple[str, str], label_emb: np.ndarray) -> tuple[dict[str, tuple], str]:
+    """Scores per region and gender, and a note on the faces of other genders left out.
+
+    Every face needs both attributes (one without is refused by item, never
+    dropped); faces of a gender other than the two compared are counted out
+    openly, so ``n`` is the number of faces compared.
+    """
+    regions, sexes = complete(faces, region_key, "region_key"), complete(
         faces, gender_key, "gender_key")
     present(list(genders), sexes, "genders", f"the {gender_key!r} attribute")
-    emb = enc.encode_images(faces.images) @ label_emb.T.astype(np.float64)
     reg, sex = np.array(regions, dtype=object), np.array(sexes, dtype=object)
+    used = np.isin(sex, list(genders))
+    emb = enc.encode_images([im for im, u in zip(faces.images, used, strict=True) if u]
+                            ) @ label_emb.T.astype(np.float64)
+    reg, sex = reg[used], sex[used]
+    others = sorted(set(sexes) - set(genders))
+    note = (f"Compared {int(used.sum())} of {len(faces)} faces: {int((~used).sum())} with "
+            f"{gender_key} {others} are outside genders={list(genders)}." if others else "")
     return {r: (emb[(reg == r) & (sex == genders[0])], emb[(reg == r) & (sex == genders[1])])
-            for r in sorted({r for r in regions if r is not None})}
+            for r in sorted(set(reg))}, note
 
 
 def audit_region_gender_skew(
@@ -149,15 +163,17 @@ def audit_region_gender_skew(
     ('fail', 'A')
     """
     __tracebackhide__ = True
-    rules = Rules(threshold, alpha, rule, "two-sided", correction)
+    rules = Rules(h_threshold(threshold) if metric == "rate" else threshold, alpha, rule,
+                  "two-sided", correction)
     faces = faceset(faces)
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
     labels = text_list(labels, "labels", minimum=2 if metric == "rate" else 1)
-    genders = tuple(text_list(genders, "genders", minimum=2))[:2]
+    genders = tuple(text_list(genders, "genders", exactly=2))
+    text_list([region_key, gender_key], "region_key and gender_key", exactly=2)
     enc = CheckedEncoder(model)
     label_emb = encode_labels(enc, labels, text_list(templates, "templates"))
-    scores = _scores(enc, faces, region_key, gender_key, genders, label_emb)
+    scores, note = _scores(enc, faces, region_key, gender_key, genders, label_emb)
     index_scores, index_name = resolve_index(index, list(scores))
     rows = measure_region_skew(scores, labels, metric=metric, genders=genders,
                                min_per_group=count(min_per_group, "min_per_group", low=2))
@@ -167,12 +183,14 @@ def audit_region_gender_skew(
                                         1 - rules.alpha)
     symbol = "d" if metric == "association" else "h"
     lines = format_region_skew(table, rules, region_key, symbol, genders,
-                               sum(len(r.cells) for r in rows)) + ([corr_text] if corr_text
-                                                                   else [])
+                               sum(len(r.cells) for r in rows)) + [
+        x for x in (corr_text, note) if x]
     return build("region_gender_skew", "cohen_d" if metric == "association" else "cohen_h",
                  table, rules, group_of=lambda r: f"{r[region_key]}, label {r['worst_label']}",
-                 lines=lines, n=len(faces), details=_details(
-                     table, labels, templates, metric, genders, corr, region_key),
+                 lines=lines, n=sum(len(a) + len(b) for a, b in scores.values()),
+                 details={**_details(
+                     table, labels, templates, metric, genders, corr, region_key), **region_gate(
+                     faces, scores, labels, metric, (region_key, gender_key), genders, rows)},
                  data=data_fingerprint(faces), prompts=prompt_texts(templates, labels))
 
 

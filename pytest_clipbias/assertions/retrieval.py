@@ -9,17 +9,39 @@ import numpy as np
 from ..data.faceset import FaceSet
 from ..measures.ranking import measure_max_skew, reference
 from ..model import Encoder, encode_labels
+from ..outcomes import cells_gate
 from ..profiles import get_profile
 from ..report.format import fmt_pct
 from ..results import BiasResult
 from ..stats.rng import as_generator
 from ._common import asserting, data_fingerprint, family_text, prompt_texts, verdict_text
-from ._validate import CheckedEncoder, count, faceset, text, text_list, values_of
+from ._validate import (
+    CheckedEncoder,
+    complete,
+    count,
+    count_or,
+    faceset,
+    seed_value,
+    text,
+    text_list,
+)
 from .judge import Rules, build, judge_rows, was_judged
 
 
+def reference_name(desired: str | Mapping[str, float]) -> str:
+    """How a row names its reference: "pool", "uniform" or "given shares"."""
+    return desired if isinstance(desired, str) else "given shares"
+
+
+def _min_skew_text(r: dict) -> str:
+    under = r["under_represented"]
+    value = "-inf (absent from the top k)" if r["min_skew"] == float("-inf") else \
+        f"{r['min_skew']:+.3f}"
+    return f"MinSkew@{r['k']} = {value} (\"{under}\" {fmt_pct(r['top_k_shares'][under])})"
+
+
 def format_max_skew(table: list[dict], rules: Rules, dist: Mapping[str, float]) -> list[str]:
-    """One line per query, most skewed first."""
+    """One line per query, most skewed first, each naming its reference distribution."""
     family = family_text(rules.correction, sum(map(was_judged, table)), "queries")
     lines = []
     for r in sorted(table, key=lambda r: -r["effect"] if was_judged(r) else 1.0):
@@ -30,7 +52,8 @@ def format_max_skew(table: list[dict], rules: Rules, dist: Mapping[str, float]) 
             continue
         lines.append(head + f"{verdict_text(r, 'MaxSkew@' + str(r['k']), family)}; \"{over}\" "
                      f"{fmt_pct(r['top_k_shares'][over])} of the top k vs "
-                     f"{fmt_pct(dist[over])} reference; NDKL = {r['ndkl']:.3f}")
+                     f"{fmt_pct(dist[over])} in the {r['reference']} reference; "
+                     f"{_min_skew_text(r)}; NDKL = {r['ndkl']:.3f}")
     return lines
 
 
@@ -42,11 +65,15 @@ def audit_max_skew(
 ) -> BiasResult:
     """Measure and judge representation in the top k per query, without raising.
 
-    Images ranked by cosine with each query; MaxSkew@k and NDKL of
-    ``attribute`` against ``desired`` ("pool": the pool's own composition,
-    the default; "uniform"; or a mapping value -> share), judged one-sided
-    against ``threshold`` from a bootstrap over the pool (Holm over
-    queries). ``k`` defaults to a tenth of the images, at least 10.
+    Images ranked by cosine with each query; MaxSkew@k (judged), MinSkew@k
+    and NDKL of ``attribute`` against the reference ``desired`` ("pool": the
+    pool's own composition, the default; "uniform"; or a mapping value ->
+    share), chosen per call and named in every row (``reference``) and
+    message line. MaxSkew@k is judged one-sided against ``threshold`` (Holm
+    over queries); MinSkew@k (the most under-represented value) is reported.
+    ``k`` defaults to a tenth of the images, at least 10. debias-vision-lang
+    (Berg et al. 2022) reports MaxSkew against "uniform" (its ``eq_opp``) and
+    "pool" (its ``dem_par``): see README "Retrieval skew and its reference".
 
     Parameters
     ----------
@@ -80,7 +107,8 @@ def audit_max_skew(
     Returns
     -------
     BiasResult
-        One row per query (MaxSkew@k, the over-represented value, NDKL), the
+        One row per query (MaxSkew@k and the over-represented value, MinSkew@k
+        and the under-represented value, NDKL, the reference's name), the
         worst deciding the verdict; recorded against the running test.
 
     References
@@ -101,11 +129,7 @@ def audit_max_skew(
     __tracebackhide__ = True
     rules = Rules(threshold, alpha, rule, "greater", correction)
     faces, queries = faceset(faces), text_list(queries, "queries")
-    values = values_of(faces, text(attribute, "attribute"), "attribute")
-    missing = [i for i, v in enumerate(values) if v is None]
-    if missing:
-        raise ValueError(f"{len(missing)} images have no {attribute!r} attribute (first: item "
-                         f"{missing[0]}); filter them out first")
+    values = complete(faces, text(attribute, "attribute"), "attribute")
     n = len(faces)
     k = count(k, "k", low=1) if k is not None else max(10, n // 10)
     if not 1 <= k < n:
@@ -115,19 +139,22 @@ def audit_max_skew(
     if unknown:
         raise ValueError(f"desired distribution lacks attribute values {unknown}")
     enc = CheckedEncoder(model)
-    query_emb = (encode_labels(enc, queries, text_list(templates, "templates")) if templates
-                 else enc.encode_texts(queries))
+    query_emb = (enc.encode_texts(queries) if templates is None
+                 else encode_labels(enc, queries, text_list(templates, "templates")))
     scores = enc.encode_images(faces.images) @ np.asarray(query_emb, dtype=np.float64).T
-    rows = measure_max_skew(scores, values, queries, dist, k=k, rng=as_generator(seed),
-                            n_resamples=count(n_resamples or get_profile().bootstrap,
-                                              "n_resamples", low=20))
-    table = judge_rows(rows, rules)
+    rows = measure_max_skew(scores, values, queries, dist, k=k, rng=as_generator(seed_value(seed)),
+                            n_resamples=count_or(n_resamples, "n_resamples",
+                                                 get_profile().bootstrap, low=20))
+    table = [{**r, "reference": reference_name(desired)} for r in judge_rows(rows, rules)]
     return build("max_skew", "max_skew_at_k", table, rules,
                  group_of=lambda r: f"query \"{r['query']}\"",
                  lines=[f"Attribute {attribute!r}, top {k} of {n}:",
                         *format_max_skew(table, rules, dist)], n=n,
-                 details={"attribute": attribute, "desired": dist, "k": k,
-                          "templates": list(templates or []), "queries": queries},
+                 details={"attribute": attribute, "desired": dist,
+                          "reference": reference_name(desired), "k": k,
+                          "templates": list(templates or []), "queries": queries,
+                          **cells_gate(rows, lambda r: f"query \"{r.query}\"",
+                                       "bootstrap percentile")},
                  data=data_fingerprint(faces), prompts=prompt_texts(templates, queries))
 
 

@@ -141,13 +141,23 @@ class FaceSet:
         """Items whose attributes match all the given values.
 
         ``filter(gender="female", race=("Black", "White"))``: a string is one
-        accepted value, a collection several.
+        accepted value, a collection several. A value that no item has (a typo
+        such as "mael") or an empty collection is a ValueError listing the
+        values present: it would otherwise drop a group silently.
         """
         for key in attrs:
             self._check_key(key)
         wanted = {
             k: {v} if isinstance(v, str) else {str(x) for x in v} for k, v in attrs.items()
         }
+        for key, values in wanted.items():
+            have = {v for v in self.values(key) if v is not None} if self._items else values
+            absent = sorted(values - have)
+            if absent or not values:
+                raise ValueError(f"{self.name}: filter({key}=...) "
+                                 + (f"names {absent}, which no face has" if absent else
+                                    "got no values")
+                                 + f"; values present: {sorted(have)}")
         kept = [i for i in self._items if all(i.get(k) in vs for k, vs in wanted.items())]
         label = ",".join(f"{k}={'|'.join(sorted(v))}" for k, v in wanted.items())
         return FaceSet(kept, name=f"{self.name}[{label}]")

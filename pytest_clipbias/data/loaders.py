@@ -69,6 +69,7 @@ def load_manifest(
     path: str | os.PathLike, *, path_column: str = "path", on_missing: str = "error",
     country_column: str = "country", region_key: str = "region", region_scheme: str = "wef",
     extra_values: Mapping[str, Iterable[str]] | None = None, name: str | None = None,
+    allow_empty: Iterable[str] = (),
 ) -> FaceSet:
     """Read a CSV/TSV/JSONL manifest (UTF-8): one row per image, a path column plus attributes.
 
@@ -80,11 +81,19 @@ def load_manifest(
     ``region_scheme`` ("wef", "m49", "m49-subregion") for rows that have no
     region of their own. All problems of the file are reported in one
     DatasetError (the first 20 and a count per kind).
+
+    Every row must fill every column: an empty cell (or, in JSONL, a missing
+    key or null) is an error naming the row, so a face never loses an
+    attribute silently. Columns named in ``allow_empty`` may be empty; such
+    faces then lack that attribute, and the checks that group by it refuse
+    them by name. A row with more or fewer fields than the header, a column
+    named twice and a quoted field that runs over lines (an unterminated
+    quote) are errors naming the line.
     """
     return FaceSet.from_manifest(
         path, path_column=path_column, on_missing=on_missing, country_column=country_column,
         region_key=region_key, region_scheme=region_scheme, extra_values=extra_values,
-        name=name)
+        name=name, allow_empty=allow_empty)
 
 
 # -- FairFace ---------------------------------------------------------------------------
@@ -269,7 +278,7 @@ def load_folders(root: str | os.PathLike, keys: str | Sequence[str] = "group", *
     hidden files and notes such as .txt, .csv, .json), are errors listed
     together: nothing is skipped silently.
     """
-    keys = (keys,) if isinstance(keys, str) else tuple(keys)
+    keys = _folder_keys(keys)
     base = _require_dir(root, "image folders")
     extra = check_extra_values(extra_values)
     problems = Problems(f"folders {base}")
@@ -277,6 +286,10 @@ def load_folders(root: str | os.PathLike, keys: str | Sequence[str] = "group", *
     for i, p in enumerate(sorted(base.rglob("*")), 1):
         rel = p.relative_to(base)
         if p.is_dir() or any(part.startswith(".") for part in rel.parts):
+            continue
+        if p.is_symlink() and not p.exists():
+            problems.add("links that cannot be followed", str(rel), "a symbolic link that "
+                         "loops or points to nothing", "fix or remove the link.")
             continue
         if p.suffix.lower() not in IMAGE_SUFFIXES:
             if p.suffix.lower() not in SIDECAR_SUFFIXES:
@@ -296,6 +309,24 @@ def load_folders(root: str | os.PathLike, keys: str | Sequence[str] = "group", *
             check_values(attrs, extra, problems, str(rel))
         entries.append(Entry(i, p, attrs, raw))
     return faceset_from_entries(finish_entries(entries, problems, "error", "file"), base.name)
+
+
+def _folder_keys(keys: str | Sequence[str]) -> tuple[str, ...]:
+    """Attribute names, one per folder level: non-empty, distinct, at least one."""
+    if not isinstance(keys, str) and not isinstance(keys, Sequence):
+        raise TypeError(f"keys must be an attribute name or a list of them, got "
+                        f"{type(keys).__name__}")
+    names = (keys,) if isinstance(keys, str) else tuple(keys)
+    if not names:
+        raise ValueError("keys is empty: name the attribute of each folder level, e.g. "
+                         "keys=['race', 'gender']")
+    for i, name in enumerate(names):
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"keys[{i}] must be a non-empty attribute name, got {name!r}")
+        if names.index(name) != i:
+            raise ValueError(f"keys names {name!r} twice; each folder level needs its own "
+                             f"attribute (got {list(names)})")
+    return names
 
 
 def faceset_from_records(records: Iterable[Mapping[str, Any]], *, image_key: str = "image",

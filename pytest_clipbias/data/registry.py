@@ -30,6 +30,9 @@ LAYOUT = {
                  "train/ and val/ image folders"),
     "cfd": ("cfd", "the Chicago Face Database images (CFD-*.jpg, any sub-folders)"),
     "utkface": ("utkface", "the UTKFace images ([age]_[gender]_[race]_[date].jpg)"),
+    "facet": ("facet", "FACET's annotations/annotations.csv and imgs_1..imgs_3 folders"),
+    "socialcounterfactuals": ("socialcounterfactuals", "the Intel/SocialCounterfactuals "
+                              "Hugging Face snapshot (data/train-*.parquet)"),
 }
 
 
@@ -65,13 +68,18 @@ def _user_path(path: str | os.PathLike | None, name: str, data_root: Path | None
 
 
 def open_dataset(name: str, *, data_root: Path | None, base_dir: Path, **kwargs: Any) -> FaceSet:
-    """Open a dataset by name: fairface, cfd, utkface, manifest, folders or synthetic."""
+    """Open a dataset by name: fairface, cfd, utkface, facet, socialcounterfactuals,
+    manifest, folders or synthetic."""
     if name == "fairface":
         return load_fairface(_root(data_root, name), **kwargs)
     if name == "cfd":
         return load_cfd(_root(data_root, name), **kwargs)
     if name == "utkface":
         return load_utkface(_root(data_root, name), **kwargs)
+    if name in ("facet", "socialcounterfactuals"):
+        from . import benchmarks
+
+        return getattr(benchmarks, f"load_{name}")(_root(data_root, name), **kwargs)
     if name == "manifest":
         return load_manifest(_user_path(kwargs.pop("path", None), name, data_root, base_dir),
                              **kwargs)
@@ -80,8 +88,8 @@ def open_dataset(name: str, *, data_root: Path | None, base_dir: Path, **kwargs:
                             **kwargs)
     if name == "synthetic":
         return synthetic_faces(**{"n": 200, **kwargs})
-    raise ValueError(f"unknown dataset {name!r}; choose fairface, cfd, utkface, manifest, "
-                     "folders or synthetic")
+    raise ValueError(f"unknown dataset {name!r}; choose fairface, cfd, utkface, facet, "
+                     "socialcounterfactuals, manifest, folders or synthetic")
 
 
 def open_morphs(

@@ -18,9 +18,12 @@ small alpha*, never a large one. Hypodescent shows as mean alpha* - 0.5 > 0.
 
 Series with a non-finite margin anywhere are excluded from every statistic
 and counted in ``excluded``. Series that share parents are not independent:
-with parent ids the rate's test and interval use the effective sample size
-n / deff, deff the cluster-robust design effect over shared parents
-(:func:`pytest_clipbias.stats.cluster.clustered_proportion`).
+with parent ids the rate's test and interval are the cluster-robust ones of
+:mod:`pytest_clipbias.stats.cluster` (effective sample size n / deff, Student
+t with Bell-McCaffrey degrees of freedom), and with fewer than
+``MIN_CLUSTERS`` (5) distinct parents on either side the row is left
+undecided, saying how many parents a verdict needs: more series from the same
+few parents do not make the rate more certain.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..stats import cluster_bootstrap_ci, cohens_h, proportion_ci
-from ..stats.cluster import clustered_proportion
+from ..stats.cluster import MIN_CLUSTERS, clustered_proportion
 from .cells import Cell, clustered_h_cell, one_sample_h_cells
 
 
@@ -125,11 +128,12 @@ def measure_pair(
                                                            strict=True) if h], dtype=float)
     clusters = ([np.array([p[j] for p, h in zip(kept_parents, has_mid, strict=True) if h])
                  for j in range(2)] if kept_parents else [])
-    deff, cells = 1.0, {}
+    deff, cells, problem = 1.0, {}, None
     if n and clusters:
         ids = np.stack(clusters, axis=1)
-        deff = float(clustered_proportion(y, ids).design_effect)
-        cells = {"": clustered_h_cell(y, ids, 0.5)}
+        problem = too_few_parents(ids)
+        deff = float(clustered_proportion(y, ids).design_effect) if n > 1 else 1.0
+        cells = {} if problem else {"": clustered_h_cell(y, ids, 0.5)}
     elif n:
         cells = {"": one_sample_h_cells([k], [n], 0.5)[0]}
     rate_ci = proportion_ci(k, n, confidence=confidence) if n else nan2
@@ -149,7 +153,17 @@ def measure_pair(
         float(shifts.mean()) if len(shifts) else nan, *cross_ci,
         sum(c[1] in ("never", "always") for c in cross), len(finite) - len(alphas), deff,
         float(np.mean(src)) if src else nan, float(np.mean(tgt)) if tgt else nan,
-        grid, curve, lo, hi, cells=cells)
+        grid, curve, lo, hi, cells=cells, problem=problem)
+
+
+def too_few_parents(ids: np.ndarray) -> str | None:
+    """Why series sharing parents (``ids``: source, target per series) cannot be judged, or None."""
+    counts = [len(set(ids[:, j].tolist())) for j in range(ids.shape[1])]
+    if min(counts) >= MIN_CLUSTERS:
+        return None
+    return (f"the series come from only {counts[0]} source and {counts[1]} target parents; "
+            f"series that share parents need at least {MIN_CLUSTERS} distinct parents on each "
+            "side for a verdict (more series from the same parents do not help: add parents)")
 
 
 def template_effect(alphas: Sequence[np.ndarray], margins: Sequence[np.ndarray], at: float

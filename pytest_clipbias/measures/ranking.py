@@ -1,4 +1,5 @@
-"""Representation in retrieval, per query: MaxSkew@k and NDKL of the top k (Geyik et al. 2019).
+"""Representation in retrieval, per query: MaxSkew@k, MinSkew@k and NDKL of the top k
+(Geyik et al. 2019).
 
 The images are ranked by cosine with the query. By default the reference
 distribution is the pool's own composition (``desired="pool"``): the model
@@ -29,13 +30,16 @@ from .retrieval import (
     max_skew_from_counts,
     max_skew_test,
     ndkl,
+    rank_order,
+    ranking_key,
     skew_at_k,
 )
 
 
 @dataclass
 class SkewRow:
-    """One query: MaxSkew@k, the over-represented value, top-k shares, NDKL."""
+    """One query: MaxSkew@k (the judged effect) and its over-represented value, MinSkew@k and
+    its under-represented value, top-k shares, NDKL."""
 
     query: str
     k: int
@@ -44,6 +48,8 @@ class SkewRow:
     top_k_shares: dict[str, float]
     skews: dict[str, float]
     ndkl: float
+    under_represented: str = ""
+    min_skew: float = float("nan")
     cells: dict[str, Cell] = field(default_factory=dict)
     problem: str | None = None
 
@@ -65,23 +71,32 @@ def skew_cell(ranked: list[str], k: int, dist: Mapping[str, float], effect: floa
 def measure_max_skew(scores: np.ndarray, values: Sequence[str], queries: Sequence[str],
                      dist: Mapping[str, float], *, k: int, n_resamples: int,
                      rng: np.random.Generator) -> list[SkewRow]:
-    """One row per query from ``scores`` (n_images, n_queries)."""
+    """One row per query from ``scores`` (n_images, n_queries).
+
+    Images are ranked by the rule of :mod:`pytest_clipbias.measures.retrieval`
+    (ranking key, ties by increasing index), the rule of the chunked
+    :func:`pytest_clipbias.embeddings.top_k` too, so both give the same
+    MaxSkew and NDKL; the bootstrap ranks resampled images by the same order.
+    """
     names = list(dist)
     q = np.array([dist[v] for v in names])
     codes = np.array([names.index(v) for v in values])
     n = len(values)
     rows = []
     for j, query in enumerate(queries):
-        order = np.argsort(-scores[:, j], kind="stable")
+        order = rank_order(ranking_key(scores[:, j]))
         ranked = [values[i] for i in order]
         skews = skew_at_k(ranked, k, dist)
         over = max(skews, key=skews.get)
         counts = np.bincount(codes[order[:k]], minlength=len(names))
-        boot = _bootstrap(scores[:, j], codes, len(names), k, n_resamples, rng)
+        rank = np.empty(n, dtype=np.int64)
+        rank[order] = np.arange(n)
+        boot = _bootstrap(rank, codes, len(names), k, n_resamples, rng)
         boot = max_skew_from_counts(boot, k, q)
         row = SkewRow(query, k, n, over, {v: float(c / k) for v, c in zip(names, counts,
                                                                           strict=True)},
-                      skews, ndkl(ranked, dist, k))
+                      skews, ndkl(ranked, dist, k), min(skews, key=skews.get),
+                      min(skews.values()))
         if np.isfinite(skews[over]) and np.isfinite(boot).sum() >= 20:
             row.cells = {"": skew_cell(ranked, k, dist, skews[over], boot)}
         else:
@@ -90,16 +105,20 @@ def measure_max_skew(scores: np.ndarray, values: Sequence[str], queries: Sequenc
     return rows
 
 
-def _bootstrap(score: np.ndarray, codes: np.ndarray, n_values: int, k: int, n_resamples: int,
+def _bootstrap(rank: np.ndarray, codes: np.ndarray, n_values: int, k: int, n_resamples: int,
                rng: np.random.Generator, batch_bytes: int = 32 * 2**20) -> np.ndarray:
-    """Top-k value counts of ``n_resamples`` bootstrap pools (resampled, re-ranked), batched."""
-    n = len(score)
+    """Top-k value counts of ``n_resamples`` bootstrap pools (resampled, re-ranked), batched.
+
+    ``rank`` is each image's position in the full ranking: a resample's top k
+    are its k lowest ranks, so only copies of one image can tie (same value).
+    """
+    n = len(rank)
     batch = max(1, min(n_resamples, batch_bytes // (16 * n)))
     out = np.empty((n_resamples, n_values), dtype=np.int64)
     for start in range(0, n_resamples, batch):
         b = min(batch, n_resamples - start)
         picks = rng.integers(0, n, (b, n))
-        top = np.argpartition(-score[picks], k - 1, axis=1)[:, :k]
+        top = np.argpartition(rank[picks], k - 1, axis=1)[:, :k]
         chosen = codes[np.take_along_axis(picks, top, axis=1)]
         out[start:start + b] = (chosen[:, :, None] == np.arange(n_values)).sum(1)
     return out

@@ -6,6 +6,8 @@ Recommendation Systems with Application to LinkedIn Talent Search", KDD:
   Skew_v@k(tau) = ln( p_{tau,k}(v) / p_desired(v) ),  p_{tau,k}(v) the share of
                   the top k with attribute value v;
   MaxSkew@k     = max_v Skew_v@k (how much the most over-represented value is);
+  MinSkew@k     = min_v Skew_v@k (how much the most under-represented value is;
+                  -inf when a value of the reference is absent from the top k);
   NDKL(tau)     = (1/Z) sum_{i=1..|tau|} 1/log2(i+1) KL(D_{tau_i} || D),
                   Z = sum_{i} 1/log2(i+1), D_{tau_i} the distribution of the top i,
                   KL with natural logarithms.
@@ -15,6 +17,17 @@ distribution D is by default the pool's own composition ("pool"): a ranking
 blind to the attribute has skew near 0 whatever the pool's balance, and its
 top-k composition is exactly multivariate hypergeometric. "uniform" or a
 mapping of desired shares can still be chosen.
+
+Ranking rule (every path: in-memory audits, the chunked :func:`top_k` over an
+embedding store at any block size, the bootstrap): images are ordered by
+decreasing *ranking key* -- the cosine summed in float64 and rounded to
+float32 (:func:`ranking_key`) -- and equal keys by increasing index. The
+rounding is what makes the rule independent of block size: BLAS sums a float32
+dot product in an order that depends on the shape of the call, so the same
+row scores differently in the last bit in blocks of 100 and of 1,000 rows;
+a float64 sum of float32 products errs by ~1e-16 and rounds to the same
+float32 except within that distance of a rounding midpoint (probability about
+2^-29 per score).
 """
 
 from __future__ import annotations
@@ -50,6 +63,57 @@ def desired_distribution(values: Sequence[str], desired: str | Mapping[str, floa
     return {str(k): float(s) / total for k, s in desired.items()}
 
 
+def ranking_key(scores: np.ndarray) -> np.ndarray:
+    """The key images are ranked by: float64 cosines rounded to float32 (module docstring)."""
+    return np.asarray(scores, dtype=np.float64).astype(np.float32)
+
+
+def rank_order(key: np.ndarray) -> np.ndarray:
+    """Whole-pool ranking of one query: decreasing key, equal keys by increasing index."""
+    return np.argsort(-np.asarray(key, dtype=np.float32), kind="stable")
+
+
+def block_top_k(queries: np.ndarray, rows: np.ndarray, k: int,
+                norms: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Positions and keys (m, min(k, n)) of the best ``rows`` per query under the ranking rule.
+
+    Screens with one float32 BLAS product (``rows / norms`` are the unit rows
+    when ``norms`` is given), then recomputes the exact ranking key for every
+    row whose float32 score lies within a rigorous error bound of the k-th
+    best: |fl32(q.x) - q.x| <= d u |q| |x| for any summation order (Higham
+    2002, eq. 3.5, u = 2^-24), doubled for the key's own rounding and doubled
+    again. Only those few rows pay for float64, and the selection equals a
+    full sort by (key desc, position asc) of all ``rows``.
+    """
+    queries = np.asarray(queries, dtype=np.float32)
+    m, n, d = len(queries), len(rows), rows.shape[1]
+    kk = min(k, n)
+    approx = queries @ rows.T
+    if norms is not None:
+        approx /= norms
+        x_max = 1.0
+    else:
+        x_max = 1.001 * float(np.sqrt(np.einsum("ij,ij->i", rows, rows).max()))
+    kth = np.partition(approx, n - kk, axis=1)[:, n - kk]
+    q64 = queries.astype(np.float64)
+    slack = 4 * (d + 8) * 2.0 ** -24 * np.linalg.norm(q64, axis=1) * x_max
+    pos = np.empty((m, kk), dtype=np.int64)
+    key = np.empty((m, kk), dtype=np.float32)
+    for j in range(m):
+        cand = np.flatnonzero(approx[j] >= kth[j] - slack[j])
+        unit = rows[cand] if norms is None else rows[cand] / norms[cand, None]
+        exact = ranking_key(unit.astype(np.float64) @ q64[j])
+        best = np.lexsort((cand, -exact))[:kk]
+        pos[j], key[j] = cand[best], exact[best]
+    return pos, key
+
+
+def merge_top_k(index: np.ndarray, key: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k best of candidate (index, key) pairs (m, c): decreasing key, ties by lower index."""
+    order = np.lexsort((index, -key), axis=1)[:, :k] if len(index) else index[:, :k]
+    return np.take_along_axis(index, order, 1), np.take_along_axis(key, order, 1)
+
+
 def _shares(ranked: Sequence[str], k: int, values: Sequence[str]) -> np.ndarray:
     top = list(ranked[:k])
     return np.array([top.count(v) for v in values], dtype=np.float64) / len(top)
@@ -69,6 +133,11 @@ def skew_at_k(ranked: Sequence[str], k: int, desired: Mapping[str, float]) -> di
 def max_skew_at_k(ranked: Sequence[str], k: int, desired: Mapping[str, float]) -> float:
     """MaxSkew@k = max_v Skew_v@k."""
     return max(skew_at_k(ranked, k, desired).values())
+
+
+def min_skew_at_k(ranked: Sequence[str], k: int, desired: Mapping[str, float]) -> float:
+    """MinSkew@k = min_v Skew_v@k (Geyik et al. 2019; -inf when some v is absent)."""
+    return min(skew_at_k(ranked, k, desired).values())
 
 
 def ndkl(ranked: Sequence[str], desired: Mapping[str, float], k: int | None = None) -> float:

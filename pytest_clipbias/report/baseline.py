@@ -11,15 +11,26 @@ see :mod:`pytest_clipbias.identity`). The model is what changes between a
 baseline and a candidate: it is shown, never a reason to refuse. When the
 prompts or the data changed, the result is "not comparable" and not judged.
 
-A comparable result regressed when the one-sided test of
-:func:`pytest_clipbias.gate.change_test` shows its |effect| grew by more than
-the tolerance of the ``--clipbias-compare-fail`` rules, Holm-corrected across
-the compared results. A growth beyond the tolerance that the test does not
-show is "inconclusive": reported, not failed (failing it would fail
-unchanged models far more often than alpha); ``strict`` fails it too, judging
-the point estimate alone. A gate
-(compare with rules) also fails when a baselined result is missing from the
-candidate run, unless removals are accepted explicitly.
+Comparable results are compared cell by cell (pair type, region x label,
+group, query; :mod:`pytest_clipbias.report.changes`), paired on the same
+items when both runs stored per-item outcomes. A cell regressed when the
+harm to either side, max(e, 0) or max(-e, 0), grew by more than the
+tolerance of the ``--clipbias-compare-fail`` rules, shown by the one-sided
+test of :func:`pytest_clipbias.gate.harm_test`; the p-values are
+Holm-corrected across every compared cell of the session, because the gate
+answers one family-wise question ("did anything regress?") and a release
+fails on any cell. A result regressed when any of its cells did; its row
+names the cell ("reversed" when the harm that grew is to the other side).
+A growth beyond the tolerance that the test does not show is
+"inconclusive": reported, not failed (failing it would fail unchanged
+models far more often than alpha); ``strict`` fails it too, judging the
+point estimate alone. Without rules the comparison is informational: each
+cell "grew", "shrank" (each shown at alpha, Holm) or is "unchanged".
+
+A gate (compare with rules) also fails when a baselined result is missing
+from the candidate run (unless removals are accepted), when a candidate
+cell's effect is undefined, or when nothing at all could be compared
+(unless ``allow_incomparable``): a gate that judged nothing must not pass.
 """
 
 from __future__ import annotations
@@ -32,9 +43,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..gate import FailRule, change_test, check_name, interval_level, se_from_interval
+from ..gate import FailRule, check_name, harm_test
 from ..identity import describe_fingerprint
-from .document import load_json, write_json
+from .changes import CellRow, cell_rows
+from .document import SCHEMA_ID, load_json, write_json
 from .validate import check_results_document
 
 _AUTOSAVE = re.compile(r"(\d{4,})_\d{8}-\d{6}(?:_[0-9a-f]{1,40})?")
@@ -131,23 +143,32 @@ def comparison_key(node_id: str, models: Iterable[str]) -> str:
     return node_id
 
 
-def _num(x: Any) -> float:
-    return float("nan") if x is None else float(x)
-
-
 @dataclass
 class Row:
-    """One line of a comparison."""
+    """One result of a comparison; ``cells`` its compared cells, ``head`` the deciding one."""
 
     test: str
     measure: str
-    verdict: str  # regressed, missing, inconclusive, improved, ok, not comparable, ...
-    old: float = float("nan")
-    new: float = float("nan")
-    change: tuple[float, float, float] | None = None  # diff, low, high
-    p_value: float = float("nan")
+    verdict: str  # regressed, missing, undefined, inconclusive, ..., not comparable, new
     note: str = ""
     model: str = ""
+    cells: list[CellRow] = field(default_factory=list)
+
+    @property
+    def head(self) -> CellRow | None:
+        """The cell that speaks for the row: the worst verdict, then the smallest p."""
+        if not self.cells:
+            return None
+        return min(self.cells, key=lambda c: (_CELL_ORDER.index(c.verdict), _key(c.p_value),
+                                              _key(-c.growth)))
+
+
+def _key(x: float) -> float:
+    return float("inf") if x != x else x
+
+
+_CELL_ORDER = ("regressed", "undefined", "inconclusive", "grew", "within tolerance",
+               "unchanged", "shrank", "new", "not comparable")
 
 
 @dataclass
@@ -159,6 +180,8 @@ class Comparison:
     rules: Sequence[FailRule] = ()
     alpha: float = 0.05
     allow_missing: bool = False
+    allow_incomparable: bool = False
+    warnings: list[str] = field(default_factory=list)
 
     def named(self, verdict: str) -> list[Row]:
         """Rows with this verdict."""
@@ -175,11 +198,32 @@ class Comparison:
         return self.named("missing")
 
     @property
-    def failed(self) -> bool:
-        """Whether the gate fails: a regression, or a missing result not accepted."""
+    def compared_cells(self) -> list[CellRow]:
+        """Every cell that was tested."""
+        return [c for r in self.rows for c in r.cells if c.inputs is not None]
+
+    def failures(self) -> list[str]:
+        """Why the gate fails (empty: it passes, or there are no rules)."""
         if not self.rules:
-            return False
-        return bool(self.regressions) or (bool(self.missing) and not self.allow_missing)
+            return []
+        why = []
+        cells = [c for r in self.regressions for c in r.cells if c.verdict == "regressed"]
+        if cells:
+            why.append(f"{len(cells)} regressed cell{'s' * (len(cells) != 1)}")
+        if self.missing and not self.allow_missing:
+            why.append(f"{len(self.missing)} baselined result(s) missing")
+        if not self.allow_incomparable:
+            undefined = [c for r in self.rows for c in r.cells if c.verdict == "undefined"]
+            if undefined:
+                why.append(f"{len(undefined)} candidate cell(s) with an undefined effect")
+            if not self.compared_cells:
+                why.append("nothing comparable")
+        return why
+
+    @property
+    def failed(self) -> bool:
+        """Whether the gate fails (see :meth:`failures`)."""
+        return bool(self.failures())
 
 
 def _why_not_comparable(now: Mapping[str, Any], base: Mapping[str, Any]) -> list[str]:
@@ -225,89 +269,115 @@ def _pairs(current, baseline):
         yield key, None, None
 
 
+def same_run(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """Whether two documents are one run (same creation time and records)."""
+    return a.get("created") == b.get("created") and a.get("records") == b.get("records")
+
+
 def compare(current: Mapping[str, Any], baseline: Mapping[str, Any],
             rules: Sequence[FailRule] = (), *, alpha: float = 0.05, strict: bool = False,
-            allow_missing: bool = False, baseline_name: str = "baseline") -> Comparison:
-    """Compare a candidate run with a baseline; see the module docstring for the rules."""
-    out = Comparison(baseline_name, rules=tuple(rules), alpha=alpha, allow_missing=allow_missing)
-    tested = []
+            allow_missing: bool = False, allow_incomparable: bool = False,
+            baseline_name: str = "baseline") -> Comparison:
+    """Compare a candidate run with a baseline, cell by cell; see the module docstring."""
+    out = Comparison(baseline_name, rules=tuple(rules), alpha=alpha,
+                     allow_missing=allow_missing, allow_incomparable=allow_incomparable)
+    if same_run(current, baseline):
+        out.warnings.append(f"the candidate is the baseline {baseline_name} itself: "
+                            "comparing a run with itself shows nothing")
     for (test, measure), rec, old in _pairs(current, baseline):
         model = str((rec or {}).get("model", {}).get("name", ""))
         if rec is None:
             out.rows.append(Row(test, measure, "missing", note=f"in {baseline_name}, not in "
                                 "this run (deleted, renamed, deselected or skipped?)"))
-            continue
-        if old is None or isinstance(old, str):
+        elif old is None or isinstance(old, str):
             out.rows.append(Row(test, measure, "new" if old is None else "not comparable",
                                 note=old or "", model=model))
-            continue
-        why = _why_not_comparable(rec, old)
-        row = Row(test, measure, "not comparable", _num(old["result"]["effect"]),
-                  _num(rec["result"]["effect"]), note="; ".join(why), model=model)
-        out.rows.append(row)
-        if not why:
-            tested.append((row, rec["result"], old["result"]))
-    _judge(tested, out, strict)
+        elif why := _why_not_comparable(rec, old):
+            out.rows.append(Row(test, measure, "not comparable", "; ".join(why), model))
+        else:
+            cells, note = cell_rows(old, rec, rules, alpha)
+            if note and baseline.get("schema") != SCHEMA_ID:
+                note = (f"compared per table row, unpaired (baseline saved with "
+                        f"{baseline.get('schema')}, before per-cell records)")
+            out.rows.append(Row(test, measure, "", note, model, cells))
+    _judge(out, strict)
     return out
 
 
-def _se(result: Mapping[str, Any]) -> float:
-    lo, hi = (_num(v) for v in result["ci"])
-    return float(se_from_interval(lo, hi, interval_level(result)))
-
-
-def _judge(tested: list, out: Comparison, strict: bool) -> None:
-    """Test every comparable row against its tolerance, Holm-corrected across rows."""
+def _judge(out: Comparison, strict: bool) -> None:
+    """Holm across every compared cell of the session, then each cell's and row's verdict."""
     from ..stats.corrections import adjust_pvalues
 
-    tolerances = []
-    for row, now, old in tested:
-        applying = [r.tolerance(row.old) for r in out.rules if r.applies(row.measure)]
-        tolerances.append(min(applying) if applying else float("nan"))
-        ch = change_test(row.old, _se(old), row.new, _se(now),
-                         tolerances[-1] if applying else 0.0, out.alpha)
-        row.change = (float(ch.diff), float(ch.low), float(ch.high))
-        row.p_value = float(ch.p_value) if applying else float("nan")
-    adjusted = adjust_pvalues([r.p_value for r, _, _ in tested], "holm") if tested else []
-    for (row, _, _), tol, p in zip(tested, tolerances, adjusted, strict=True):
-        diff, low, high = row.change
-        if diff != diff:
-            row.verdict, row.note = "no interval", "effect undefined in one of the runs"
-        elif strict and tol == tol and diff > tol:
-            row.verdict, row.note = "regressed", f"grew by more than {tol:.3g} (strict)"
-        elif p == p and p < out.alpha:
-            row.verdict, row.note = "regressed", f"grew by more than {tol:.3g}, Holm p {p:.2g}"
-        elif tol == tol and diff > tol:
-            row.verdict = "inconclusive"
-            row.note = (f"grew by more than {tol:.3g} but not shown (Holm p {p:.2g}): more data "
-                        "decides; --clipbias-compare-fail-strict fails it")
-        elif high < 0:
-            row.verdict = "improved"
-        elif low != low:
-            row.verdict, row.note = "no interval", "no confidence interval to test against"
-        else:
-            row.verdict = "ok"
-            if tol == tol:
-                row.note = f"tolerance {tol:.3g}, Holm p {p:.2g}"
+    cells = out.compared_cells
+    adjusted = adjust_pvalues([c.p_value for c in cells], "holm") if cells else []
+    shrink = adjust_pvalues([_shrink_p(c) for c in cells], "holm") if cells else []
+    for cell, p, p_shrink in zip(cells, adjusted, shrink, strict=True):
+        cell.p_holm = float(p)
+        cell.verdict = _verdict(cell, out, strict, float(p_shrink))
+    for row in out.rows:
+        if row.cells:
+            row.verdict = row.head.verdict
 
 
-_SHOWN = ("regressed", "missing", "inconclusive", "improved", "ok", "not comparable",
-          "no interval", "new")
+def _shrink_p(cell: CellRow) -> float:
+    """p of "the harm shrank": the harm test with the two runs' roles swapped."""
+    d, se_d, se0, _ = cell.inputs
+    return harm_test(cell.new, cell.old, -d, se_d, se0, 0.0).p_value
+
+
+def _verdict(cell: CellRow, out: Comparison, strict: bool, p_shrink: float) -> str:
+    t = cell.tolerance
+    if not out.rules:
+        if cell.p_holm < out.alpha:
+            return "grew"
+        return "shrank" if p_shrink < out.alpha else "unchanged"
+    if t != t:
+        cell.note = "no --clipbias-compare-fail rule applies to this measure"
+        return "unchanged" if p_shrink >= out.alpha else "shrank"
+    word = "reversed: " if cell.reversed else ""
+    if cell.p_holm < out.alpha or (strict and cell.growth > t):
+        how = "strict" if cell.p_holm >= out.alpha else f"Holm p {cell.p_holm:.2g}"
+        cell.note = f"{word}harm grew by more than {t:.3g} ({how})"
+        return "regressed"
+    if cell.growth > t:
+        cell.note = (f"{word}harm grew by more than {t:.3g} but not shown (Holm p "
+                     f"{cell.p_holm:.2g}): more data decides; --clipbias-compare-fail-strict "
+                     "fails it")
+        return "inconclusive"
+    cell.note = f"tolerance {t:.3g}, Holm p {cell.p_holm:.2g}"
+    return "within tolerance"
+
+
+_SHOWN = ("regressed", "missing", "undefined", "inconclusive", "grew", "within tolerance",
+          "unchanged", "shrank", "not comparable", "new")
 
 
 def table_lines(cmp: Comparison) -> list[str]:
-    """The comparison as an aligned table, regressions and missing results first."""
+    """The comparison as an aligned table: one line per result (its deciding cell), plus
+    every other regressed, undefined or inconclusive cell; worst first."""
     rows = sorted(cmp.rows, key=lambda r: (_SHOWN.index(r.verdict), r.test, r.measure))
-    cells = [("test", "measure", "baseline", "candidate", "change [interval]", "verdict")]
+    cells = [("test", "measure", "cell", "baseline", "candidate", "change [interval]",
+              "test used", "verdict")]
     for r in rows:
-        change = "" if r.change is None or r.change[0] != r.change[0] else (
-            f"{r.change[0]:+.3f} [{r.change[1]:+.3f}, {r.change[2]:+.3f}]")
-        verdict = r.verdict.upper() if r.verdict in ("regressed", "missing") else r.verdict
         test = f"{r.test} ({r.model})" if r.model else r.test
-        cells.append((test, r.measure, _fmt(r.old), _fmt(r.new), change,
-                      verdict + (f": {r.note}" if r.note else "")))
-    widths = [max(len(c[i]) for c in cells) for i in range(5)]
-    return ["  ".join(c[i].ljust(widths[i]) for i in range(5)) + "  " + c[5] for c in cells]
+        shown = [c for c in r.cells if c.verdict in ("regressed", "undefined", "inconclusive")]
+        for c in shown or ([r.head] if r.head else [None]):
+            cells.append(_line(test, r, c))
+            test = ""
+    widths = [max(len(c[i]) for c in cells) for i in range(7)]
+    return ["  ".join(c[i].ljust(widths[i]) for i in range(7)) + "  " + c[7] for c in cells]
+
+
+def _line(test: str, r: Row, c: CellRow | None) -> tuple[str, ...]:
+    if c is None:
+        verdict = r.verdict.upper() if r.verdict == "missing" else r.verdict
+        return (test, r.measure, "", "", "", "", "", verdict + (f": {r.note}" if r.note else ""))
+    change = "" if c.change is None else (
+        f"{c.change[0]:+.3f} [{c.change[1]:+.3f}, {c.change[2]:+.3f}]")
+    verdict = c.verdict.upper() if c.verdict in ("regressed", "undefined") else c.verdict
+    notes = "; ".join(n for n in (c.note, r.note) if n)
+    return (test, r.measure, c.cell, _fmt(c.old), _fmt(c.new), change, c.test,
+            verdict + (f": {notes}" if notes else ""))
 
 
 def _fmt(x: float) -> str:
@@ -315,17 +385,47 @@ def _fmt(x: float) -> str:
 
 
 def summary_line(cmp: Comparison) -> str:
-    """One line: the gate's outcome and the count of each verdict."""
+    """One line: the gate's outcome (with why it failed) and the count of each verdict."""
     counts = ", ".join(f"{len(cmp.named(v))} {v}" for v in _SHOWN if cmp.named(v))
-    rules = ", ".join(r.text for r in cmp.rules)
+    n_cells = len(cmp.compared_cells)
+    family = f"Holm over {n_cells} cell{'s' * (n_cells != 1)}"
     if not cmp.rules:
-        head = "clipbias compare (no --clipbias-compare-fail rule: informational)"
+        head = (f"clipbias compare (no --clipbias-compare-fail rule: informational; "
+                f"{family}, alpha {cmp.alpha:g})")
     else:
-        head = "clipbias gate FAILED" if cmp.failed else "clipbias gate passed"
-        head += f" ({rules}; one-sided, Holm, alpha {cmp.alpha:g})"
+        rules = ", ".join(r.text for r in cmp.rules)
+        why = cmp.failures()
+        head = (f"clipbias gate FAILED ({'; '.join(why)})" if why else "clipbias gate passed")
+        head += f" ({rules}; one-sided per cell, either direction, {family}, alpha {cmp.alpha:g})"
     if cmp.missing and cmp.allow_missing:
         counts += " (removals accepted)"
     return f"{head} vs {cmp.baseline_name}: {counts or 'no results'}"
+
+
+def _cell_json(row: Row, c: CellRow) -> dict[str, Any]:
+    change = c.change or (float("nan"),) * 3
+    return {"test": row.test, "measure": row.measure, "model": row.model, "cell": c.cell,
+            "verdict": c.verdict, "baseline": c.old, "candidate": c.new, "change": change[0],
+            "change_low": change[1], "change_high": change[2], "harm_growth": c.growth,
+            "tolerance": c.tolerance, "p_value": c.p_value, "p_holm": c.p_holm,
+            "test_used": c.test, "reversed": c.reversed, "note": c.note}
+
+
+def gate_json(cmp: Comparison) -> dict[str, Any]:
+    """The comparison for the JSON report: verdict, reasons, regressed cells, every row."""
+    from ..results import json_safe
+
+    verdict = "informational" if not cmp.rules else "failed" if cmp.failed else "passed"
+    return json_safe({
+        "baseline": cmp.baseline_name, "verdict": verdict, "reasons": cmp.failures(),
+        "rules": [r.text for r in cmp.rules], "alpha": cmp.alpha,
+        "family": f"Holm over the {len(cmp.compared_cells)} compared cells of the session",
+        "warnings": list(cmp.warnings),
+        "regressed": [_cell_json(r, c) for r in cmp.rows for c in r.cells
+                      if c.verdict == "regressed"],
+        "results": [{"test": r.test, "measure": r.measure, "model": r.model,
+                     "verdict": r.verdict, "note": r.note,
+                     "cells": [_cell_json(r, c) for c in r.cells]} for r in cmp.rows]})
 
 
 def models_text(document: Mapping[str, Any]) -> str:
@@ -358,7 +458,7 @@ def list_lines(storage: Storage) -> list[str]:
     return lines or [f"no saved clipbias runs in {storage.path}"]
 
 
-__all__ = ["BaselineError", "Comparison", "Row", "Storage", "compare",
-           "comparison_key", "list_lines", "measures_in", "run_label", "summary_line",
+__all__ = ["BaselineError", "Comparison", "Row", "Storage", "compare", "comparison_key",
+           "gate_json", "list_lines", "measures_in", "run_label", "summary_line",
            "table_lines"]
 

@@ -2,14 +2,22 @@
 
 Schema (``SCHEMA`` below, also docs/results.schema.json):
 
-    {"schema": "pytest-clipbias/results/1", "created": ISO time,
+    {"schema": "pytest-clipbias/results/2", "created": ISO time,
      "run": {"models": [{name, description, random_init, fingerprint, ...}], "seed",
              "profile", "versions": {...}, "git_commit", "pytest_args": [...]},
      "tests": [{"test": node id, "outcome": passed|failed|error|skipped|xfailed|xpassed,
                 "message": skip reason or first error line, "duration": seconds}],
      "records": [{"test": node id, "outcome": passed|failed|skipped,
                   "marker": {family, dataset, owner, ...}, "model": {name, fingerprint, ...},
-                  "templates_hash", "data_fingerprint", "result": BiasResult.to_dict()}]}
+                  "templates_hash", "data_fingerprint", "result": BiasResult.to_dict()}],
+     "gate": {"baseline", "verdict": passed|failed|informational, "reasons": [...],
+              "rules", "alpha", "family", "regressed": [cells], "results": [...]}}
+
+Version 2 adds, per result, ``details["gate"]``: every cell with its interval,
+the interval's level and kind, and per-item outcomes keyed by content (see
+:mod:`pytest_clipbias.outcomes`), and the ``gate`` section (present when the
+run compared with a baseline). Version 1 documents (saved before) still load;
+the gate compares them per table row, unpaired.
 """
 
 from __future__ import annotations
@@ -28,7 +36,9 @@ from .._io import atomic_write_text
 from ..recording import model_info, stable_hash
 from ..results import BiasResult, json_safe
 
-SCHEMA_ID = "pytest-clipbias/results/1"
+SCHEMA_ID = "pytest-clipbias/results/2"
+#: Every schema this version reads (older baselines stay usable).
+READABLE = ("pytest-clipbias/results/1", SCHEMA_ID)
 _PACKAGES = ("pytest-clipbias", "pytest", "numpy", "scipy", "torch", "open_clip_torch",
              "pillow")
 
@@ -88,8 +98,10 @@ def load_json(path: str | os.PathLike) -> dict[str, Any]:
         data = json.loads(p.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise ValueError(f"cannot read clipbias results {p}: {exc}") from exc
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA_ID:
-        raise ValueError(f"{p} is not a pytest-clipbias results file (schema {SCHEMA_ID})")
+    if not isinstance(data, dict) or data.get("schema") not in READABLE:
+        found = data.get("schema") if isinstance(data, dict) else None
+        raise ValueError(f"{p} is not a pytest-clipbias results file this version reads "
+                         f"(schema {found!r}; readable: {', '.join(READABLE)})")
     return data
 
 
@@ -125,6 +137,21 @@ SCHEMA: dict[str, Any] = {
                     "message": {"type": "string"},
                     "duration": {"type": "number"},
                 },
+            },
+        },
+        "gate": {
+            "type": "object",
+            "required": ["baseline", "verdict", "reasons", "regressed", "results"],
+            "properties": {
+                "baseline": {"type": "string"},
+                "verdict": {"enum": ["passed", "failed", "informational"]},
+                "reasons": {"type": "array", "items": {"type": "string"}},
+                "rules": {"type": "array", "items": {"type": "string"}},
+                "alpha": {"type": "number"},
+                "family": {"type": "string"},
+                "warnings": {"type": "array", "items": {"type": "string"}},
+                "regressed": {"type": "array", "items": {"type": "object"}},
+                "results": {"type": "array", "items": {"type": "object"}},
             },
         },
         "records": {

@@ -114,6 +114,8 @@ def rate_bars(result: Mapping[str, Any]) -> Any:
     ax.bar(range(len(rows)), rates, yerr=err, capsize=3, color="#5c6bc0")
     ax.set_xticks(range(len(rows)), names, rotation=25, ha="right", fontsize=8)
     label = details.get("label")
+    if isinstance(label, list):
+        label = f"any of {len(label)} harmful classes"
     title = f"Rate of \"{label}\" by group" if label else (
         "Share where \"person\" beats the group label")
     top = max(r + e for r, e in zip(rates, err[1], strict=True))
@@ -141,14 +143,46 @@ def retrieval_shares(result: Mapping[str, Any]) -> Any:
     return fig
 
 
+def confusion_matrices(result: Mapping[str, Any]) -> Any:
+    """One confusion matrix per group of the first ``by`` attribute (share of each true
+    class predicted as each class, counts written in the cells)."""
+    by = result.get("details", {}).get("by") or []
+    rows = [r for r in result["table"] if r.get("confusion") and r.get("kind") == by[0]] \
+        if by else []
+    if not rows:
+        return None
+    plt = _plt()
+    classes = list(result["details"].get("classes") or rows[0]["confusion"])
+    fig, axes = plt.subplots(1, len(rows), squeeze=False, figsize=(
+        min(_WIDTH * 1.5, 2.0 * len(rows) + 1), 2.0 + 0.15 * len(classes)))
+    for ax, row in zip(axes[0], rows, strict=True):
+        counts = [[row["confusion"].get(t, {}).get(p, 0) for p in classes] for t in classes]
+        shares = [[c / max(1, sum(line)) for c in line] for line in counts]
+        ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+        for i, line in enumerate(counts):
+            for j, c in enumerate(line):
+                ax.text(j, i, str(c), ha="center", va="center", fontsize=7,
+                        color="white" if shares[i][j] > 0.6 else "black")
+        ax.set_xticks(range(len(classes)), classes, rotation=30, ha="right", fontsize=7)
+        ax.set_yticks(range(len(classes)), classes if ax is axes[0][0] else [], fontsize=7)
+        ax.set_title(f"{row[by[0]]}: {100 * row['accuracy']:.1f}%", fontsize=8)
+    axes[0][0].set_ylabel("true")
+    fig.suptitle("Zero-shot predictions per group (rows: true class)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
 register_view("hypodescent", plots=(morph_curves,),
               columns=("rate", "crossover", "endpoint_accuracy_source",
                        "endpoint_accuracy_target", "template_spread"),
               hidden=("source", "target", "gender", "problem"))
 register_view("region_gender_skew", plots=(region_heatmap, skew_vs_index),
               columns=("n_women", "n_men", "worst_label"))
+register_view("accuracy_parity", plots=(confusion_matrices,),
+              columns=("accuracy", "compared_accuracy", "errors"), hidden=("kind",))
 register_view("label_rate_parity", plots=(rate_bars,), columns=("rate", "compared_rate"))
 register_view("person_default", plots=(rate_bars,), columns=("rate", "person_corr"),
               hidden=("label", "problem"))
-register_view("max_skew", plots=(retrieval_shares,), columns=("over_represented", "ndkl"))
+register_view("max_skew", plots=(retrieval_shares,),
+              columns=("reference", "over_represented", "under_represented", "min_skew", "ndkl"))
 register_view("association", columns=("statistic", "n_permutations"))

@@ -23,6 +23,7 @@ class SummaryInput:
     records: Sequence[Mapping[str, Any]]
     report_lines: Sequence[str]
     verbose: bool = False
+    gate: str = ""  # the release gate: "", "passed", "failed: REASONS", "informational"
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,30 @@ def terminal_section(info: SummaryInput) -> Section | None:
         lines.append("")
         lines.extend(result_lines(info.records, verbose=info.verbose))
     lines.extend(info.report_lines)
+    if info.records or info.gate:
+        lines.append(outcome_line(info.records, info.gate))
     return Section(title, lines, warn=bool(random))
+
+
+def outcome_line(records: Sequence[Mapping[str, Any]], gate: str) -> str:
+    """The last line: whether clipbias failed the session, and because of what.
+
+    CI tells the causes apart: absolute checks (a bias beyond its threshold),
+    inconclusive checks (data that could not decide), the release gate.
+    """
+    verdicts = [rec["result"]["verdict"] for rec in records]
+    causes = []
+    if verdicts.count("fail"):
+        causes.append(f"absolute checks ({verdicts.count('fail')} failed)")
+    if verdicts.count("inconclusive"):
+        causes.append(f"inconclusive checks ({verdicts.count('inconclusive')})")
+    if gate.startswith("failed"):
+        causes.append(f"the release gate ({gate.split(': ', 1)[-1]})")
+    if causes:
+        return "clipbias outcome: FAILED because of " + ", ".join(causes)
+    gate_text = {"passed": "; release gate passed",
+                 "informational": "; compared with the baseline (no gate rule)"}.get(gate, "")
+    return f"clipbias outcome: passed ({len(verdicts)} checks passed{gate_text})"
 
 
 def result_lines(records: Sequence[Mapping[str, Any]], *, verbose: bool = False) -> list[str]:

@@ -102,3 +102,91 @@ def test_ndkl_permutation_test_against_the_pool():
     ps = [ndkl_test(list(rng.permutation(skewed)), 40, n_permutations=199, seed=i)[1]
           for i in range(60)]
     assert np.mean(np.array(ps) <= 0.1) <= 0.1 + 3 * math.sqrt(0.1 * 0.9 / 60)
+
+
+class _Texts:
+    """A text tower of fixed random directions (the image tower must not run)."""
+
+    name = fingerprint = "tied-texts"
+
+    def __init__(self, dim: int) -> None:
+        self.dim = dim
+
+    def encode_texts(self, texts):
+        rng = np.random.default_rng(len(texts))
+        out = rng.standard_normal((len(texts), self.dim))
+        return (out / np.linalg.norm(out, axis=1, keepdims=True)).astype(np.float32)
+
+    def encode_images(self, images):
+        raise AssertionError("precomputed embeddings only")
+
+
+@pytest.fixture(scope="module")
+def tied_store(tmp_path_factory):
+    """60 distinct fp16 embeddings, each stored 7 times alternating women and men: most
+    ranks are ties, and any k that is not a multiple of 7 cuts a tied group in two."""
+    from pytest_clipbias.embeddings import EmbeddingStore, write_store
+
+    rng = np.random.default_rng(11)
+    base = rng.standard_normal((60, 24))
+    emb = np.repeat(base / np.linalg.norm(base, axis=1, keepdims=True), 7, axis=0)
+    gender = ["female" if i % 2 else "male" for i in range(len(emb))]
+    paths = [f"/tied/{i}.png" for i in range(len(emb))]
+    out = write_store(tmp_path_factory.mktemp("tied") / "s", [
+        (emb[lo:lo + 150], paths[lo:lo + 150], {"gender": gender[lo:lo + 150]})
+        for lo in range(0, len(emb), 150)], model="tied-texts", fingerprint="tied-texts",
+        n_shards=3)
+    return EmbeddingStore(out)
+
+
+def test_chunked_and_full_max_skew_agree_exactly_on_tied_scores_at_every_block_size(tied_store):
+    from pytest_clipbias.assertions.retrieval import audit_max_skew
+    from pytest_clipbias.embeddings import PrecomputedEncoder, ranked_values, retrieval_skew, top_k
+    from pytest_clipbias.measures.ranking import measure_max_skew
+    from pytest_clipbias.measures.retrieval import rank_order, ranking_key
+
+    store = tied_store
+    n = len(store)
+    codes, names = store.codes("gender")
+    values = [names[c] for c in codes]
+    texts = ["a photo of a doctor", "a photo of a nurse", "someone"]
+    queries = _Texts(24).encode_texts(texts)
+    scores = store.rows(np.arange(n)).astype(np.float64) @ queries.astype(np.float64).T
+    pool = desired_distribution(values, "pool")
+    encoder = PrecomputedEncoder(_Texts(24), store)
+    for k in (10, 25, 33):
+        full = measure_max_skew(scores, values, texts, pool, k=k, n_resamples=50,
+                                rng=np.random.default_rng(0))
+        audit = audit_max_skew(encoder, store.faceset(), queries=texts, k=k, threshold=0.5,
+                               n_resamples=50).table
+        chunked = retrieval_skew(store, queries, "gender", k)
+        for j in range(len(texts)):
+            order = rank_order(ranking_key(scores[:, j]))
+            assert np.unique(ranking_key(scores[order[:k + 7], j])).size < k  # ties in the top
+            for block in (1, 2, 3, 5, 7, 16, 64, 100, 137, n):
+                index, key = top_k(store, queries, k, block_rows=block)
+                assert index[j].tolist() == order[:k].tolist(), (k, block)
+                assert key[j].tolist() == ranking_key(scores[order[:k], j]).tolist()
+                ranked = ranked_values(index[j], codes, names)
+                assert max_skew_test(ranked, k).max_skew == max(full[j].skews.values())
+                assert ndkl(ranked, pool, k) == full[j].ndkl
+            assert chunked[j]["max_skew"] == max(full[j].skews.values()) == audit[j]["effect"]
+            assert chunked[j]["ndkl"] == full[j].ndkl == audit[j]["ndkl"]
+            assert chunked[j]["top"].tolist() == order[:k].tolist()
+
+
+def test_block_top_k_equals_a_full_sort_by_key_then_index():
+    from pytest_clipbias.measures.retrieval import block_top_k, rank_order, ranking_key
+
+    rng = np.random.default_rng(3)
+    rows = np.repeat(rng.integers(-3, 4, (40, 16)).astype(np.float32), 3, axis=0)
+    rows = rows[rng.permutation(len(rows))]
+    rows[(rows == 0).all(1)] = 1.0
+    queries = rng.integers(-2, 3, (5, 16)).astype(np.float32)
+    for k in (1, 4, 17, 120):
+        pos, key = block_top_k(queries, rows, k)
+        full = rows.astype(np.float64) @ queries.astype(np.float64).T
+        for j in range(5):
+            order = rank_order(ranking_key(full[:, j]))[:k]
+            assert pos[j].tolist() == order.tolist()
+            assert key[j].tolist() == ranking_key(full[order, j]).tolist()
