@@ -127,6 +127,7 @@ class Folder:
         if self.local is not None:
             return self.local.joinpath(*parts).is_file()
         with _remote_errors(self.where(*parts)):
+            self.fs.invalidate_cache(self._path(*parts))  # other processes write here too
             return bool(self.fs.isfile(self._path(*parts)))
 
     def read_bytes(self, *parts: str) -> bytes:
