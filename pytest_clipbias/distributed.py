@@ -239,6 +239,7 @@ def _finish(folder: Folder, job: dict[str, Any], records: list[dict[str, Any]]) 
                   dim=_dim(folder, records[0]), dtype=job["dtype"], records=records)
     for i in range(job["partitions"]):
         folder.remove(f"{PARTS}/part_{i}.json")
+    folder.prune(PARTS)
     folder.remove(JOB_FILE)
 
 

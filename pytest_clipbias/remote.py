@@ -16,6 +16,7 @@ all), so a reader never sees half a shard.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterable, Mapping
@@ -190,6 +191,12 @@ class Folder:
             return
         with _remote_errors(self.where(name)):
             self.fs.pipe_file(self._path(name), data)
+
+    def prune(self, name: str) -> None:
+        """Remove a local subfolder if it is empty (object stores have no folders to remove)."""
+        if self.local is not None:
+            with contextlib.suppress(OSError):
+                (self.local / name).rmdir()
 
     def remove(self, name: str) -> None:
         """Delete a file if it exists."""
