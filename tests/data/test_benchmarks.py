@@ -128,6 +128,22 @@ def test_facet_bad_boxes_are_problems_when_cropping(tmp_path):
     assert not (tmp_path / "crops").exists() or not any((tmp_path / "crops").iterdir())
 
 
+def test_facet_boxes_outside_their_image_are_problems_not_black_crops(tmp_path):
+    """PIL pads a crop beyond the image with black; such a box belongs to another image or
+    resolution. A box off by rounding at the edge is clipped (images are 30 x 40)."""
+    rows = [_facet_row(1, "a.jpg", box='{"x": 25, "y": 3, "width": 10, "height": 12}'),
+            _facet_row(2, "b.jpg", box='{"x": 100, "y": 100, "width": 10, "height": 12}'),
+            _facet_row(3, "c.jpg", box='{"x": -0.6, "y": 20, "width": 30.6, "height": 20.4}')]
+    with pytest.raises(DatasetError) as info:
+        load_facet(_facet(tmp_path, rows), crop_dir=tmp_path / "crops")
+    text = str(info.value)
+    assert "2 bounding boxes outside their image" in text
+    assert "row 2: box (25, 3, 35, 15) (left, top, right, bottom) on a.jpg of 30x40" in text
+    assert "row 3: box (100, 100, 110, 112)" in text and "row 4" not in text
+    faces = load_facet(_facet(tmp_path / "ok", rows[2:]), crop_dir=tmp_path / "crops")
+    assert Image.open(faces[0].image).size == (30, 20)
+
+
 # -- SocialCounterfactuals ------------------------------------------------------------------
 
 try:
