@@ -9,6 +9,7 @@ import numpy as np
 from ..data.faceset import FaceSet
 from ..measures.accuracy import measure_accuracy
 from ..model import Encoder, encode_labels
+from ..outcomes import parity_gate
 from ..report.format import fmt_pct
 from ..results import BiasResult
 from ._common import (
@@ -163,7 +164,10 @@ def audit_accuracy_parity(
                         f"{fmt_pct(overall)}:", *format_accuracy(table, rules, keys)],
                  n=len(faces), details={
                      "predict": predict, "by": keys, "classes": classes,
-                     "templates": templates, "overall_accuracy": overall},
+                     "templates": list(templates), "overall_accuracy": overall,
+                     **parity_gate(faces, predicted != attrs[predict], attrs, rows,
+                                   lambda r: " / ".join(r.group.values()), None, ("", ""),
+                                   "error")},
                  data=data_fingerprint(faces), prompts=prompt_texts(templates,
                                                                     list(classes.values())))
 
