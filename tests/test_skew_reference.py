@@ -72,7 +72,7 @@ def test_min_skew_is_minus_infinity_when_a_value_is_absent():
     assert max_skew_at_k(ranked, 5, {"a": 0.5, "b": 0.5}) == pytest.approx(math.log(2))
 
 
-@pytest.mark.parametrize("desired", ["pool", "uniform", {"female": 1, "male": 3}])
+@pytest.mark.parametrize("desired", ["pool", "uniform", {"female": 0.25, "male": 0.75}])
 def test_every_row_and_message_line_names_the_reference(desired):
     enc = PlantedEncoder(["doctor", "female", "male"])
     faces = planted_faces({"female": 30, "male": 70}, key="gender", weights={
@@ -90,3 +90,21 @@ def test_every_row_and_message_line_names_the_reference(desired):
     assert row["min_skew"] == pytest.approx(min_skew_at_k(ranked, 20, ref))
     assert row["effect"] == pytest.approx(max_skew_at_k(ranked, 20, ref))
     assert row["under_represented"] == "male" and "MinSkew@20" in result.message
+
+
+@pytest.mark.parametrize(("desired", "match"), [
+    ({"female": math.nan, "male": 0.5}, "finite positive"),
+    ({"female": math.inf, "male": 0.5}, "finite positive"),
+    ({"female": "0.5", "male": 0.5}, "finite positive"),
+    ({"female": 0.0, "male": 1.0}, "finite positive"),
+    ({"female": 0.3, "male": 0.3}, "sum to 1"),
+    ({"female": 0.4, "male": 0.4, "nonbinary": 0.2}, r"\['nonbinary'\] that no image"),
+])
+def test_desired_mappings_are_checked_and_the_error_names_desired(desired, match):
+    enc = PlantedEncoder(["doctor", "female", "male"])
+    faces = planted_faces({"female": 30, "male": 70}, key="gender", weights={
+        "female": {"female": 1.0}, "male": {"male": 1.0}})
+    with pytest.raises(ValueError, match=match) as info:
+        audit_max_skew(enc, faces, queries=["a photo of a doctor"], k=20, threshold=0.2,
+                       desired=desired)
+    assert "desired" in str(info.value)

@@ -13,7 +13,6 @@ from ..outcomes import cells_gate
 from ..profiles import get_profile
 from ..report.format import fmt_pct
 from ..results import BiasResult
-from ..stats.rng import as_generator
 from ._common import asserting, data_fingerprint, family_text, prompt_texts, verdict_text
 from ._validate import (
     CheckedEncoder,
@@ -98,11 +97,12 @@ def audit_max_skew(
     rule : str
         Decision rule of :func:`pytest_clipbias.stats.decide` ("three-way" by default).
     n_resamples : int, optional
-        Bootstrap resamples (default from the profile).
+        Accepted (and checked) so that existing calls keep working; unused since
+        the interval is the exact inversion of the verdict's tests.
     correction : str
         Multiple-comparison correction over queries.
     seed : int
-        Seed of the bootstrap.
+        Accepted (and checked) for existing calls; the tests are exact, nothing is drawn.
 
     Returns
     -------
@@ -142,9 +142,9 @@ def audit_max_skew(
     query_emb = (enc.encode_texts(queries) if templates is None
                  else encode_labels(enc, queries, text_list(templates, "templates")))
     scores = enc.encode_images(faces.images) @ np.asarray(query_emb, dtype=np.float64).T
-    rows = measure_max_skew(scores, values, queries, dist, k=k, rng=as_generator(seed_value(seed)),
-                            n_resamples=count_or(n_resamples, "n_resamples",
-                                                 get_profile().bootstrap, low=20))
+    count_or(n_resamples, "n_resamples", get_profile().bootstrap, low=20)
+    seed_value(seed)
+    rows = measure_max_skew(scores, values, queries, dist, k=k)
     table = [{**r, "reference": reference_name(desired)} for r in judge_rows(rows, rules)]
     return build("max_skew", "max_skew_at_k", table, rules,
                  group_of=lambda r: f"query \"{r['query']}\"",
@@ -154,7 +154,7 @@ def audit_max_skew(
                           "reference": reference_name(desired), "k": k,
                           "templates": list(templates or []), "queries": queries,
                           **cells_gate(rows, lambda r: f"query \"{r.query}\"",
-                                       "bootstrap percentile")},
+                                       "inverted noncentral hypergeometric tests")},
                  data=data_fingerprint(faces), prompts=prompt_texts(templates, queries))
 
 

@@ -32,11 +32,13 @@ float32 except within that distance of a rounding midpoint (probability about
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import optimize as _opt
 from scipy import stats as _st
 
 from ..stats.checks import finite, level
@@ -46,7 +48,8 @@ from ..stats.rng import as_generator
 def desired_distribution(values: Sequence[str], desired: str | Mapping[str, float]
                          ) -> dict[str, float]:
     """Reference shares: "pool" (the composition of ``values``, the default of the tests
-    below), "uniform" over the distinct ``values``, or a mapping (normalised to sum 1)."""
+    below), "uniform" over the distinct ``values``, or a mapping value -> share (checked: finite positive shares summing to 1, every
+    value present in ``values``; ValueError naming ``desired`` otherwise)."""
     if isinstance(values, str):
         raise TypeError("values must be a sequence of attribute values, not a single string")
     if desired == "pool":
@@ -55,11 +58,28 @@ def desired_distribution(values: Sequence[str], desired: str | Mapping[str, floa
     if desired == "uniform":
         distinct = sorted(set(values))
         return {v: 1.0 / len(distinct) for v in distinct}
+    return _checked_desired(values, desired)
+
+
+def _checked_desired(values: Sequence[str], desired: object) -> dict[str, float]:
+    """A mapping value -> share, checked: finite positive numbers summing to 1 (within
+    1e-6, then normalised), every key a value of the pool."""
     if not isinstance(desired, Mapping) or not desired:
-        raise ValueError("desired must be 'pool', 'uniform' or a mapping value -> share")
+        raise ValueError("desired must be 'pool', 'uniform' or a non-empty mapping "
+                         f"value -> share, got {desired!r}")
+    bad = {k: s for k, s in desired.items() if isinstance(s, bool)
+           or not isinstance(s, (int, float, np.integer, np.floating))
+           or not math.isfinite(s) or s <= 0}
+    if bad:
+        raise ValueError(f"desired shares must be finite positive numbers (a share of 0 makes the "
+                         f"skew of any such image infinite); got {bad}")
     total = float(sum(desired.values()))
-    if total <= 0 or any(s <= 0 for s in desired.values()):
-        raise ValueError("desired shares must be positive")
+    if not math.isclose(total, 1.0, abs_tol=1e-6):
+        raise ValueError(f"desired shares must sum to 1, got {total:.6g}: {dict(desired)}")
+    absent = sorted(str(k) for k in desired if str(k) not in set(values))
+    if absent:
+        raise ValueError(f"desired names values {absent} that no image in the pool has; "
+                         "drop them or add such images (their skew would always be -inf)")
     return {str(k): float(s) / total for k, s in desired.items()}
 
 
@@ -174,16 +194,26 @@ class SkewTest:
     k: int
 
 
+@functools.lru_cache(maxsize=4096)
 def _wallenius_weight(total: int, group: int, k: int, target_mean: float) -> float:
-    """Odds w whose Wallenius noncentral hypergeometric mean equals ``target_mean`` (bisection)."""
-    lo, hi = -40.0, 40.0
-    for _ in range(60):
-        mid = 0.5 * (lo + hi)
-        if _st.nchypergeom_wallenius.mean(total, group, k, math.exp(mid)) > target_mean:
-            hi = mid
-        else:
-            lo = mid
-    return math.exp(0.5 * (lo + hi))
+    """Odds w whose Wallenius noncentral hypergeometric mean equals ``target_mean``.
+
+    Started at Fog's (2008) approximation w = ln(1 - mu/m1) / ln(1 - (k - mu)/m2) and
+    solved exactly for the mean on the log-odds scale (Brent's method, bracket widened
+    until it holds the root)."""
+    def gap(x: float) -> float:
+        return float(_st.nchypergeom_wallenius.mean(total, group, k, math.exp(x))) - target_mean
+
+    start = math.log(math.log1p(-target_mean / group)
+                     / math.log1p(-(k - target_mean) / (total - group)))
+    lo, hi, step = start - 0.05, start + 0.05, 0.05
+    while gap(lo) > 0 and lo > -40:
+        step *= 4
+        lo = max(-40.0, start - step)
+    while gap(hi) < 0 and hi < 40:
+        step *= 4
+        hi = min(40.0, start + step)
+    return math.exp(_opt.brentq(gap, lo, hi, xtol=1e-12))
 
 
 def _tail(total: int, group: int, k: int, need: int, share: float) -> float:
@@ -233,14 +263,79 @@ def max_skew_test(
         raise ValueError(f"values {missing} occur in the ranking but not in the reference shares")
     skews = skew_at_k(ranked, k, ref)
     worst = max(skews, key=skews.get)
-    observed = skews[worst]
-    total = len(ranked)
-    p = 0.0
-    for v, q in ref.items():
-        group = ranked.count(v)
-        need = math.ceil(k * q * math.exp(observed) * (1 - 1e-12)) if np.isfinite(observed) else 0
-        p += _tail(total, group, k, need, min(1.0, q * math.exp(t)))
-    return SkewTest(skews, float(observed), worst, t, float(min(1.0, p)), k)
+    counts = SkewCounts.of(ranked, k, ref)
+    return SkewTest(skews, skews[worst], worst, t, counts.p_above(t), k)
+
+
+@dataclass(frozen=True)
+class SkewCounts:
+    """What the MaxSkew@k tests need: pool size, k, reference shares, each value's pool and
+    top-k counts, and the observed MaxSkew s."""
+
+    total: int
+    k: int
+    shares: tuple[float, ...]
+    groups: tuple[int, ...]
+    top: tuple[int, ...]
+    observed: float
+
+    @classmethod
+    def of(cls, ranked: Sequence[str], k: int, ref: Mapping[str, float]) -> SkewCounts:
+        """From a ranking of the whole pool and the reference shares."""
+        values = list(ref)
+        top = [list(ranked[:k]).count(v) for v in values]
+        skews = skew_at_k(ranked, k, ref)
+        return cls(len(ranked), k, tuple(ref[v] for v in values),
+                   tuple(list(ranked).count(v) for v in values), tuple(top),
+                   float(max(skews.values())))
+
+    def p_above(self, c: float) -> float:
+        """p of H0: MaxSkew <= c (every value's expected share at most q_v e^c):
+        min(1, sum_v P(X_v >= ceil(k q_v e^s))), the Wallenius tails of :func:`max_skew_test`."""
+        p = 0.0
+        for q, group in zip(self.shares, self.groups, strict=True):
+            need = (math.ceil(self.k * q * math.exp(self.observed) * (1 - 1e-12))
+                    if np.isfinite(self.observed) else 0)
+            p += _tail(self.total, group, self.k, need, min(1.0, q * math.exp(c)))
+        return float(min(1.0, p))
+
+    def p_below(self, c: float) -> float:
+        """p of H0: MaxSkew >= c, the union over v of "v's expected share >= q_v e^c",
+        rejected when every part is (intersection-union, Berger 1982):
+        max_v P(X_v <= x_v) at expected share q_v e^c (0 where no ranking reaches it)."""
+        p = 0.0
+        for q, group, x in zip(self.shares, self.groups, self.top, strict=True):
+            share = q * math.exp(c)
+            if share * self.k > min(group, self.k):
+                continue
+            p = max(p, 1.0 - _tail(self.total, group, self.k, x + 1, share))
+        return float(min(1.0, p))
+
+    def interval(self, confidence: float) -> tuple[float, float]:
+        """The MaxSkew values c that neither one-sided test rejects at (1 - confidence) / 2:
+        [c where p_above(c) = a, c where p_below(c) = a] (both p monotone in c), within
+        [0, the largest MaxSkew a ranking can reach] (MaxSkew >= 0 when the shares sum
+        to 1), widened to hold s (by at most the bisection's 1e-4). So the judge's fail (p_above(t) <= a) is exactly "lower end > t" and its
+        pass (p_below(t) <= a) exactly "upper end < t"."""
+        a = (1 - confidence) / 2
+        top = max(math.log(min(g, self.k) / self.k / q)
+                  for q, g in zip(self.shares, self.groups, strict=True))
+        low = _root(lambda c: self.p_above(c) > a, 0.0, top, low_end=True)
+        high = _root(lambda c: self.p_below(c) <= a, 0.0, top, low_end=False)
+        return min(low, self.observed), max(high, self.observed)
+
+
+def _root(accept: Callable[[float], bool], lo: float, hi: float, *, low_end: bool) -> float:
+    """Bisection for the switch point of a monotone predicate (false then true on [lo, hi]):
+    the lower end is lo when ``accept(lo)``, the upper end hi when not ``accept(hi)``."""
+    if accept(lo):
+        return lo
+    if not accept(hi):
+        return hi
+    while hi - lo > 1e-4:
+        mid = 0.5 * (lo + hi)
+        lo, hi = (lo, mid) if accept(mid) else (mid, hi)
+    return hi if low_end else lo
 
 
 def min_permutations(family_size: int, alpha: float = 0.05) -> int:

@@ -155,8 +155,7 @@ def test_chunked_and_full_max_skew_agree_exactly_on_tied_scores_at_every_block_s
     pool = desired_distribution(values, "pool")
     encoder = PrecomputedEncoder(_Texts(24), store)
     for k in (10, 25, 33):
-        full = measure_max_skew(scores, values, texts, pool, k=k, n_resamples=50,
-                                rng=np.random.default_rng(0))
+        full = measure_max_skew(scores, values, texts, pool, k=k)
         audit = audit_max_skew(encoder, store.faceset(), queries=texts, k=k, threshold=0.5,
                                n_resamples=50).table
         chunked = retrieval_skew(store, queries, "gender", k)
