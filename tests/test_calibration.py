@@ -2,7 +2,8 @@
 
 For every kind of cell a helper uses (one-sample h: hypodescent, also with
 shared parents; two-sample h: person default, label parity, region skew
-"rate"; Cohen's d: region skew "association"; EAT d: association), at true
+"rate"; Cohen's d: region skew "association"; EAT d: association; MaxSkew@k:
+the inverted hypergeometric tests of retrieval), at true
 effect = threshold: P(fail) <= alpha + 3 SE and P(pass) <= alpha + 3 SE; the
 1 - 2 alpha interval covers the truth; and no verdict contradicts its estimate
 or interval. benchmarks/bench_calibration.py prints the same with more reps.
@@ -21,7 +22,8 @@ from pytest_clipbias.testing import _cells, verdict_rates
 
 ALPHA, T = 0.05, 0.2
 CASES = [("hypodescent", 100, 400), ("hypodescent-clustered", 100, 120),
-         ("two-sample-h", 100, 400), ("cohens-d", 60, 400), ("eat-d", 12, 300)]
+         ("two-sample-h", 100, 400), ("cohens-d", 60, 400), ("eat-d", 12, 300),
+         ("max-skew", 100, 100)]
 
 
 def _bound(p: float, reps: int) -> float:
@@ -103,10 +105,19 @@ def test_the_benchmark_figures_hold_for_the_fast_kinds(kind):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("index", range(9))
+@pytest.mark.parametrize("index", range(10))
 def test_every_row_of_the_calibration_benchmark_holds_alpha_plus_3_se(index):
-    """Rows 0-8; the MaxSkew row's bootstrap interval undercovers at zero skew (README),
-    so its test is tests/stats/test_retrieval.py's P(fail) at the threshold."""
-    row = _bench().ROWS[index]
-    assert row.kind != "max-skew"
-    _check_row(row, 600)
+    _check_row(_bench().ROWS[index], 600)
+
+
+def test_max_skew_interval_is_the_inversion_of_the_verdicts_tests():
+    """fail <=> the interval's lower end is beyond t, pass <=> its upper end is within, and
+    the 90% interval covers the true skew (0, t, 2t) at its level within 3 SE."""
+    reps, inside = 40, 0
+    for s, effect in enumerate((0.0, T, 2 * T)):
+        for cell in _cells("max-skew", effect, 200, reps, np.random.default_rng(10 + s)):
+            lo, hi = cell.interval(1 - 2 * ALPHA)
+            assert (cell.p_above(T) <= ALPHA) == (lo > T + 1e-3) or abs(lo - T) < 1e-3
+            assert (cell.p_below(T) <= ALPHA) == (hi < T - 1e-3) or abs(hi - T) < 1e-3
+            inside += lo <= effect <= hi
+    assert 1 - inside / (3 * reps) <= _bound(2 * ALPHA, 3 * reps)
