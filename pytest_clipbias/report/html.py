@@ -123,7 +123,7 @@ def _value(row: Mapping[str, Any], key: str) -> str:
     if missing(x):
         return "-"
     if not isinstance(x, (int, float)) or isinstance(x, bool):
-        return _esc(x)
+        return str(x)  # plain text: _breakable escapes it (once)
     pct = key in _PCT_KEYS
     text = f"{100 * x:.1f}%" if pct else num(x, ".3f") if isinstance(x, float) else str(x)
     lo, hi = row.get(f"{key}_ci_low"), row.get(f"{key}_ci_high")
