@@ -82,9 +82,11 @@ def assert_same_store(got: EmbeddingStore, want: EmbeddingStore) -> None:
 
 def test_spark_embed_equals_single_process_embed_and_is_signed(
         spark, faces_dir: Path, single: Path, tiny_model: ClipModel, tmp_path: Path) -> None:
+    seen: list[tuple[int, int]] = []
     report = embed(manifest_images(faces_dir), tiny_model, tmp_path / "emb", shard_size=10,
-                   engine="spark")
+                   engine="spark", on_progress=lambda done, total: seen.append((done, total)))
     assert report.encoded == list(range(6)) and report.kept == [] and report.rows == 60
+    assert seen[-1] == (60, 60) and np.all(np.diff([done for done, _ in seen]) > 0)
     store = EmbeddingStore(tmp_path / "emb")
     PrecomputedEncoder(tiny_model, store)  # signed by the model under test
     sidecar = json.loads((tmp_path / "emb" / SIDECAR).read_text())
