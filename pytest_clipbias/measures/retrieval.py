@@ -48,8 +48,9 @@ from ..stats.rng import as_generator
 def desired_distribution(values: Sequence[str], desired: str | Mapping[str, float]
                          ) -> dict[str, float]:
     """Reference shares: "pool" (the composition of ``values``, the default of the tests
-    below), "uniform" over the distinct ``values``, or a mapping value -> share (checked: finite positive shares summing to 1, every
-    value present in ``values``; ValueError naming ``desired`` otherwise)."""
+    below), "uniform" over the distinct ``values``, or a mapping value -> share
+    (checked: finite positive shares summing to 1, every value present in ``values``;
+    ValueError naming ``desired`` otherwise)."""
     if isinstance(values, str):
         raise TypeError("values must be a sequence of attribute values, not a single string")
     if desired == "pool":
@@ -315,8 +316,9 @@ class SkewCounts:
         """The MaxSkew values c that neither one-sided test rejects at (1 - confidence) / 2:
         [c where p_above(c) = a, c where p_below(c) = a] (both p monotone in c), within
         [0, the largest MaxSkew a ranking can reach] (MaxSkew >= 0 when the shares sum
-        to 1), widened to hold s (by at most the bisection's 1e-4). So the judge's fail (p_above(t) <= a) is exactly "lower end > t" and its
-        pass (p_below(t) <= a) exactly "upper end < t"."""
+        to 1), widened to hold s (by at most the bisection's 1e-4). So the judge's
+        fail (p_above(t) <= a) is exactly "lower end > t" and its pass
+        (p_below(t) <= a) exactly "upper end < t"."""
         a = (1 - confidence) / 2
         top = max(math.log(min(g, self.k) / self.k / q)
                   for q, g in zip(self.shares, self.groups, strict=True))
