@@ -13,12 +13,18 @@ each with its Monte Carlo standard error. Helpers and their cells: hypodescent
 parity and the region "rate" metric (two-sample h), region "association"
 (Cohen's d by the studentized bootstrap, on normal, lognormal and t(4)
 scores), association (WEAT / SC-EAT d), retrieval MaxSkew@k (hypergeometric
-test, bootstrap interval; rankings drawn Plackett-Luce so the top k is
-Wallenius, as the test's null states). NDKL's permutation test and the
-hypergeometric MaxSkew test alone are checked in tests/stats/test_retrieval.py.
+tests, their inversion as the interval; rankings drawn Plackett-Luce so the
+top k is Wallenius, as the test's null states). Label-rate parity and the
+region "rate" metric run through their own measures (``measure_parity``,
+``region_cells``). Two helpers without a threshold get their own lines:
+NDKL's permutation test (against an attribute-blind ranking: its size at
+zero skew and its power at MaxSkew 2t) and prompt robustness end to end
+(``assert_prompt_robust(assert_no_hypodescent, ...)`` on planted encoders of
+benchmarks/sim_prompt_search.py: P(fail) with no template biased, P(fail)
+with a portrait-only bias).
 
-Run: python benchmarks/bench_calibration.py [reps]   (tests/test_calibration.py
-runs the same grid with fewer reps; the full grid there is marked slow).
+Run: python benchmarks/bench_calibration.py [reps [ndkl_reps [prompt_runs]]]
+(tests/test_calibration.py runs the same grid with fewer reps; the full grid there is marked slow).
 """
 
 from __future__ import annotations
@@ -57,6 +63,10 @@ ROWS = [
         {}, 20),
     Row("person default / label parity / region rate (two-sample h, rate 0.2)",
         "two-sample-h", 100, "two-sided", "h_two_sample", {"p_ref": 0.2}),
+    Row("label-rate parity (measure_parity row, rate 0.3, group vs rest)", "label-parity", 100,
+        "two-sided", "h_two_sample", {"p_ref": 0.3}),
+    Row("region rate (argmax share of a label, 3 labels, men 0.25)", "region-rate", 100,
+        "two-sided", "h_two_sample", {"p_ref": 0.25}),
     Row("region association (d, normal scores)", "cohens-d", 60, "two-sided", "d", {}),
     Row("region association (d, lognormal scores)", "cohens-d-lognormal", 60, "two-sided",
         "d", {}),
@@ -90,7 +100,54 @@ def measure(row: Row, reps: int, seed: int = 0) -> dict[str, float]:
     return out
 
 
-def main(reps: int = 1000) -> None:
+def ndkl_rates(reps: int, effect: float, seed: int = 0, n: int = 200,
+               n_permutations: int = 199) -> float:
+    """Share of rankings whose NDKL permutation p <= 0.05: a pool of n (30% "a"), top k = n / 5,
+    rankings Plackett-Luce with "a"'s expected top-k share 0.3 e^effect (as in MaxSkew)."""
+    import numpy as np
+
+    from pytest_clipbias.measures.retrieval import _wallenius_weight, ndkl_test
+
+    rng = np.random.default_rng(seed)
+    k, group = n // 5, int(0.3 * n)
+    values = np.array(["a"] * group + ["b"] * (n - group))
+    w = 1.0 if effect == 0 else _wallenius_weight(n, group, k, k * 0.3 * math.exp(effect))
+    shift = np.where(np.arange(n) < group, math.log(w), 0.0)
+    hits = 0
+    for _ in range(reps):
+        ranked = values[np.argsort(-(shift + rng.gumbel(size=n)), kind="stable")]
+        hits += ndkl_test(list(ranked), k, n_permutations=n_permutations, seed=rng)[1] <= 0.05
+    return hits / reps
+
+
+def prompt_rates(runs: int, planted: bool, examples: int = 20) -> float:
+    """P(fail) of ``assert_prompt_robust(assert_no_hypodescent, ...)`` (holdout) over ``runs``
+    planted data sets (benchmarks/sim_prompt_search.py's encoders)."""
+    import importlib.util
+    from pathlib import Path
+
+    from pytest_clipbias import assert_no_hypodescent
+    from pytest_clipbias.prompts import assert_prompt_robust, quiet
+    from pytest_clipbias.strategies import templates
+    from pytest_clipbias.testing import planted_morph_series
+
+    path = Path(__file__).resolve().parent / "sim_prompt_search.py"
+    spec = importlib.util.spec_from_file_location("sim_prompt_search", path)
+    sim = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sim)
+    fails = 0
+    for run in range(runs):
+        series = planted_morph_series("Black", "White", n_series=200, midpoint_rate=0.5,
+                                      steps=5, seed=run)
+        result = quiet(assert_prompt_robust, assert_no_hypodescent, sim.encoder(planted, run),
+                       series, space=templates("{} person"), confirm="holdout",
+                       max_examples=examples, seed=run, **sim.HELPER)
+        fails += result.verdict == "fail"
+    return fails / runs
+
+
+def main(reps: int = 1000, ndkl_reps: int | None = None, prompt_runs: int | None = None
+         ) -> None:
     """Print the README's markdown table."""
     print(f"Threshold {T}, alpha 0.05, {reps} simulated data sets per figure; +- Monte Carlo SE.")
     print("| helper (cell) | n | P(fail) at t | P(pass) at t | P(pass) at 0, advised n | "
@@ -104,7 +161,17 @@ def main(reps: int = 1000) -> None:
               f"{m['pass_at_t']:.3f} +- {m['pass_at_t_se']:.3f} | {advised} | "
               f"{m['power_2t']:.2f} +- {m['power_2t_se']:.2f} | "
               f"{m['coverage']:.3f} +- {m['coverage_se']:.3f} |", flush=True)
+    ndkl_reps, prompt_runs = ndkl_reps or reps, prompt_runs or max(20, reps // 10)
+    size, power = ndkl_rates(ndkl_reps, 0.0, 1), ndkl_rates(ndkl_reps, 2 * T, 2)
+    print(f"\nNDKL permutation test (pool 200, 30% a, top 40, 199 permutations, {ndkl_reps} "
+          f"rankings): P(p <= 0.05) at zero skew {size:.3f} +- {_se(size, ndkl_reps):.3f}; "
+          f"at skew 2t {power:.2f} +- {_se(power, ndkl_reps):.2f}", flush=True)
+    null, planted = prompt_rates(prompt_runs, False), prompt_rates(prompt_runs, True)
+    print(f"Prompt robustness (holdout, assert_no_hypodescent, 200 series, 20 examples, "
+          f"{prompt_runs} runs): P(fail) with no template biased {null:.3f} +- "
+          f"{_se(null, prompt_runs):.3f}; with a portrait-only bias {planted:.2f} +- "
+          f"{_se(planted, prompt_runs):.2f}", flush=True)
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 1000)
+    main(*(int(a) for a in sys.argv[1:4]))

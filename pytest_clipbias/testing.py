@@ -209,8 +209,34 @@ def planted_region_faces(regions: Sequence[str], per_gender: int, *,
 
 # -- calibration: verdict rates of the measure + judge at a known true effect ------------
 
-CALIBRATED = ("hypodescent", "hypodescent-clustered", "two-sample-h", "cohens-d",
-              "cohens-d-lognormal", "cohens-d-t4", "eat-d", "max-skew")
+CALIBRATED = ("hypodescent", "hypodescent-clustered", "two-sample-h", "label-parity",
+              "region-rate", "cohens-d", "cohens-d-lognormal", "cohens-d-t4", "eat-d",
+              "max-skew")
+
+
+def _parity_cells(effect: float, n: int, reps: int, rng: np.random.Generator):
+    """Label-rate parity through its measure: group "a" (n images, label rate at h = effect
+    above 0.3) against the rest ("b", n images at 0.3); the row of "a" vs the rest."""
+    from .measures.parity import measure_parity
+
+    groups = np.array(["a"] * n + ["b"] * n)
+    rate = np.r_[np.full(n, _true_rate(effect, 0.3)), np.full(n, 0.3)]
+    return [measure_parity(rng.random(2 * n) < rate, {"g": groups}, ["g"], cue=None,
+                           cue_values=("", ""), min_per_group=1, confidence=0.9)[0].cells[""]
+            for _ in range(reps)]
+
+
+def _region_rate_cells(effect: float, n: int, reps: int, rng: np.random.Generator):
+    """Region skew "rate" through its cells: women and men (n each) score 3 labels; label 0
+    wins the argmax for women at h = effect above the men's 0.25 (Gumbel scores)."""
+    from .measures.region import region_cells
+
+    def scores(p0: float) -> np.ndarray:
+        logits = np.log([p0, (1 - p0) / 2, (1 - p0) / 2])
+        return logits + rng.gumbel(size=(n, 3))
+
+    return [region_cells([(scores(_true_rate(effect, 0.25)), scores(0.25))], 3, "rate")[0][0]
+            for _ in range(reps)]
 
 
 def _skew_cells(effect: float, n: int, reps: int, rng: np.random.Generator):
@@ -261,6 +287,10 @@ def _cells(kind: str, effect: float, n: int, reps: int, rng: np.random.Generator
         return [mc.clustered_h_cell((z[r] > cut).astype(float), ids[r]) for r in range(reps)]
     if kind == "max-skew":
         return _skew_cells(effect, n, reps, rng)
+    if kind == "label-parity":
+        return _parity_cells(effect, n, reps, rng)
+    if kind == "region-rate":
+        return _region_rate_cells(effect, n, reps, rng)
     if kind == "two-sample-h":  # base rate 0.2
         p2 = 0.2
         return mc.two_sample_h_cells(rng.binomial(n, _true_rate(effect, p2), reps), [n] * reps,

@@ -2,8 +2,10 @@
 
 For every kind of cell a helper uses (one-sample h: hypodescent, also with
 shared parents; two-sample h: person default, label parity, region skew
-"rate"; Cohen's d: region skew "association"; EAT d: association; MaxSkew@k:
-the inverted hypergeometric tests of retrieval), at true
+"rate", each also through its own measure; Cohen's d: region skew
+"association"; EAT d: association; MaxSkew@k: the inverted hypergeometric
+tests of retrieval; NDKL's permutation test; prompt robustness end to end,
+slow), at true
 effect = threshold: P(fail) <= alpha + 3 SE and P(pass) <= alpha + 3 SE; the
 1 - 2 alpha interval covers the truth; and no verdict contradicts its estimate
 or interval. benchmarks/bench_calibration.py prints the same with more reps.
@@ -23,7 +25,7 @@ from pytest_clipbias.testing import _cells, verdict_rates
 ALPHA, T = 0.05, 0.2
 CASES = [("hypodescent", 100, 400), ("hypodescent-clustered", 100, 120),
          ("two-sample-h", 100, 400), ("cohens-d", 60, 400), ("eat-d", 12, 300),
-         ("max-skew", 100, 100)]
+         ("max-skew", 100, 100), ("label-parity", 100, 300), ("region-rate", 100, 300)]
 
 
 def _bound(p: float, reps: int) -> float:
@@ -105,9 +107,23 @@ def test_the_benchmark_figures_hold_for_the_fast_kinds(kind):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("index", range(10))
+@pytest.mark.parametrize("index", range(12))
 def test_every_row_of_the_calibration_benchmark_holds_alpha_plus_3_se(index):
     _check_row(_bench().ROWS[index], 600)
+
+
+def test_ndkl_permutation_test_holds_its_size_and_finds_a_planted_skew():
+    """The benchmark's NDKL line, fewer rankings: size at zero skew <= alpha + 3 SE, and a
+    skew of 2.5 t (0.5) is found more often than alpha allows by chance."""
+    reps = 150
+    assert _bench().ndkl_rates(reps, 0.0, seed=11) <= _bound(ALPHA, reps)
+    assert _bench().ndkl_rates(60, 2.5 * T, seed=12) > _bound(ALPHA, 60)
+
+
+@pytest.mark.slow
+def test_prompt_robustness_end_to_end_fails_no_more_than_alpha_without_a_bias():
+    runs = 30
+    assert _bench().prompt_rates(runs, planted=False) <= _bound(ALPHA, runs)
 
 
 def test_max_skew_interval_is_the_inversion_of_the_verdicts_tests():
