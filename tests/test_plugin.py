@@ -350,3 +350,12 @@ def test_h():
     line = next(x for x in pytester.runpytest("-rA", "-p", "no:cacheprovider").outlines
                 if x.startswith("FAILED test_h.py::test_h"))
     assert line.endswith("> 0.2 Black-White women") and len(line) < 90
+
+
+def test_ci_tests_the_declared_pytest_floor():
+    """pyproject's pytest floor is the version tox and .ci/run install for the oldest leg."""
+    root = Path(__file__).parent.parent
+    floor = re.search(r'"pytest>=([\d.]+)"', (root / "pyproject.toml").read_text())[1]
+    tox = re.search(r"pytestmin: pytest==([\d.]+)", (root / "tox.ini").read_text())[1]
+    ci = re.search(r"OLDEST_PYTEST=([\d.]+)", (root / ".ci" / "run").read_text())[1]
+    assert tox == ci and (tox == floor or tox.startswith(floor + "."))
