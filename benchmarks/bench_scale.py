@@ -200,6 +200,14 @@ def decode(n: int, workers: int, batch: int = 64) -> dict:
 
 
 def _peak_mb() -> float:
+    """Peak RSS of this process: VmHWM (ru_maxrss would carry the parent's peak across exec)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -231,10 +239,16 @@ def main() -> None:
                         help="images for the distributed embed comparison (default 600)")
     parser.add_argument("--embed-model", default="ViT-B-32",
                         help="model of the embed comparison (random weights; default ViT-B-32)")
+    parser.add_argument("--range-mb", type=int, nargs="+", default=[32],
+                        help="ranged-request sizes (MiB) for the s3 reads (default 32: ours)")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         kind, folder = args.child[:2]
+        if os.environ.get("CLIPBIAS_BENCH_RANGE_MB"):
+            from pytest_clipbias import remote
+
+            remote.RANGE_BYTES = int(os.environ["CLIPBIAS_BENCH_RANGE_MB"]) << 20
         result = {"retrieval": lambda: retrieval(folder, args.queries, args.k),
                   "read": lambda: read_all(folder),
                   "read-er": lambda: read_all_embedding_reader(folder),
@@ -398,24 +412,31 @@ def bench_s3(data: Path, args: argparse.Namespace) -> None:
         print(f"S3 (moto server on 127.0.0.1, own process): uploaded {args.n:,} x {DIM} "
               f"float16 in {seconds:.1f} s")
         runs = {}
-        for name, kind, where in (("audit, local disk", "retrieval", str(big)),
-                                  ("audit, s3://", "retrieval", "s3://bench/pool"),
-                                  ("read all, ours, local", "read", str(big)),
-                                  ("read all, ours, s3://", "read", "s3://bench/pool"),
-                                  ("read all, embedding-reader, local", "read-er", str(big)),
-                                  ("read all, embedding-reader, s3://", "read-er",
-                                   "s3://bench/pool")):
+        plan = [("audit, local disk", "retrieval", str(big), None)]
+        plan += [(f"audit, s3://, {mb} MiB ranges", "retrieval", "s3://bench/pool", mb)
+                 for mb in args.range_mb]
+        plan += [("read all, ours, local", "read", str(big), None)]
+        plan += [(f"read all, ours, s3://, {mb} MiB ranges", "read", "s3://bench/pool", mb)
+                 for mb in args.range_mb]
+        plan += [("read all, embedding-reader, local", "read-er", str(big), None),
+                 ("read all, embedding-reader, s3://", "read-er", "s3://bench/pool", None)]
+        for name, kind, where, mb in plan:
+            extra = {"CLIPBIAS_BENCH_RANGE_MB": str(mb)} if mb else {}
             try:
-                runs[name] = r = _child(kind, where, env=env)
+                runs[name] = r = _child(kind, where, env={**env, **extra})
             except RuntimeError as exc:
-                print(f"  {name:36s} failed: {str(exc).splitlines()[-1]}")
+                print(f"  {name:40s} failed: {str(exc).splitlines()[-1]}")
                 continue
-            print(f"  {name:36s} {r['seconds']:7.1f} s   peak RSS {r['peak_rss_mb']:6.0f} MB")
-    local, remote = runs.get("audit, local disk"), runs.get("audit, s3://")
-    if local and remote:
+            print(f"  {name:40s} {r['seconds']:7.1f} s   peak RSS {r['peak_rss_mb']:6.0f} MB")
+    local = runs.get("audit, local disk")
+    for mb in args.range_mb:
+        remote = runs.get(f"audit, s3://, {mb} MiB ranges")
+        if not (local and remote):
+            continue
         same = (local["worst_max_skew"], local["worst_ndkl"], local["index"]) == (
             remote["worst_max_skew"], remote["worst_ndkl"], remote["index"])
-        print(f"  ratio s3/local audit: {remote['seconds'] / local['seconds']:.2f}x "
+        print(f"  ratio s3 ({mb} MiB ranges)/local audit: "
+              f"{remote['seconds'] / local['seconds']:.2f}x "
               f"(target <= 2x), peak RSS {remote['peak_rss_mb']:.0f} MB (target <= 1536 MB); "
               f"same results: {same}")
 

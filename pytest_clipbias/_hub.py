@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import threading
 from collections.abc import Iterator
 from urllib.parse import urlparse
 
@@ -29,13 +30,25 @@ def hub_address() -> tuple[str, int]:
 
 
 def reachable(timeout: float = PROBE_TIMEOUT) -> bool:
-    """True when a TCP connection to :func:`hub_address` opens within ``timeout`` seconds."""
+    """True when a TCP connection to :func:`hub_address` opens within ``timeout`` seconds.
+
+    The probe runs in a daemon thread: the socket timeout does not bound a
+    name lookup, and a stalled resolver must not stall the load either.
+    """
     host, port = hub_address()
-    try:
-        socket.create_connection((host, port), timeout=timeout).close()
-    except OSError:  # no DNS, no route, refused, timed out
-        return False
-    return True
+    opened: list[bool] = []
+
+    def probe() -> None:
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+        except OSError:  # no DNS, no route, refused, timed out
+            return
+        opened.append(True)
+
+    thread = threading.Thread(target=probe, name="clipbias-hub-probe", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return bool(opened)
 
 
 @contextlib.contextmanager

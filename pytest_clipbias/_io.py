@@ -4,6 +4,10 @@ A write goes to a temporary file beside its target and is renamed over it.
 A target that is a symlink is followed (the link stays a link and its target
 gets the new content); a target that is a directory, FIFO, device or socket
 is refused, never replaced; the temporary file is removed on any failure.
+The new text is flushed to disk before the rename, so neither a killed
+process nor a power cut leaves the target empty or half-written (the
+SIGKILL-inside-the-write tests in tests/test_robustness.py show the old file
+surviving byte-identical).
 ``check_output_path`` runs the same checks without writing, so options can be
 validated when pytest starts instead of failing after the tests ran.
 """
@@ -74,6 +78,8 @@ def atomic_write_text(path: str | os.PathLike, text: str, what: str = "output fi
         fd, tmp = tempfile.mkstemp(prefix=f".{real.name}.tmp-", dir=real.parent)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())  # the bytes are on disk before the name points at them
         os.chmod(tmp, _mode_for(real))
         os.replace(tmp, real)
         tmp = None

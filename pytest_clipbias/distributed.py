@@ -32,6 +32,7 @@ import hashlib
 import json
 import os
 import pickle
+import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -238,6 +239,7 @@ def _finish(folder: Folder, job: dict[str, Any], records: list[dict[str, Any]]) 
                   dim=_dim(folder, records[0]), dtype=job["dtype"], records=records)
     for i in range(job["partitions"]):
         folder.remove(f"{PARTS}/part_{i}.json")
+    folder.prune(PARTS)
     folder.remove(JOB_FILE)
 
 
@@ -347,9 +349,19 @@ def spark_session(master: str | None = None) -> Any:
     active = SparkSession.getActiveSession()
     if active is not None and master is None:
         return active
-    return (SparkSession.builder.master(master or "local[*]")
-            .appName("pytest-clipbias embed").config("spark.ui.enabled", "false")
-            .config("spark.python.worker.reuse", "true").getOrCreate())
+    # executors of a local master run this interpreter (with this environment's packages),
+    # not whatever "python3" is first on PATH; clusters set PYSPARK_PYTHON themselves
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    try:
+        return (SparkSession.builder.master(master or "local[*]")
+                .appName("pytest-clipbias embed").config("spark.ui.enabled", "false")
+                .config("spark.python.worker.reuse", "true").getOrCreate())
+    except Exception as exc:  # pyspark raises its own types when the JVM cannot start
+        raise ConfigurationError(
+            f"Spark could not start on master {master or 'local[*]'!r} ({type(exc).__name__}: "
+            f"{str(exc).strip().splitlines()[0] if str(exc).strip() else exc!r}); it needs "
+            "Java 17+ (java on PATH or JAVA_HOME; apt-get install openjdk-17-jre-headless)"
+        ) from exc
 
 
 def _run_spark(specs: Sequence[_Spec], images: Images, model: Any, folder: Folder,

@@ -337,7 +337,8 @@ class EmbeddingStore:
         """Embeddings of the given global rows as float32, re-normalised and validated.
 
         A local shard already checked (or unsigned) is read through its memory
-        map; otherwise the shard is streamed once, checking its digest.
+        map, a remote one by ranged requests for the runs of rows asked for; a
+        shard not yet checked against the signature is streamed once, whole.
         """
         index = np.asarray(index, dtype=np.int64)
         out = np.empty((len(index), self.dim), dtype=np.float32)
@@ -346,8 +347,9 @@ class EmbeddingStore:
             sel = which == s
             shard = self.shards[s]
             local = index[sel] - shard.start
-            if shard.emb is not None and not self._unchecked("emb", int(s)):
-                out[sel] = shard.emb[local]
+            if not self._unchecked("emb", int(s)):
+                out[sel] = shard.emb[local] if shard.emb is not None else self._ranged(
+                    shard, local)
                 continue
             picked = np.empty((len(local), self.dim), dtype=np.float32)
             for lo, block in self._shard_blocks(int(s), 131072):
@@ -355,6 +357,22 @@ class EmbeddingStore:
                 picked[hit] = block[local[hit] - lo]
             out[sel] = picked
         return _validated(out, index, self)
+
+    def _ranged(self, shard: Shard, local: np.ndarray, gap: int = 256) -> np.ndarray:
+        """Rows ``local`` of a remote shard: runs closer than ``gap`` rows fetched as one range."""
+        order = np.unique(local)
+        breaks = np.flatnonzero(np.diff(order) > gap) + 1
+        runs = [(int(r[0]), int(r[-1]) + 1) for r in np.split(order, breaks)]
+        width = self.dim * shard.dtype.itemsize
+        parts = self.folder.read_ranges(f"img_emb/{shard.emb_name}", [
+            (shard.offset + lo * width, (hi - lo) * width) for lo, hi in runs])
+        rows = np.concatenate([np.frombuffer(p, dtype=shard.dtype).reshape(-1, self.dim)
+                               for p in parts])
+        position = np.concatenate([np.arange(lo, hi) for lo, hi in runs])
+        if len(rows) != len(position):
+            raise DatasetError(f"{shard.emb_path}: the file is shorter than its header says; "
+                               "it is truncated, re-export it")
+        return rows[np.searchsorted(position, local)]
 
     def iter_blocks(self, block_rows: int = 131072) -> Iterator[tuple[int, np.ndarray]]:
         """(first global row, float32 block) over the whole store, validated, bounded memory.
@@ -376,8 +394,9 @@ class EmbeddingStore:
                 for lo, block in self._shard_blocks(i, block_rows):
                     yield shard.start + lo, block
 
+        remote = self.folder.local is None  # local reads are cheap: no second block in memory
         with progress(f"reading {self.directory}", total=self._n, unit="rows") as bar:
-            for start, block in _read_ahead(blocks()):
+            for start, block in _read_ahead(blocks()) if remote else blocks():
                 yield start, block, _norms(block, start, self)
                 bar.update(len(block))
 
@@ -391,20 +410,31 @@ class EmbeddingStore:
         hasher = hashlib.sha256() if self._unchecked("emb", i) else None
         if hasher is not None and shard.rows == 0:
             self._check_digest("emb", i, hasher.hexdigest())
-        width = self.dim * shard.dtype.itemsize
         for lo in range(0, shard.rows, block_rows):
             rows = min(block_rows, shard.rows - lo)
-            data = self.folder.read_range(f"img_emb/{shard.emb_name}", shard.offset + lo * width,
-                                          rows * width)
-            if len(data) != rows * width:
-                raise DatasetError(f"{shard.emb_path}: the file ends before row {lo + rows} of "
-                                   f"{shard.rows}; it is truncated, re-export it")
+            raw = self._read_raw(shard, lo, rows)
             if hasher is not None:
-                hasher.update(data)
+                hasher.update(raw)
                 if lo + rows == shard.rows:
                     self._check_digest("emb", i, hasher.hexdigest())
-            yield lo, np.frombuffer(data, dtype=shard.dtype).reshape(rows, self.dim).astype(
-                np.float32)
+            block = raw.reshape(rows, self.dim).astype(np.float32)
+            del raw  # not kept alive while the caller holds the block
+            yield lo, block
+
+    def _read_raw(self, shard: Shard, lo: int, rows: int) -> np.ndarray:
+        """Rows ``lo:lo+rows`` of a shard as stored (1-d), by plain file reads or ranges."""
+        width = self.dim * shard.dtype.itemsize
+        if self.folder.local is not None:
+            raw = np.fromfile(shard.emb_path, dtype=shard.dtype, count=rows * self.dim,
+                              offset=shard.offset + lo * width)
+        else:
+            raw = np.frombuffer(self.folder.read_range(
+                f"img_emb/{shard.emb_name}", shard.offset + lo * width, rows * width),
+                dtype=shard.dtype)
+        if len(raw) != rows * self.dim:
+            raise DatasetError(f"{shard.emb_path}: the file ends before row {lo + rows} of "
+                               f"{shard.rows}; it is truncated, re-export it")
+        return raw
 
     # -- identity ----------------------------------------------------------------------
 
@@ -434,14 +464,10 @@ class EmbeddingStore:
         records = []
         for shard in self.shards:
             emb = hashlib.sha256()
-            width = self.dim * shard.dtype.itemsize
             for lo in range(0, shard.rows, 65536):
-                rows = min(65536, shard.rows - lo)
-                data = self.folder.read_range(f"img_emb/{shard.emb_name}",
-                                              shard.offset + lo * width, rows * width)
-                block = np.frombuffer(data, dtype=shard.dtype).reshape(rows, self.dim)
-                _norms(block.astype(np.float32), shard.start + lo, self)
-                emb.update(data)
+                raw = self._read_raw(shard, lo, min(65536, shard.rows - lo))
+                _norms(raw.reshape(-1, self.dim).astype(np.float32), shard.start + lo, self)
+                emb.update(raw)
             meta = self.folder.read_bytes("metadata", shard.meta_name)
             records.append(shard_record(shard.emb_name, shard.meta_name, shard.rows,
                                         emb.hexdigest(), hashlib.sha256(meta).hexdigest()))
@@ -567,12 +593,8 @@ def _open_shards(folder: Folder) -> list[Shard]:
         emb_path, meta_path = folder.where("img_emb", emb_name), folder.where("metadata", meta_name)
         (rows, dim), dtype, offset, emb = _npy_layout(folder, emb_name, emb_path)
         try:
-            if folder.local is not None:
-                meta_rows = pq.read_metadata(meta_path).num_rows
-            else:
-                with folder.fs.open(folder._path("metadata", meta_name), "rb",
-                                    block_size=1 << 20) as fh:
-                    meta_rows = pq.read_metadata(fh).num_rows
+            with folder.open(f"metadata/{meta_name}") as fh:
+                meta_rows = pq.read_metadata(fh).num_rows
         except (OSError, ValueError) as exc:
             raise DatasetError(f"{meta_path}: not a readable parquet file ({exc}); re-export "
                                "this shard") from exc

@@ -19,7 +19,8 @@ min(p+, p-). The two rejection regions are disjoint (e1 > t against
 e1 < -t), so the size is at most alpha + Phi(-z_{1-alpha} - 2 t / s1), s1 the
 standard error of the candidate's effect: alpha + 0.0001 at t = s1 (see
 tests/test_gate.py for the simulation). +0.5 -> -0.5 regresses on the "-"
-side: the harm to the other side grew from 0 to 0.5 ("reversed").
+side: the harm to the other side grew from 0 to 0.5 ("reversed": the
+baseline's bias, beyond t, was against the side the candidate now favours).
 
 The change d = e1 - e0 is tested one-sided, z = (d - t) / se(d):
 
@@ -140,7 +141,7 @@ class HarmTest:
     side: str  # "+" (harm max(e, 0)) or "-" (harm max(-e, 0))
     growth: float  # point growth of that side's harm
     p_value: float  # one-sided, uncorrected
-    reversed: bool  # the harm that grew is to the side the baseline did not disfavour
+    reversed: bool  # the baseline's bias (beyond t) to one side became a bias to the other
 
 
 def harm_test(e0: float, e1: float, d: float, se_d: float, se1: tuple[float, float],
@@ -160,7 +161,7 @@ def harm_test(e0: float, e1: float, d: float, se_d: float, se1: tuple[float, flo
         side, growth, p = "+", grow_plus, p_plus
     else:
         side, growth, p = "-", grow_minus, p_minus
-    flipped = (e0 > 0 > e1) if side == "-" else (e0 < 0 < e1)
+    flipped = (e0 > t and e1 < 0) if side == "-" else (e0 < -t and e1 > 0)
     return HarmTest(side, growth, p, flipped)
 
 

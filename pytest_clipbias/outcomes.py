@@ -177,8 +177,9 @@ def person_default_gate(faces: Sequence[Any], scores: np.ndarray, codes: np.ndar
 
 def parity_gate(faces: Sequence[Any], hits: np.ndarray, attrs: Mapping[str, np.ndarray],
                 rows: Sequence[Any], name_of: Callable[[Any], str], cue: str | None,
-                cue_values: tuple[str, str]) -> dict[str, Any]:
-    """``{"gate": ...}`` of a label-rate parity result: per face whether it got the label.
+                cue_values: tuple[str, str], column: str = "label") -> dict[str, Any]:
+    """``{"gate": ...}`` of a label-rate parity result: per face whether it got the label
+    (accuracy parity: whether it was misclassified, ``column`` "error").
 
     Each row's two groups: its images and the rest, or (a cue row) its cell with
     and without the cue; a row whose groups do not reproduce its counts is
@@ -195,7 +196,7 @@ def parity_gate(faces: Sequence[Any], hits: np.ndarray, attrs: Mapping[str, np.n
             cond & (attrs[cue] == cue_values[0]), cond & (attrs[cue] == cue_values[1]))
         if (int(a.sum()), int(b.sum())) == (row.n, row.compared_n):
             contrasts[name_of(row)] = (a, b)
-    items, spec = contrast_items(faces, "label", hits, contrasts)
+    items, spec = contrast_items(faces, column, hits, contrasts)
     return gate_details(cell_entries(rows, name_of, kind="mover-wilson h", paired=lambda r, _: (
         spec(name_of(r)) if name_of(r) in contrasts else None)), items)
 

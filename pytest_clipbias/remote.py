@@ -16,6 +16,7 @@ all), so a reader never sees half a shard.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterable, Mapping
@@ -24,8 +25,9 @@ from typing import Any
 
 from .errors import ConfigurationError
 
-#: bytes per ranged request when a large read is split into concurrent requests
-RANGE_BYTES = 8 << 20
+#: bytes per ranged request when a large read is split into concurrent requests (see
+#: docs/scale.md: fewer, larger ranges cost less per byte on every server measured)
+RANGE_BYTES = 32 << 20
 
 
 def is_remote(location: str | os.PathLike) -> bool:
@@ -126,6 +128,7 @@ class Folder:
         if self.local is not None:
             return self.local.joinpath(*parts).is_file()
         with _remote_errors(self.where(*parts)):
+            self.fs.invalidate_cache(self._path(*parts))  # other processes write here too
             return bool(self.fs.isfile(self._path(*parts)))
 
     def read_bytes(self, *parts: str) -> bytes:
@@ -151,6 +154,26 @@ class Folder:
                 raise _wrap(part, self.where(name))
         return b"".join(parts)
 
+    def read_ranges(self, name: str, spans: list[tuple[int, int]]) -> list[bytes]:
+        """Several ``(offset, size)`` spans of one file; remote ones fetched concurrently."""
+        if self.local is not None or not spans:
+            return [self.read_range(name, offset, size) for offset, size in spans]
+        path = self._path(name)
+        with _remote_errors(self.where(name)):
+            parts = self.fs.cat_ranges([path] * len(spans), [o for o, _ in spans],
+                                       [o + n for o, n in spans])
+        for part in parts:
+            if isinstance(part, Exception):
+                raise _wrap(part, self.where(name))
+        return parts
+
+    def open(self, name: str) -> Any:
+        """A binary file object for reading (remote: 1 MiB blocks, for footers and headers)."""
+        if self.local is not None:
+            return open(self.local / name, "rb")
+        with _remote_errors(self.where(name)):
+            return self.fs.open(self._path(name), "rb", block_size=1 << 20)
+
     def write_bytes(self, name: str, data: bytes) -> None:
         """Write a file whole (temporary name + rename locally, one PUT remotely)."""
         if self.local is not None:
@@ -168,6 +191,12 @@ class Folder:
             return
         with _remote_errors(self.where(name)):
             self.fs.pipe_file(self._path(name), data)
+
+    def prune(self, name: str) -> None:
+        """Remove a local subfolder if it is empty (object stores have no folders to remove)."""
+        if self.local is not None:
+            with contextlib.suppress(OSError):
+                (self.local / name).rmdir()
 
     def remove(self, name: str) -> None:
         """Delete a file if it exists."""

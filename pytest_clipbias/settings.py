@@ -502,7 +502,7 @@ class GateSettings:
                    tuple(report["clipbias_compare_fail"]), report["clipbias_compare_fail_strict"],
                    report["clipbias_compare_allow_missing"], report["clipbias_compare_alpha"],
                    report["clipbias_compare_allow_incomparable"])
-        _check_gate_needs_baseline(report)
+        _check_gate_needs_baseline(report, config)
         if not (gate.compare and gate.rules):
             return gate
         from .report.baseline import BaselineError, Storage, measures_in
@@ -521,9 +521,12 @@ _GATE_FLAGS = (("clipbias_compare_fail", "--clipbias-compare-fail"),
                ("clipbias_compare_allow_incomparable", "--clipbias-compare-allow-incomparable"))
 
 
-def _check_gate_needs_baseline(report: dict[str, Any]) -> None:
-    """A gate option without --clipbias-compare would run no gate and pass: a usage error."""
-    given = [flag for dest, flag in _GATE_FLAGS if report[dest]]
+def _check_gate_needs_baseline(report: dict[str, Any], config: pytest.Config) -> None:
+    """A gate option given for this run (command line or environment) without
+    --clipbias-compare would run no gate and pass: a usage error. An ini value is a
+    project default that applies whenever a run compares, so it alone is no error."""
+    given = [flag for dest, flag in _GATE_FLAGS if report[dest] and (
+        config.getoption(dest, default=None) or os.environ.get(_BY_DEST[dest].env or ""))]
     if given and not report["clipbias_compare"]:
         raise pytest.UsageError(
             f"{', '.join(given)} given without --clipbias-compare: no baseline, so no release "

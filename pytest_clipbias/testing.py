@@ -209,7 +209,35 @@ def planted_region_faces(regions: Sequence[str], per_gender: int, *,
 
 # -- calibration: verdict rates of the measure + judge at a known true effect ------------
 
-CALIBRATED = ("hypodescent", "hypodescent-clustered", "two-sample-h", "cohens-d", "eat-d")
+CALIBRATED = ("hypodescent", "hypodescent-clustered", "two-sample-h", "cohens-d",
+              "cohens-d-lognormal", "cohens-d-t4", "eat-d", "max-skew")
+
+
+def _skew_cells(effect: float, n: int, reps: int, rng: np.random.Generator):
+    """MaxSkew@k cells (k = n / 5) of a pool 30% "a": rankings by log-odds plus Gumbel noise
+    (Plackett-Luce, so top-k counts are Wallenius) with the expected top-k share of "a"
+    at 0.3 e^effect, as the test's null states it."""
+    from .measures.ranking import measure_max_skew
+    from .measures.retrieval import _wallenius_weight
+
+    k, group = n // 5, int(0.3 * n)
+    values = ["a"] * group + ["b"] * (n - group)
+    dist = {"a": group / n, "b": 1 - group / n}
+    w = 1.0 if effect == 0 else _wallenius_weight(n, group, k, k * dist["a"] * math.exp(effect))
+    shift = np.where(np.arange(n) < group, math.log(w), 0.0)
+    return [measure_max_skew((shift + rng.gumbel(size=n))[:, None], values, ["q"], dist, k=k,
+                             n_resamples=200, rng=rng)[0].cells[""] for _ in range(reps)]
+
+
+def _scores(kind: str, effect: float, n: int, reps: int, rng: np.random.Generator):
+    """(x, y) of shape (reps, n): y from the named distribution, x shifted by effect sds."""
+    if kind == "cohens-d-lognormal":  # sigma 0.5: skewness 1.75
+        x, sd = rng.lognormal(0, 0.5, (2, reps, n)), math.sqrt(math.expm1(0.25) * math.exp(0.25))
+    elif kind == "cohens-d-t4":
+        x, sd = rng.standard_t(4, (2, reps, n)), math.sqrt(2.0)
+    else:
+        x, sd = rng.standard_normal((2, reps, n)), 1.0
+    return x[0] + effect * sd, x[1]
 
 
 def _true_rate(h: float, p0: float) -> float:
@@ -231,14 +259,16 @@ def _cells(kind: str, effect: float, n: int, reps: int, rng: np.random.Generator
              + rng.standard_normal((reps, n)))
         cut = stats.norm.ppf(1 - _true_rate(effect, 0.5)) * math.sqrt(1.5)
         return [mc.clustered_h_cell((z[r] > cut).astype(float), ids[r]) for r in range(reps)]
+    if kind == "max-skew":
+        return _skew_cells(effect, n, reps, rng)
     if kind == "two-sample-h":  # base rate 0.2
         p2 = 0.2
         return mc.two_sample_h_cells(rng.binomial(n, _true_rate(effect, p2), reps), [n] * reps,
                                      rng.binomial(n, p2, reps), [n] * reps)
-    x, y = rng.normal(effect, 1, (reps, n)), rng.standard_normal((reps, n))
-    if kind == "cohens-d":
-        d = (x.mean(1) - y.mean(1)) / np.sqrt((x.var(1, ddof=1) + y.var(1, ddof=1)) / 2)
-        return mc.cohens_d_cells(d, [n] * reps, [n] * reps)
+    if kind.startswith("cohens-d"):  # the studentized-bootstrap cells of the region metric
+        x, y = _scores(kind, effect, n, reps, rng)
+        return mc.cohens_d_score_cells(list(zip(x, y, strict=True)), n_resamples=999)
+    y = rng.standard_normal((reps, n))
     # eat-d: theta = delta / sqrt(1 + delta^2 / 4); solve for the delta that gives ``effect``
     delta = effect / math.sqrt(1 - effect**2 / 4)
     x = rng.normal(delta, 1, (reps, n))

@@ -191,3 +191,84 @@ def test_label_rate_parity_still_takes_one_label():
     result = audit_label_rate_parity(enc, faces, label="criminal", candidates=["nurse"],
                                      by="gender", threshold=0.2)
     assert result.details["label"] == "criminal" and result.verdict == "fail"
+
+
+def test_two_classes_with_one_prompt_text_are_refused():
+    """Identical prompts tie, and argmax would always pick the first class."""
+    enc, faces = planted_accuracy_faces({"A": 0.9, "B": 0.9}, 20)
+    with pytest.raises(ValueError, match=r"\['female', 'male'\] share the prompt text 'person'"):
+        audit_accuracy_parity(enc, faces, threshold=0.1,
+                              candidates={"female": "person", "male": "person"})
+
+
+class _CountingEncoder:
+    def __init__(self, encoder: PlantedEncoder) -> None:
+        self.encoder, self.images = encoder, 0
+
+    def encode_images(self, images):
+        self.images += 1
+        return self.encoder.encode_images(images)
+
+    def encode_texts(self, texts):
+        return self.encoder.encode_texts(texts)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"templates": "a photo of a {}."}, "bare string"),
+    ({"templates": ["a photo"]}, "placeholder"),
+    ({"min_per_group": 0}, "min_per_group"),
+])
+def test_arguments_are_checked_before_any_image_is_encoded(kwargs, match):
+    enc, faces = planted_accuracy_faces({"A": 0.9, "B": 0.9}, 20)
+    spy = _CountingEncoder(enc)
+    with pytest.raises((TypeError, ValueError), match=match):
+        audit_accuracy_parity(spy, faces, threshold=0.1, **kwargs)
+    assert spy.images == 0
+
+
+def test_templates_from_a_generator_are_recorded():
+    enc, faces = planted_accuracy_faces({"A": 0.9, "B": 0.9}, 20)
+    result = audit_accuracy_parity(enc, faces, threshold=0.5, min_per_group=5,
+                                   templates=(t for t in ["a photo of a {}."]))
+    assert result.details["templates"] == ["a photo of a {}."]
+    assert "a photo of a female." in result.prompts
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"classes": ("female", "female", "male")}, "two distinct class names"),  # wrong == true
+    ({"classes": "fm"}, "two distinct class names"),
+    ({"by": "gender"}, "by and predict must be different"),  # one would overwrite the other
+    ({"per_group": 0}, "per_group"),
+    ({"accuracy": {"A": "0.9"}}, r"accuracy\['A'\] must be a number"),
+    ({"accuracy": {"A": 1.2}}, r"accuracy\['A'\]"),
+])
+def test_planted_accuracy_faces_refuses_what_it_cannot_plant(kwargs, match):
+    args = {"accuracy": {"A": 0.9, "B": 0.7}, "per_group": 20, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        planted_accuracy_faces(**args)
+
+
+def test_planted_accuracy_takes_numpy_numbers():
+    enc, faces = planted_accuracy_faces({"A": np.float64(0.75), "B": 0.75}, np.int64(20))
+    result = audit_accuracy_parity(enc, faces, threshold=0.5, min_per_group=5, by="race")
+    assert result.details["overall_accuracy"] == pytest.approx(0.75)
+
+
+def test_not_annotated_values_are_not_made_a_class():
+    """FACET's gender "na" must not become the zero-shot class "a photo of a na."."""
+    enc, faces = planted_accuracy_faces({"A": 0.9, "B": 0.9}, 20)
+    faces = FaceSet([FaceItem(f.image, {**f.attributes, "gender": "na"} if i == 3 else
+                              f.attributes) for i, f in enumerate(faces)])
+    with pytest.raises(ValueError, match=r"gender='na' \(not annotated\).*faces.filter"):
+        audit_accuracy_parity(enc, faces, threshold=0.1)
+    with pytest.raises(ValueError, match=r"\['na'\] of some faces are not among"):
+        audit_accuracy_parity(enc, faces, threshold=0.1, candidates=["female", "male"])
+    kept = faces.filter(gender=["female", "male"])
+    assert audit_accuracy_parity(enc, kept, threshold=0.5, min_per_group=5).n == 39
+
+
+def test_an_attribute_with_one_group_is_an_error_not_inconclusive():
+    enc, faces = planted_accuracy_faces({"White": 0.9}, 40)
+    with pytest.raises(ValueError, match=r"by: the 'race' attribute has the single value "
+                                         r"'White'"):
+        audit_accuracy_parity(enc, faces, threshold=0.1)

@@ -66,3 +66,47 @@ def test_shared_parents_need_the_cluster_cell():
     fail_naive = np.mean([j.verdict == "fail" for j in judge_cells(naive, rules)])
     fail_clustered = np.mean([j.verdict == "fail" for j in judge_cells(clustered, rules)])
     assert fail_clustered <= _bound(ALPHA, 120) < fail_naive
+
+
+def _bench():
+    """benchmarks/bench_calibration.py, imported once (its ROWS and measure)."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    if "bench_calibration" not in sys.modules:
+        path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_calibration.py"
+        spec = importlib.util.spec_from_file_location("bench_calibration", path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["bench_calibration"] = module  # dataclasses look their module up
+        spec.loader.exec_module(module)
+    return sys.modules["bench_calibration"]
+
+
+def _check_row(row, reps: int) -> None:
+    m = _bench().measure(row, reps, seed=5)
+    assert m["fail_at_t"] <= _bound(ALPHA, reps), (row.name, m)
+    assert m["pass_at_t"] <= _bound(ALPHA, reps), (row.name, m)
+    assert 1 - m["coverage"] <= _bound(2 * ALPHA, reps), (row.name, m)
+    if "pass_at_0" in m:  # the advised n gives the stated 80% power to pass
+        assert m["pass_at_0"] >= 0.8 - 3 * math.sqrt(0.16 / reps), (row.name, m)
+
+
+FAST = ("hypodescent", "two-sample-h", "eat-d")
+
+
+@pytest.mark.parametrize("kind", FAST)
+def test_the_benchmark_figures_hold_for_the_fast_kinds(kind):
+    """The README table's checks, fewer reps; the full grid is the slow test below."""
+    row = next(r for r in _bench().ROWS if r.kind == kind)
+    _check_row(row, 200)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("index", range(9))
+def test_every_row_of_the_calibration_benchmark_holds_alpha_plus_3_se(index):
+    """Rows 0-8; the MaxSkew row's bootstrap interval undercovers at zero skew (README),
+    so its test is tests/stats/test_retrieval.py's P(fail) at the threshold."""
+    row = _bench().ROWS[index]
+    assert row.kind != "max-skew"
+    _check_row(row, 600)

@@ -92,8 +92,8 @@ def test_spark_embed_equals_single_process_embed_and_is_signed(
     direct = tiny_model.encode_images(store.paths)  # an independent reference: the model itself
     np.testing.assert_allclose(store.rows(np.arange(60)), direct, atol=2e-3)
     assert store.faceset().values("gender")[:3] == ["male", "female", "female"]
-    assert not (tmp_path / "emb" / JOB_FILE).exists() and not any((tmp_path / "emb").glob(
-        f"{PARTS}/*.json"))
+    assert sorted(p.name for p in (tmp_path / "emb").iterdir()) == [
+        SIDECAR, "img_emb", "metadata"]  # the job's own files are gone: the plain layout
     with pytest.raises(ValueError, match="already holds embeddings"):
         embed(manifest_images(faces_dir), tiny_model, tmp_path / "emb", shard_size=10)
 

@@ -78,3 +78,35 @@ def test_option_audits_without_the_images(embedded, pytester: pytest.Pytester) -
                                          "--clip-no-cache")
     other.assert_outcomes(errors=1)
     other.stdout.fnmatch_lines(["*embeddings were made by model 'clipbias-tiny'*Re-embed*"])
+
+
+def test_parquet_input_keeps_types_and_an_interrupted_run_resumes(
+        tmp_path: Path, tiny_model: ClipModel, capsys) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    paths = write_images(tmp_path / "imgs", 9)
+    pq.write_table(pa.table({"path": [f"imgs/{p.name}" for p in paths],
+                             "age": pa.array(range(30, 39), pa.int64()),
+                             "gender": ["female", "male", "F"] * 3}), tmp_path / "in.parquet")
+    good = paths[7].read_bytes()
+    paths[7].write_bytes(b"not an image")
+    out = tmp_path / "emb"
+    args = ["embed", str(out), "--parquet", str(tmp_path / "in.parquet"), "--shard-size", "3",
+            *TINY]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "partition 2 (images 6..8) failed" in err and paths[7].name in err
+    assert "rerun the same command" in err and not (out / SIDECAR).exists()
+    first = {p.name: p.stat().st_mtime_ns for p in (out / "img_emb").iterdir()}
+    assert sorted(first) == ["img_emb_0.npy", "img_emb_1.npy"]
+    paths[7].write_bytes(good)
+    assert main(args) == 0
+    assert "kept 2 partitions finished by an earlier run, encoded 1" in capsys.readouterr().err
+    assert {n: (out / "img_emb" / n).stat().st_mtime_ns for n in first} == first
+    store = EmbeddingStore(out)
+    assert store.paths == [str(p) for p in paths]
+    assert pq.read_schema(out / "metadata" / "metadata_1.parquet").field("age").type == pa.int64()
+    assert store.faceset(["gender"]).values("gender")[:3] == ["female", "male", "female"]
+    np.testing.assert_allclose(store.rows(np.arange(9)), tiny_model.encode_images(paths),
+                               atol=2e-3)

@@ -440,8 +440,8 @@ def test_gate_fails_a_more_biased_model_version_and_passes_a_fairer_one(pytester
     assert better.ret == 0
     better.stdout.fnmatch_lines(["*test_hypodescent (planted-v2)*within tolerance*",
                                  "clipbias gate passed *",
-                                 "clipbias outcome: passed (2 checks passed; release gate "
-                                 "passed)"])
+                                 "clipbias outcome: no failure from bias checks or the gate "
+                                 "(2 checks; release gate passed)"])
     for out in (worse, better):
         assert "not comparable" not in out.stdout.str()
 
@@ -474,6 +474,10 @@ def test_bad_gate_settings_stop_the_session_before_tests_run(pytester):
     alone.stderr.fnmatch_lines(["*--clipbias-compare-fail given without --clipbias-compare: no "
                                 "baseline, so no release gate would run; add --clipbias-compare "
                                 "NAME*"])
+    from_env = _run(pytester, BIAS="0.05", CLIPBIAS_COMPARE_FAIL="effect:+0.05")
+    assert from_env.ret == pytest.ExitCode.USAGE_ERROR
+    pytester.makeini("[pytest]\nclipbias_compare_fail = effect:+0.05\n")
+    assert _run(pytester, BIAS="0.05").ret == 0  # an ini default applies when a run compares
     flags = _run(pytester, "--clipbias-compare-fail-strict", "--clipbias-compare-allow-missing",
                  BIAS="0.05")
     assert flags.ret == pytest.ExitCode.USAGE_ERROR

@@ -203,3 +203,55 @@ def test_an_inconclusive_check_headlines_an_undecided_row_not_a_larger_passing_o
                    n=4120, details={}, data="", prompts=[])
     assert result.verdict == "inconclusive"
     assert result.effect == table[1]["effect"] and "small" in result.message.splitlines()[0]
+
+
+@pytest.mark.parametrize("kind", ["h_one_sample", "d"])
+def test_two_cells_at_the_advised_n_pass_together_with_the_stated_power(kind):
+    """Acceptance: a check of two cells, both at zero effect, passes >= 80% of the time at
+    required_n(..., cells=2); at the one-cell n it passes only ~65% (both must pass)."""
+    from pytest_clipbias.stats.power import required_n
+
+    rules, reps = Rules(0.2), 2000
+    rng = np.random.default_rng(7)
+
+    def pass_rate(n: int) -> float:
+        if kind == "h_one_sample":
+            cells = one_sample_h_cells(rng.binomial(n, 0.5, 2 * reps), [n] * (2 * reps))
+        else:
+            x, y = rng.standard_normal((2, 2 * reps, n))
+            d = (x.mean(1) - y.mean(1)) / np.sqrt((x.var(1, ddof=1) + y.var(1, ddof=1)) / 2)
+            cells = cohens_d_cells(d, [n] * (2 * reps), [n] * (2 * reps))
+        verdicts = [j.verdict for j in judge_cells(cells, Rules(0.2, correction="none"))]
+        return float(np.all(np.array(verdicts).reshape(reps, 2) == "pass", axis=1).mean())
+
+    n2 = required_n(kind, 0.0, rules.threshold, goal="pass", cells=2)
+    n1 = required_n(kind, 0.0, rules.threshold, goal="pass")
+    assert n2 > n1
+    assert pass_rate(n2) >= 0.8 - 3 * math.sqrt(0.16 / reps)
+    assert pass_rate(n1) < 0.75
+
+
+def test_needed_n_is_planned_at_the_end_of_the_20_percent_interval_for_the_whole_check():
+    from pytest_clipbias.assertions.judge import planning_effect
+    from pytest_clipbias.stats.power import required_n
+
+    rules = Rules(0.2)
+    cell = binomial_cell(55, 100)  # h = 0.10: inconclusive
+    judged = judge_cells([cell], rules)[0]
+    plan = planning_effect(cell, rules)
+    assert plan == pytest.approx(cell.interval(0.2)[1]) and cell.effect < plan < 0.2
+    one, two = needed_n(cell, rules, judged.ci), needed_n(cell, rules, judged.ci, m=2)
+    assert one == required_n("h_one_sample", plan, 0.2, goal="pass")
+    assert two == required_n("h_one_sample", plan, 0.2, goal="pass", cells=2) > one
+    assert one > required_n("h_one_sample", cell.effect, 0.2, goal="pass")  # not the estimate
+    # beyond the threshold: planned at the nearer end, Holm's alpha / m for a fail
+    beyond = binomial_cell(64, 100)
+    lo = beyond.interval(0.2)[0]
+    assert planning_effect(beyond, Rules(0.2)) == pytest.approx(lo)
+    assert needed_n(beyond, Rules(0.2), (0, 0), m=3) == required_n(
+        "h_one_sample", lo, 0.2, goal="fail", cells=3)
+    # the 20% interval reaches the threshold: planned at the estimate (a lower bound)
+    near = binomial_cell(59, 100)
+    assert planning_effect(near, Rules(0.2)) == near.effect
+    assert needed_n(near, Rules(0.2), (0, 0)) == required_n("h_one_sample", near.effect, 0.2,
+                                                             goal="pass")

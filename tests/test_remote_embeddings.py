@@ -51,8 +51,10 @@ def test_a_store_on_s3_reads_like_its_local_copy(local_store: Path, s3_store: st
     assert remote.paths == local.paths
     for column in ("gender", "region"):
         np.testing.assert_array_equal(remote.codes(column)[0], local.codes(column)[0])
-    pick = np.array([2_999, 0, 1_234, 600, 601])
-    np.testing.assert_array_equal(remote.rows(pick), local.rows(pick))
+    pick = np.array([2_999, 0, 1_234, 600, 601, 602, 1_000, 1_999])
+    np.testing.assert_array_equal(remote.rows(pick), local.rows(pick))  # streamed and checked
+    again = pick[::-1].copy()
+    np.testing.assert_array_equal(remote.rows(again), local.rows(again))  # ranged requests
     queries = TextOnlyEncoder().encode_texts(["nurse", "pilot", "someone"])
     for got, want in zip(top_k(remote, queries, 40, block_rows=256),
                          top_k(local, queries, 40, block_rows=256), strict=True):
@@ -151,6 +153,17 @@ def test_an_audit_on_s3_gives_the_verdict_and_numbers_of_the_local_copy(
     assert results[0]["result"] == results[1]["result"]
     verdicts = {row["region"]: row["verdict"] for row in results[1]["result"]["table"]}
     assert verdicts["South"] == "fail"
-    shutil.rmtree(local)  # nothing local is needed for the s3 run
-    run = pytester.runpytest_inprocess(*TINY, f"--clip-embeddings={url}", "--clip-no-cache")
+    shutil.rmtree(local)  # nothing local is needed; the endpoint given as a storage option
+    monkeypatch.delenv("AWS_ENDPOINT_URL")
+    import fsspec
+
+    fsspec.filesystem("s3").clear_instance_cache()
+    run = pytester.runpytest_inprocess(
+        *TINY, f"--clip-embeddings={url}", "--clip-no-cache",
+        f"--clip-embeddings-storage-option=client_kwargs.endpoint_url={s3}")
     run.assert_outcomes(passed=1)
+    assert json.loads(out.read_text())["result"] == results[1]["result"]
+    bad = pytester.runpytest_inprocess(*TINY, f"--clip-embeddings={url}",
+                                       "--clip-embeddings-storage-option=endpoint")
+    assert bad.ret == pytest.ExitCode.USAGE_ERROR
+    bad.stderr.fnmatch_lines(["*--clip-embeddings-storage-option: expected KEY=VALUE*"])

@@ -8,6 +8,7 @@ import pytest
 from pytest_clipbias import (
     FaceItem,
     FaceSet,
+    assert_accuracy_parity,
     assert_label_rate_parity,
     assert_max_skew_below,
     assert_no_hypodescent,
@@ -157,3 +158,56 @@ def test_a_series_labelled_majority_first_lowers_the_crossover():
     assert crossover(alphas, plain) == (pytest.approx(0.4375), "crossed")  # zero of the line
     row = measure_pair([alphas] * 2, [plain, late], n_resamples=50)
     assert row.crossover < 0.5
+
+
+def _without(key):
+    """The standard faces plus one that lacks ``key`` (every other attribute set)."""
+    attrs = {"region": "Europe", "gender": "female", "headwear": "no"}
+    del attrs[key]
+    return FaceSet([*_faces(), FaceItem(PlantedImage({"woman": 1.0}), attrs)])
+
+
+@pytest.mark.parametrize(("call", "key"), [
+    (lambda f: assert_region_gender_skew_below(ENC, f, labels=LABELS, threshold=0.3), "gender"),
+    (lambda f: assert_region_gender_skew_below(ENC, f, labels=LABELS, threshold=0.3), "region"),
+    (lambda f: assert_label_rate_parity(ENC, f, label="terrorist", candidates=["doctor"],
+                                        by="region", threshold=0.3), "region"),
+    (lambda f: assert_label_rate_parity(ENC, f, label="terrorist", candidates=["doctor"],
+                                        by="gender", cue="headwear", threshold=0.3),
+     "headwear"),
+    (lambda f: audit_person_default(ENC, f, group_key="gender"), "gender"),
+    (lambda f: assert_max_skew_below(ENC, f, queries=["a doctor"], threshold=0.3), "gender"),
+    (lambda f: assert_accuracy_parity(ENC, f, predict="gender", by="region", threshold=0.3),
+     "gender"),
+    (lambda f: assert_accuracy_parity(ENC, f, predict="gender", by="region", threshold=0.3),
+     "region"),
+])
+def test_every_helper_refuses_faces_without_its_grouping_attribute(call, key):
+    """No helper leaves a face out silently (the region check used to: n was misreported)."""
+    with pytest.raises(ValueError, match=rf"1 of 121 faces have no '{key}' attribute \(first: "
+                                         r"item 120"):
+        call(_without(key))
+
+
+@pytest.mark.parametrize(("call", "match"), [
+    (lambda f: assert_region_gender_skew_below(ENC, f, labels=LABELS, threshold=0.3,
+                                               genders=["male", "male"]),
+     r"genders names \['male'\] more than once"),
+    (lambda f: assert_label_rate_parity(ENC, f, label="terrorist", candidates=["doctor"],
+                                        by=["region", "region"], threshold=0.3),
+     r"by names \['region'\] more than once"),
+    (lambda f: assert_label_rate_parity(ENC, f, label="terrorist",
+                                        candidates=["doctor", "doctor"], threshold=0.3),
+     r"candidates names \['doctor'\] more than once"),
+    (lambda f: audit_person_default(ENC, f, group_key="region",
+                                    templates=["a {}.", "a {}."]),
+     r"templates names \['a \{\}\.'\] more than once"),
+    (lambda f: audit_person_default(ENC, f.filter(region="Europe"), group_key="region"),
+     r"group_key 'region' has the single value 'Europe'"),
+    (lambda f: assert_max_skew_below(ENC, f, queries=["a doctor"], threshold=0.3,
+                                     n_resamples=0),
+     r"n_resamples must be at least 20, got 0"),
+])
+def test_every_helper_refuses_repeated_or_identical_groups(call, match):
+    with pytest.raises(ValueError, match=match):
+        call(_faces())

@@ -9,6 +9,7 @@ import numpy as np
 from ..data.faceset import FaceSet
 from ..measures.accuracy import measure_accuracy
 from ..model import Encoder, encode_labels
+from ..outcomes import parity_gate
 from ..report.format import fmt_pct
 from ..results import BiasResult
 from ._common import (
@@ -29,12 +30,23 @@ def _classes(candidates: Sequence[str] | Mapping[str, str] | None, truth: np.nda
              predict: str) -> dict[str, str]:
     """Class value -> prompt text; every value of ``predict`` among the faces must be a class."""
     if candidates is None:
+        if "na" in set(truth):  # FACET's "not annotated" (data/benchmarks.py) is no class
+            raise ValueError(f"candidates: some faces have {predict}='na' (not annotated), "
+                             f"which would become the class prompt 'na'; drop them first "
+                             f"(faces.filter({predict}=[...]) with the annotated values) or "
+                             "pass candidates=")
         classes = {v: v for v in sorted(set(truth))}
     elif isinstance(candidates, Mapping):
         classes = {text(k, "candidates key"): text(v, f"candidates[{k!r}]")
                    for k, v in candidates.items()}
     else:
         classes = {v: v for v in text_list(candidates, "candidates")}
+    texts = list(classes.values())
+    same = sorted({t for t in texts if texts.count(t) > 1})
+    if same:
+        raise ValueError(f"candidates: the classes {[v for v, t in classes.items() if t in same]} "
+                         f"share the prompt text {same[0]!r}, so the classifier could never "
+                         "tell them apart; give each class its own text")
     missing = sorted(set(truth) - set(classes))
     if missing:
         raise ValueError(f"candidates: the {predict!r} values {missing} of some faces are not "
@@ -43,6 +55,15 @@ def _classes(candidates: Sequence[str] | Mapping[str, str] | None, truth: np.nda
         raise ValueError(f"candidates: zero-shot classification needs at least two classes of "
                          f"{predict!r}, got {list(classes)}")
     return classes
+
+
+def _two_groups(attrs: Mapping[str, np.ndarray], keys: list[str]) -> None:
+    """Each attribute of ``by`` needs two groups: one group has no rest to be compared with."""
+    for key in keys:
+        values = sorted(set(attrs[key]))
+        if len(values) < 2:
+            raise ValueError(f"by: the {key!r} attribute has the single value {values[0]!r} "
+                             "among the faces; accuracy parity compares at least two groups")
 
 
 def format_accuracy(table: list[dict], rules: Rules, keys: list[str]) -> list[str]:
@@ -90,7 +111,8 @@ def audit_accuracy_parity(
     by : str or sequence of str
         Attributes whose groups are compared.
     candidates : sequence of str, mapping, or None
-        The classes: None for the values of ``predict`` among the faces; a
+        The classes: None for the values of ``predict`` among the faces
+        (faces whose value is "na", FACET's "not annotated", are refused); a
         list of values (more classes than occur are allowed); or a mapping
         value -> prompt text ({"Female": "woman", "Male": "man"}).
     threshold : float
@@ -122,16 +144,18 @@ def audit_accuracy_parity(
     rules = Rules(h_threshold(threshold), alpha, rule, "greater", correction)
     faces, predict = faceset(faces), text(predict, "predict")
     keys = [text(by, "by")] if isinstance(by, str) else text_list(by, "by")
+    templates = text_list(templates, "templates")
+    min_per_group = count(min_per_group, "min_per_group", low=1)
     attrs = group_attributes(faces, list(dict.fromkeys([*keys, predict])), None, ("", ""))
+    _two_groups(attrs, keys)
     classes = _classes(candidates, attrs[predict], predict)
     enc = CheckedEncoder(model)
     names = list(classes)
-    scores = enc.encode_images(faces.images) @ encode_labels(
-        enc, list(classes.values()), text_list(templates, "templates")).T.astype(np.float64)
+    label_emb = encode_labels(enc, list(classes.values()), templates)  # template errors first
+    scores = enc.encode_images(faces.images) @ label_emb.T.astype(np.float64)
     predicted = np.array(names, dtype=object)[scores.argmax(1)]
     rows = measure_accuracy(attrs[predict], predicted, names, attrs, keys,
-                            min_per_group=count(min_per_group, "min_per_group", low=1),
-                            confidence=1 - rules.alpha)
+                            min_per_group=min_per_group, confidence=1 - rules.alpha)
     table = judge_rows(rows, rules)
     overall = float(np.mean(predicted == attrs[predict]))
     return build("accuracy_parity", "cohen_h", table, rules,
@@ -140,7 +164,10 @@ def audit_accuracy_parity(
                         f"{fmt_pct(overall)}:", *format_accuracy(table, rules, keys)],
                  n=len(faces), details={
                      "predict": predict, "by": keys, "classes": classes,
-                     "templates": list(templates), "overall_accuracy": overall},
+                     "templates": list(templates), "overall_accuracy": overall,
+                     **parity_gate(faces, predicted != attrs[predict], attrs, rows,
+                                   lambda r: " / ".join(r.group.values()), None, ("", ""),
+                                   "error")},
                  data=data_fingerprint(faces), prompts=prompt_texts(templates,
                                                                     list(classes.values())))
 

@@ -153,12 +153,23 @@ def _box_of(text: str) -> tuple[int, int, int, int] | None:
     return (round(x), round(y), round(x + w), round(y + h)) if w > 0 and h > 0 else None
 
 
-def _crop_all(entries: list[Entry], crop_dir: Path) -> None:
+def _inside(box: tuple[int, int, int, int], size: tuple[int, int]) -> tuple[int, ...] | None:
+    """``box`` clipped to an image of ``size``; None when under 95% of it lies inside (a box
+    of another image or resolution: PIL would pad the crop with black, silently)."""
+    left, top, right, bottom = box
+    clipped = (max(left, 0), max(top, 0), min(right, size[0]), min(bottom, size[1]))
+    area = max(clipped[2] - clipped[0], 0) * max(clipped[3] - clipped[1], 0)
+    return clipped if area >= 0.95 * (right - left) * (bottom - top) else None
+
+
+def _crop_all(entries: list[Entry], crop_dir: Path, problems: Problems) -> list[Entry]:
     """Write each person's box as a PNG in ``crop_dir``, named by the person, the box and the
-    source file's name, size and modification time, so a crop is reused until one changes."""
+    source file's name, size and modification time, so a crop is reused until one changes.
+    A box that lies outside its image is a problem (the row and the image size)."""
     from PIL import Image
 
     crop_dir.mkdir(parents=True, exist_ok=True)
+    cropped = []
     with progress("FACET: cropping persons", len(entries)) as bar:
         for entry in entries:
             box = _box_of(entry.raw["bounding_box"])
@@ -166,13 +177,24 @@ def _crop_all(entries: list[Entry], crop_dir: Path) -> None:
             key = hashlib.sha256(f"{os.path.basename(entry.path)}|{st.st_size}|"
                                  f"{st.st_mtime_ns}|{box}".encode()).hexdigest()[:12]
             target = crop_dir / f"{entry.attrs['person_id']}-{key}.png"
+            bar.update(1)
             if not target.is_file():
                 with Image.open(entry.path) as img:
+                    inside = _inside(box, img.size)
+                    if inside is None:
+                        problems.add("bounding boxes outside their image", f"row {entry.row}",
+                                     f"box {box} (left, top, right, bottom) on "
+                                     f"{os.path.basename(entry.path)} of {img.size[0]}x"
+                                     f"{img.size[1]}", "check that the images are FACET's "
+                                     "originals, at full resolution.")
+                        continue
                     buf = io.BytesIO()
-                    img.convert("RGB").crop(box).save(buf, format="PNG")
+                    img.convert("RGB").crop(inside).save(buf, format="PNG")
                 _write_bytes(target, buf.getvalue())
             entry.path = os.fspath(target)
-            bar.update(1)
+            cropped.append(entry)
+    problems.raise_if_any()
+    return cropped
 
 
 def load_facet(root: str | os.PathLike, *, crop_dir: str | os.PathLike | None = None,
@@ -236,18 +258,18 @@ def load_facet(root: str | os.PathLike, *, crop_dir: str | os.PathLike | None = 
     found = {e.path for e in finish_entries(list({e.path: e for e in reversed(kept)}.values()),
                                             problems, on_missing)}
     kept = [e for e in kept if e.path in found]
-    _crop_all(kept, Path(crop_dir).expanduser())
-    return faceset_from_entries(kept, "facet")
+    return faceset_from_entries(_crop_all(kept, Path(crop_dir).expanduser(), problems), "facet")
 
 
 def _single(entries: list[Entry], problems: Problems, on_missing: str, shared: int) -> list[Entry]:
-    kept = finish_entries(entries, problems, on_missing)
+    """The single-person entries, checked; the warning about the others comes first, so it is
+    seen even when the check then fails (every single-person image missing, say)."""
     if shared:
         warnings.warn(DatasetWarning(
             f"FACET: left out {shared} persons of images that show several annotated persons "
             "(the whole image would stand for each of them); pass crop_dir=... to crop every "
             "person's bounding box instead"), stacklevel=3)
-    return kept
+    return finish_entries(entries, problems, on_missing)
 
 
 # -- SocialCounterfactuals ----------------------------------------------------------------

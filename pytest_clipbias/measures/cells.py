@@ -19,7 +19,11 @@ costs a few vectorised calls, not 100 root searches.
   share parents): cluster-robust design effect, exact binomial at n / deff.
 * :func:`two_sample_h_cells`: Cohen's h between two rates, MOVER interval
   with continuity-corrected Wilson limits on the arcsine scale.
-* :func:`cohens_d_cells`: Cohen's d, noncentral-t interval of delta.
+* :func:`cohens_d_cells`: Cohen's d, noncentral-t interval of delta (exact for
+  normal scores; used when only d and the sizes are known).
+* :func:`cohens_d_score_cells`: Cohen's d from the scores themselves: the
+  stricter of the studentized bootstrap (:mod:`pytest_clipbias.stats.studentized`,
+  for skewed and heavy-tailed scores) and the noncentral t.
 * :func:`eat_cell`: WEAT / SC-EAT d from the two groups' scores.
 * :func:`bootstrap_cell`: a bootstrap distribution (percentile interval,
   p_above(c) = share of resamples <= c).
@@ -61,8 +65,9 @@ class Cell:
     p_above: Callable[[float], float]
     p_below: Callable[[float], float]
     interval: Callable[[float], Interval]
-    #: (threshold, alpha, goal "fail"/"pass") -> items per group for 80% power, if known
-    required: Callable[[float, float, str], int] | None = None
+    #: (threshold, alpha, goal "fail"/"pass", planning effect, cells in the check) -> items
+    #: per group for 80% power of the whole check (stats.power.required_n), if known
+    required: Callable[[float, float, str, float, int], int] | None = None
 
 
 class CellBatch:
@@ -105,13 +110,14 @@ class CellBatch:
                         lambda c: float(self._p(c, "less")[i]),
                         lambda conf: tuple(float(v) for v in self._interval(conf)[i]),
                         None if self._power is None else (
-                            lambda t, a, goal: self._required(i, t, a, goal)))
+                            lambda t, a, goal, e, m: self._required(i, t, a, goal, e, m)))
         return [cell(i) for i in range(len(self.effects))]
 
-    def _required(self, i: int, threshold: float, alpha: float, goal: str) -> int:
-        """:func:`pytest_clipbias.stats.power.required_n` for cell i (kind and extras given)."""
+    def _required(self, i: int, threshold: float, alpha: float, goal: str, effect: float,
+                  cells: int) -> int:
+        """:func:`pytest_clipbias.stats.power.required_n` for cell i at ``effect``."""
         kind, extras = self._power
-        return required_n(kind, float(self.effects[i]), threshold, alpha=alpha, goal=goal,
+        return required_n(kind, effect, threshold, alpha=alpha, goal=goal, cells=cells,
                           **extras[i])
 
 
@@ -161,6 +167,35 @@ def cohens_d_cells(d: Sequence[float], n1: Sequence[int], n2: Sequence[int]) -> 
                      lambda conf: d_ci(d, n1, n2, confidence=conf),
                      ("d", [{"ratio": float(b / a)} for a, b in zip(n1, n2, strict=True)])
                      ).cells()
+
+
+def cohens_d_score_cells(pairs: Sequence[tuple[np.ndarray, np.ndarray]], *,
+                         n_resamples: int | None = None) -> list[Cell]:
+    """Cohen's d of each (x, y) pair of score vectors: the stricter of two tests.
+
+    A cell rejects only when both the studentized bootstrap
+    (:mod:`pytest_clipbias.stats.studentized`, right on skewed and
+    heavy-tailed scores in large groups) and the noncentral t (exact for
+    normal scores, :func:`cohens_d_cells`, one vectorised batch) reject: p =
+    the larger, the interval the hull of both (each test inverts its
+    interval, so the pair stays consistent). Sample size advice is the
+    noncentral t's.
+    """
+    from ..stats.studentized import N_RESAMPLES, studentized_d
+
+    boots = [studentized_d(x, y, n_resamples=n_resamples or N_RESAMPLES) for x, y in pairs]
+    normal = cohens_d_cells([b.d for b in boots], [len(x) for x, _ in pairs],
+                            [len(y) for _, y in pairs])
+
+    def both(b, nc: Cell) -> Cell:
+        def interval(conf: float) -> Interval:
+            (lo, hi), (b_lo, b_hi) = nc.interval(conf), b.interval(conf)
+            return min(lo, b_lo), max(hi, b_hi)
+
+        return Cell(b.d, nc.n, lambda c: max(b.p_above(c), nc.p_above(c)),
+                    lambda c: max(b.p_below(c), nc.p_below(c)), interval, nc.required)
+
+    return [both(b, nc) for b, nc in zip(boots, normal, strict=True)]
 
 
 def eat_cell(effect: float, x_scores: np.ndarray, y_scores: np.ndarray) -> Cell:

@@ -348,22 +348,31 @@ def _verdict(cell: CellRow, out: Comparison, strict: bool, p_shrink: float) -> s
     return "within tolerance"
 
 
+#: Flagged cells (regressed, undefined, inconclusive) shown per result; the JSON has all.
+SHOWN_CELLS = 8
+
 _SHOWN = ("regressed", "missing", "undefined", "inconclusive", "grew", "within tolerance",
           "unchanged", "shrank", "not comparable", "new")
 
 
 def table_lines(cmp: Comparison) -> list[str]:
-    """The comparison as an aligned table: one line per result (its deciding cell), plus
-    every other regressed, undefined or inconclusive cell; worst first."""
+    """The comparison as an aligned table: one line per result (its deciding cell), or its
+    regressed, undefined and inconclusive cells (worst first, at most SHOWN_CELLS)."""
     rows = sorted(cmp.rows, key=lambda r: (_SHOWN.index(r.verdict), r.test, r.measure))
     cells = [("test", "measure", "cell", "baseline", "candidate", "change [interval]",
               "test used", "verdict")]
     for r in rows:
         test = f"{r.test} ({r.model})" if r.model else r.test
-        shown = [c for c in r.cells if c.verdict in ("regressed", "undefined", "inconclusive")]
-        for c in shown or ([r.head] if r.head else [None]):
+        flagged = sorted((c for c in r.cells if c.verdict in ("regressed", "undefined",
+                                                                 "inconclusive")),
+                         key=lambda c: (_CELL_ORDER.index(c.verdict), _key(c.p_value)))
+        for c in flagged[:SHOWN_CELLS] or ([r.head] if r.head else [None]):
             cells.append(_line(test, r, c))
             test = ""
+        if len(flagged) > SHOWN_CELLS:
+            more = len(flagged) - SHOWN_CELLS
+            cells.append(("", r.measure, f"... {more} more flagged cell{'s' * (more != 1)}",
+                          "", "", "", "", "listed in the JSON report (--clipbias-json)"))
     widths = [max(len(c[i]) for c in cells) for i in range(7)]
     return ["  ".join(c[i].ljust(widths[i]) for i in range(7)) + "  " + c[7] for c in cells]
 

@@ -89,21 +89,25 @@ def outcome_line(records: Sequence[Mapping[str, Any]], gate: str) -> str:
     """The last line: whether clipbias failed the session, and because of what.
 
     CI tells the causes apart: absolute checks (a bias beyond its threshold),
-    inconclusive checks (data that could not decide), the release gate.
+    inconclusive checks (data that could not decide), the release gate. A
+    check counts when its test failed (a failure the test caught and
+    expected, e.g. with ``pytest.raises``, does not fail the session).
     """
-    verdicts = [rec["result"]["verdict"] for rec in records]
+    failing = [rec["result"]["verdict"] for rec in records
+               if rec.get("outcome") in ("failed", None)]
     causes = []
-    if verdicts.count("fail"):
-        causes.append(f"absolute checks ({verdicts.count('fail')} failed)")
-    if verdicts.count("inconclusive"):
-        causes.append(f"inconclusive checks ({verdicts.count('inconclusive')})")
+    if failing.count("fail"):
+        causes.append(f"absolute checks ({failing.count('fail')} failed)")
+    if failing.count("inconclusive"):
+        causes.append(f"inconclusive checks ({failing.count('inconclusive')})")
     if gate.startswith("failed"):
         causes.append(f"the release gate ({gate.split(': ', 1)[-1]})")
     if causes:
         return "clipbias outcome: FAILED because of " + ", ".join(causes)
     gate_text = {"passed": "; release gate passed",
                  "informational": "; compared with the baseline (no gate rule)"}.get(gate, "")
-    return f"clipbias outcome: passed ({len(verdicts)} checks passed{gate_text})"
+    return (f"clipbias outcome: no failure from bias checks or the gate ({len(records)} "
+            f"checks{gate_text})")
 
 
 def result_lines(records: Sequence[Mapping[str, Any]], *, verbose: bool = False) -> list[str]:

@@ -64,6 +64,7 @@ from .permutation import (
     weat_test,
 )
 from .power import min_effect_power, required_n
+from .studentized import StudentizedD, studentized_d
 
 __all__ = [
     "ALTERNATIVES",
@@ -72,6 +73,7 @@ __all__ = [
     "Decision",
     "EatResult",
     "PermutationResult",
+    "StudentizedD",
     "adjust_pvalues",
     "association",
     "binomial_test",
@@ -115,6 +117,7 @@ __all__ = [
     "required_n",
     "sc_eat_d",
     "sc_eat_test",
+    "studentized_d",
     "subset_sum_test",
     "two_proportion_test",
     "weat_d",

@@ -453,7 +453,7 @@ def association(w, attributes_a, attributes_b) -> np.ndarray:
     """
     w = _unit_rows(w, "w")
     a, b = _unit_rows(attributes_a, "attributes_a"), _unit_rows(attributes_b, "attributes_b")
-    return (w @ a.T).mean(1) - (w @ b.T).mean(1)
+    return w @ (a.mean(0) - b.mean(0))  # mean_a w.a = w.mean(a): one product, not k
 
 
 def sc_eat_d(w, attributes_a, attributes_b, *, ddof: int = 1):
@@ -531,6 +531,11 @@ def weat_d(targets_x, targets_y, attributes_a, attributes_b, *, ddof: int = 1) -
     """
     sx = association(_unit_rows(targets_x, "targets_x"), attributes_a, attributes_b)
     sy = association(_unit_rows(targets_y, "targets_y"), attributes_a, attributes_b)
+    return d_of_scores(sx, sy, ddof=ddof)
+
+
+def d_of_scores(sx: np.ndarray, sy: np.ndarray, *, ddof: int = 1) -> float:
+    """(mean sx - mean sy) / std over sx u sy: WEAT's d from the targets' associations."""
     both = np.concatenate([sx, sy])
     if len(both) - ddof <= 0:
         raise ValueError("not enough target vectors for the requested ddof")

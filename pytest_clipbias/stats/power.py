@@ -167,8 +167,17 @@ def min_effect_power(kind: str, n, effect: float, threshold: float, *, alpha: fl
 
 def required_n(kind: str, effect: float, threshold: float, *, alpha: float = 0.05,
                power: float = 0.8, goal: str = "fail", p_ref: float = 0.5, ratio: float = 1.0,
-               n_max: int = 1_000_000) -> int:
-    """Smallest n per group (group 2: round(ratio n)) with :func:`min_effect_power` >= ``power``.
+               n_max: int = 1_000_000, cells: int = 1) -> int:
+    """Smallest n per group (group 2: round(ratio n)) giving the *check* ``power``.
+
+    A check of ``cells`` cells (e.g. two pair types) passes only when every
+    cell passes, each by its own TOST at alpha (an intersection-union test,
+    Berger 1982): with independent cells at ``effect`` that happens with
+    probability power_1^cells, so each cell needs :func:`min_effect_power` >=
+    ``power ** (1 / cells)``. It fails when any cell fails its Holm-corrected
+    test; the first step of Holm is alpha / cells, so a cell carrying
+    ``effect`` fails with at least the power of its test at alpha / cells
+    (the level used here: "fail" with a family of m cells needs cells = m).
 
     Found by doubling then bisection, so with the saw-toothed exact binomial
     power it is the smallest n of the bracket where power crosses the target
@@ -180,9 +189,11 @@ def required_n(kind: str, effect: float, threshold: float, *, alpha: float = 0.0
     kind, effect, threshold, alpha, goal, p_ref, ratio
         As in :func:`min_effect_power`.
     power : float, default 0.8
-        Target power.
+        Target power of the whole check.
     n_max : int, default 1_000_000
         Largest n tried.
+    cells : int, default 1
+        Cells judged together in the check (all must pass; Holm across them for a fail).
 
     Returns
     -------
@@ -200,8 +211,16 @@ def required_n(kind: str, effect: float, threshold: float, *, alpha: float = 0.0
     36
     >>> required_n("h_one_sample", 0.4, 0.1)
     72
+    >>> required_n("d", 0.0, 0.3, goal="pass", cells=2)  # both cells must pass
+    238
     """
     target = level(power, "power")
+    if int(cells) != cells or cells < 1:
+        raise ValueError(f"cells must be a positive integer, got {cells!r}")
+    if goal == "pass":
+        target = target ** (1.0 / cells)
+    else:
+        alpha = level(alpha, "alpha") / cells
 
     def ok(n: int) -> bool:
         achieved = min_effect_power(kind, n, effect, threshold, alpha=alpha, goal=goal,

@@ -119,6 +119,17 @@ def test_facet_images_with_several_persons_need_crops(tmp_path):
     assert {p: p.stat().st_mtime_ns for p in crops.iterdir()} == before
 
 
+def test_facet_says_why_persons_were_left_out_even_when_loading_then_fails(tmp_path):
+    """Two persons share a.jpg (left out without crop_dir); the only single-person image is
+    missing: the error alone would hide that the shared ones need crop_dir."""
+    rows = [_facet_row(1, "a.jpg"), _facet_row(2, "a.jpg", gender="masc"),
+            _facet_row(3, "b.jpg")]
+    root = _facet(tmp_path, rows, images=["a.jpg"])
+    with pytest.warns(DatasetWarning, match="left out 2 persons .* crop_dir"), \
+            pytest.raises(DatasetError, match="none of the 1 listed images exists"):
+        load_facet(root, on_missing="skip")
+
+
 def test_facet_bad_boxes_are_problems_when_cropping(tmp_path):
     root = _facet(tmp_path, [_facet_row(1, "a.jpg", box="{'x': 1}"),
                              _facet_row(2, "b.jpg", box='{"x": 0, "y": 0, "width": 0, '
@@ -126,6 +137,22 @@ def test_facet_bad_boxes_are_problems_when_cropping(tmp_path):
     with pytest.raises(DatasetError, match=r"2 unreadable bounding boxes"):
         load_facet(root, crop_dir=tmp_path / "crops")
     assert not (tmp_path / "crops").exists() or not any((tmp_path / "crops").iterdir())
+
+
+def test_facet_boxes_outside_their_image_are_problems_not_black_crops(tmp_path):
+    """PIL pads a crop beyond the image with black; such a box belongs to another image or
+    resolution. A box off by rounding at the edge is clipped (images are 30 x 40)."""
+    rows = [_facet_row(1, "a.jpg", box='{"x": 25, "y": 3, "width": 10, "height": 12}'),
+            _facet_row(2, "b.jpg", box='{"x": 100, "y": 100, "width": 10, "height": 12}'),
+            _facet_row(3, "c.jpg", box='{"x": -0.6, "y": 20, "width": 30.6, "height": 20.4}')]
+    with pytest.raises(DatasetError) as info:
+        load_facet(_facet(tmp_path, rows), crop_dir=tmp_path / "crops")
+    text = str(info.value)
+    assert "2 bounding boxes outside their image" in text
+    assert "row 2: box (25, 3, 35, 15) (left, top, right, bottom) on a.jpg of 30x40" in text
+    assert "row 3: box (100, 100, 110, 112)" in text and "row 4" not in text
+    faces = load_facet(_facet(tmp_path / "ok", rows[2:]), crop_dir=tmp_path / "crops")
+    assert Image.open(faces[0].image).size == (30, 20)
 
 
 # -- SocialCounterfactuals ------------------------------------------------------------------

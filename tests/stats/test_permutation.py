@@ -65,8 +65,12 @@ def test_monte_carlo_p_is_never_zero_and_seeded():
     assert again == same
 
 
-def test_sampler_draws_uniform_subsets():
+@pytest.mark.parametrize("accept_min", [0.05, 1.1])  # reject other sizes / correct them
+def test_sampler_draws_uniform_subsets(monkeypatch, accept_min):
     """Distinct powers of two make every subset's sum unique: count each subset."""
+    from pytest_clipbias.stats import permutation
+
+    monkeypatch.setattr(permutation, "ACCEPT_MIN", accept_min)
     values = 2.0 ** np.arange(10)
     for k in (3, 5, 7):  # 7 goes through the complement path
         sums = random_subset_sums(values, k, 120_000, np.random.default_rng(k))
@@ -76,9 +80,10 @@ def test_sampler_draws_uniform_subsets():
         assert stats.chisquare(counts).pvalue > 1e-3
 
 
-def test_sampler_subset_sizes_are_exact_for_large_groups():
-    """With 0/1 values the subset sum counts the ones drawn: hypergeometric, exactly."""
-    n, ones, k = 2003, 700, 1000  # odd n exercises the padding of the last byte group
+@pytest.mark.parametrize("n, ones, k", [(2003, 700, 1000), (101, 40, 50)])
+def test_sampler_subset_sizes_are_exact_for_large_groups(n, ones, k):
+    """With 0/1 values the subset sum counts the ones drawn: hypergeometric, exactly.
+    (2003 values: bits corrected to size; 101: other sizes rejected; odd n pads a byte.)"""
     values = np.zeros(n)
     values[:ones] = 1
     sums = random_subset_sums(values, k, 40_000, np.random.default_rng(0))
@@ -88,7 +93,7 @@ def test_sampler_subset_sizes_are_exact_for_large_groups():
     assert sums.mean() == pytest.approx(expected_mean, abs=4 * math.sqrt(expected_var / 40_000))
     assert sums.var() == pytest.approx(expected_var, rel=0.05)
     # chi-square goodness of fit against the hypergeometric pmf (tails pooled)
-    support = np.arange(300, 401)
+    support = np.arange(0, k + 1)
     expected = stats.hypergeom(n, ones, k).pmf(support) * len(sums)
     observed = np.array([np.count_nonzero(sums == s) for s in support], dtype=float)
     keep = expected >= 5
