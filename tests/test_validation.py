@@ -203,7 +203,7 @@ def test_every_helper_refuses_faces_without_its_grouping_attribute(call, key):
                                     templates=["a {}.", "a {}."]),
      r"templates names \['a \{\}\.'\] more than once"),
     (lambda f: audit_person_default(ENC, f.filter(region="Europe"), group_key="region"),
-     r"group_key 'region' has the single value 'Europe'"),
+     r"group_key: the 'region' attribute has the single value 'Europe'"),
     (lambda f: assert_max_skew_below(ENC, f, queries=["a doctor"], threshold=0.3,
                                      n_resamples=0),
      r"n_resamples must be at least 20, got 0"),
