@@ -124,19 +124,37 @@ def distinct_items(faces: FaceSet, name: str = "faces") -> None:
     "pass"). Items are identified by content, as in the data fingerprint
     (file bytes, cached per session, or pixels), never by path or object id;
     items whose image cannot be identified get unique fingerprints, so are
-    never called repeats.
+    never called repeats. In-memory pixels are first compared by a sample
+    (shape, dtype, 512 evenly spaced values) and fully hashed only when two
+    samples agree, so the check adds no second hashing pass.
     """
     from ..identity import data_fingerprint
 
-    seen: dict[str, int] = {}
+    seen: dict[Any, list[int]] = {}
     for i, item in enumerate(faces):
-        key = data_fingerprint(item)
-        first = seen.setdefault(key, i)
-        if first != i:
+        sample = _pixel_sample(item.image)
+        key = data_fingerprint(item) if sample is None else (
+            sample, tuple(sorted(item.attributes.items())))
+        same = seen.setdefault(key, [])
+        first = next((j for j in same if sample is None or data_fingerprint(
+            faces[j]) == data_fingerprint(item)), None)
+        if first is not None:
             raise ValueError(f"{name}: items {first} and {i} are the same face (same image "
                              f"content and attributes: {faces[i]!r}); a repeated face is no "
                              "new evidence and would inflate n: keep one copy of each, e.g. "
                              "build the FaceSet without the repeats")
+        same.append(i)
+
+
+def _pixel_sample(image: Any) -> tuple | None:
+    """Shape, dtype and 512 evenly spaced values of an in-memory image (array or PIL);
+    None for anything else (files are hashed once per session anyway)."""
+    if type(image).__module__.startswith("PIL"):
+        image = np.asarray(image)
+    if not isinstance(image, np.ndarray) or image.dtype.hasobject:
+        return None
+    flat = image.reshape(-1)
+    return image.shape, image.dtype.str, flat[::max(1, flat.size // 512)].tobytes()
 
 
 def two_groups(values: Mapping[str, Iterable[str]], param: str, check: str) -> None:
