@@ -105,4 +105,8 @@ def test_the_benchmark_figures_hold_for_the_fast_kinds(kind):
 @pytest.mark.slow
 @pytest.mark.parametrize("index", range(9))
 def test_every_row_of_the_calibration_benchmark_holds_alpha_plus_3_se(index):
-    _check_row(_bench().ROWS[index], 600)
+    """Rows 0-8; the MaxSkew row's bootstrap interval undercovers at zero skew (README),
+    so its test is tests/stats/test_retrieval.py's P(fail) at the threshold."""
+    row = _bench().ROWS[index]
+    assert row.kind != "max-skew"
+    _check_row(row, 600)

@@ -21,9 +21,9 @@ costs a few vectorised calls, not 100 root searches.
   with continuity-corrected Wilson limits on the arcsine scale.
 * :func:`cohens_d_cells`: Cohen's d, noncentral-t interval of delta (exact for
   normal scores; used when only d and the sizes are known).
-* :func:`cohens_d_score_cells`: Cohen's d from the scores themselves,
-  studentized-bootstrap test and interval (holds its level on skewed and
-  heavy-tailed scores, :mod:`pytest_clipbias.stats.studentized`).
+* :func:`cohens_d_score_cells`: Cohen's d from the scores themselves: the
+  stricter of the studentized bootstrap (:mod:`pytest_clipbias.stats.studentized`,
+  for skewed and heavy-tailed scores) and the noncentral t.
 * :func:`eat_cell`: WEAT / SC-EAT d from the two groups' scores.
 * :func:`bootstrap_cell`: a bootstrap distribution (percentile interval,
   p_above(c) = share of resamples <= c).
@@ -171,22 +171,31 @@ def cohens_d_cells(d: Sequence[float], n1: Sequence[int], n2: Sequence[int]) -> 
 
 def cohens_d_score_cells(pairs: Sequence[tuple[np.ndarray, np.ndarray]], *,
                          n_resamples: int | None = None) -> list[Cell]:
-    """Cohen's d of each (x, y) pair of score vectors: bootstrap-t tests and intervals.
+    """Cohen's d of each (x, y) pair of score vectors: the stricter of two tests.
 
-    Test and interval are one inversion of the studentized bootstrap (the
-    verdict and the interval agree); the sample size advice uses the
-    noncentral-t power of kind "d" (normal scores).
+    A cell rejects only when both the studentized bootstrap
+    (:mod:`pytest_clipbias.stats.studentized`, right on skewed and
+    heavy-tailed scores in large groups) and the noncentral t (exact for
+    normal scores, :func:`cohens_d_cells`, one vectorised batch) reject: p =
+    the larger, the interval the hull of both (each test inverts its
+    interval, so the pair stays consistent). Sample size advice is the
+    noncentral t's.
     """
     from ..stats.studentized import N_RESAMPLES, studentized_d
 
-    out = []
-    for x, y in pairs:
-        res = studentized_d(x, y, n_resamples=n_resamples or N_RESAMPLES)
-        ratio = len(y) / len(x)
-        out.append(Cell(res.d, min(len(x), len(y)), res.p_above, res.p_below, res.interval,
-                        lambda t, a, goal, e, m, r=ratio: required_n(
-                            "d", e, t, alpha=a, goal=goal, cells=m, ratio=r)))
-    return out
+    boots = [studentized_d(x, y, n_resamples=n_resamples or N_RESAMPLES) for x, y in pairs]
+    normal = cohens_d_cells([b.d for b in boots], [len(x) for x, _ in pairs],
+                            [len(y) for _, y in pairs])
+
+    def both(b, nc: Cell) -> Cell:
+        def interval(conf: float) -> Interval:
+            (lo, hi), (b_lo, b_hi) = nc.interval(conf), b.interval(conf)
+            return min(lo, b_lo), max(hi, b_hi)
+
+        return Cell(b.d, nc.n, lambda c: max(b.p_above(c), nc.p_above(c)),
+                    lambda c: max(b.p_below(c), nc.p_below(c)), interval, nc.required)
+
+    return [both(b, nc) for b, nc in zip(boots, normal, strict=True)]
 
 
 def eat_cell(effect: float, x_scores: np.ndarray, y_scores: np.ndarray) -> Cell:
