@@ -51,3 +51,18 @@ settings.register_profile("default", max_examples=60, derandomize=True, deadline
 settings.register_profile("thorough", max_examples=1000, deadline=None)
 settings.register_profile("fast", max_examples=15, derandomize=True, deadline=None)
 settings.load_profile(os.environ.get("CLIPBIAS_HYPOTHESIS_PROFILE", "default"))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Keep ``@pytest.mark.slow`` tests out of the default run; CLIPBIAS_SLOW=1 runs them.
+
+    Each slow test has a faster test in the default run covering the same
+    behaviour (pyproject's marker text); the slow ones are the full
+    simulation grids and the acceptance-sized runs.
+    """
+    if os.environ.get("CLIPBIAS_SLOW") == "1":
+        return
+    skip = pytest.mark.skip(reason="slow: CLIPBIAS_SLOW=1 runs it (a faster test covers it)")
+    for item in items:
+        if item.get_closest_marker("slow"):
+            item.add_marker(skip)
