@@ -439,3 +439,20 @@ def test_update_drop_unused_needs_a_name(pytester):
     result = pytester.runpytest("--clipbias-update-drop-unused")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--clipbias-update-drop-unused needs --clipbias-update NAME*"])
+
+
+def test_xdist_workers_send_pytest_html_extras_and_collected_tests(pytester):
+    """Extras travel with the call reports; -k-deselected tests in workers are not 'unused'."""
+    pytest.importorskip("xdist")
+    pytest.importorskip("pytest_html")
+    pytester.makepyfile(test_snap=SNAPSHOT_SUITE)
+    pytester.runpytest("--clipbias-save", "base").assert_outcomes(passed=3)
+    result = pytester.runpytest_subprocess("-n", "2", "-k", "test_other", "--html", "r.html",
+                                           "--self-contained-html", "--clipbias-update", "base")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["clipbias update base: 1 replaced, 0 added, 2 kept * 0 unused"])
+    parser = _Blob()
+    parser.feed((pytester.path / "r.html").read_text())
+    runs = parser.blob["tests"]["test_snap.py::test_other"]
+    tables = [e["content"] for r in runs for e in r["extras"] if e["format_type"] == "html"]
+    assert len(tables) == 1 and "clipbias other: other PASS d=+0.10" in tables[0]

@@ -106,13 +106,69 @@ def items_list(value: Any, name: str) -> list[Any]:
 
 
 def faceset(faces: Any, name: str = "faces") -> FaceSet:
-    """A non-empty FaceSet."""
+    """A non-empty FaceSet without repeated items (see :func:`distinct_items`)."""
     if not isinstance(faces, FaceSet):
         raise TypeError(f"{name} must be a FaceSet (see clip_dataset or FaceSet.from_manifest), "
                         f"got {type(faces).__name__}")
     if len(faces) == 0:
         raise ValueError(f"{name} is empty")
+    distinct_items(faces, name)
     return faces
+
+
+def distinct_items(faces: FaceSet, name: str = "faces") -> None:
+    """Refuse an item repeated with the same image content and attributes.
+
+    A repeated face is no new evidence: it would inflate n and narrow every
+    interval (``FaceSet(list(faces) * 2)`` can turn "inconclusive" into
+    "pass"). Items are identified by content, as in the data fingerprint
+    (file bytes, cached per session, or pixels), never by path or object id;
+    items whose image cannot be identified get unique fingerprints, so are
+    never called repeats. In-memory pixels are first compared by a sample
+    (shape, dtype, 512 evenly spaced values) and fully hashed only when two
+    samples agree, so the check adds no second hashing pass.
+    """
+    from ..identity import data_fingerprint
+
+    seen: dict[Any, list[int]] = {}
+    for i, item in enumerate(faces):
+        sample = _pixel_sample(item.image)
+        key = data_fingerprint(item) if sample is None else (
+            sample, tuple(sorted(item.attributes.items())))
+        same = seen.setdefault(key, [])
+        first = next((j for j in same if sample is None or data_fingerprint(
+            faces[j]) == data_fingerprint(item)), None)
+        if first is not None:
+            raise ValueError(f"{name}: items {first} and {i} are the same face (same image "
+                             f"content and attributes: {faces[i]!r}); a repeated face is no "
+                             "new evidence and would inflate n: keep one copy of each, e.g. "
+                             "build the FaceSet without the repeats")
+        same.append(i)
+
+
+def _pixel_sample(image: Any) -> tuple | None:
+    """Shape, dtype and 512 evenly spaced values of an in-memory image (array or PIL);
+    None for anything else (files are hashed once per session anyway)."""
+    if type(image).__module__.startswith("PIL"):
+        image = np.asarray(image)
+    if not isinstance(image, np.ndarray) or image.dtype.hasobject:
+        return None
+    flat = image.reshape(-1)
+    return image.shape, image.dtype.str, flat[::max(1, flat.size // 512)].tobytes()
+
+
+def two_groups(values: Mapping[str, Iterable[str]], param: str, check: str) -> None:
+    """Each attribute (name -> its values among the faces) has at least two groups.
+
+    An attribute with one value leaves a group nothing to be compared with,
+    and more faces of that group would never help: an error, not "inconclusive".
+    """
+    for key, found in values.items():
+        distinct = sorted(set(found))
+        if len(distinct) < 2:
+            raise ValueError(f"{param}: the {key!r} attribute has the single value "
+                             f"{distinct[0]!r} among the faces; {check} compares at least two "
+                             "groups: add faces of another group or compare by another attribute")
 
 
 def values_of(faces: FaceSet, key: str, param: str) -> list[str | None]:

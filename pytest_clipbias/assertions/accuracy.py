@@ -21,7 +21,7 @@ from ._common import (
     shown_rows,
     verdict_text,
 )
-from ._validate import CheckedEncoder, count, faceset, h_threshold, text, text_list
+from ._validate import CheckedEncoder, count, faceset, h_threshold, text, text_list, two_groups
 from .judge import Rules, build, judge_rows, was_judged
 from .parity import group_attributes
 
@@ -55,15 +55,6 @@ def _classes(candidates: Sequence[str] | Mapping[str, str] | None, truth: np.nda
         raise ValueError(f"candidates: zero-shot classification needs at least two classes of "
                          f"{predict!r}, got {list(classes)}")
     return classes
-
-
-def _two_groups(attrs: Mapping[str, np.ndarray], keys: list[str]) -> None:
-    """Each attribute of ``by`` needs two groups: one group has no rest to be compared with."""
-    for key in keys:
-        values = sorted(set(attrs[key]))
-        if len(values) < 2:
-            raise ValueError(f"by: the {key!r} attribute has the single value {values[0]!r} "
-                             "among the faces; accuracy parity compares at least two groups")
 
 
 def format_accuracy(table: list[dict], rules: Rules, keys: list[str]) -> list[str]:
@@ -147,7 +138,7 @@ def audit_accuracy_parity(
     templates = text_list(templates, "templates")
     min_per_group = count(min_per_group, "min_per_group", low=1)
     attrs = group_attributes(faces, list(dict.fromkeys([*keys, predict])), None, ("", ""))
-    _two_groups(attrs, keys)
+    two_groups({k: attrs[k] for k in keys}, "by", "accuracy parity")
     classes = _classes(candidates, attrs[predict], predict)
     enc = CheckedEncoder(model)
     names = list(classes)

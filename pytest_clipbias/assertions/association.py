@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ..data.faceset import FaceSet
 from ..data.loaders import IMAGE_SUFFIXES
 from ..measures.association import measure_association
 from ..model import Encoder, encode_labels
@@ -31,14 +32,20 @@ def _looks_like_image(item: Any) -> bool:
     return True
 
 
-def _embed(enc: CheckedEncoder, value: Any, what: str,
-           templates: list[str] | None) -> np.ndarray:
-    """Embeddings of a FaceSet, a list of images, or a list of texts."""
+def _items(value: Any, what: str) -> tuple[list[Any], bool]:
+    """The items of a FaceSet, a list of images or a list of texts (read once, so a
+    generator works), and whether they are images; a mix of both is refused."""
     items = items_list(value, what)
     kinds = {_looks_like_image(x) for x in items}
     if len(kinds) > 1:
         raise ValueError(f"{what} mixes images and texts; pass one kind per set")
-    if kinds == {True}:
+    return items, kinds == {True}
+
+
+def _embed(enc: CheckedEncoder, items: list[Any], images: bool,
+           templates: list[str] | None) -> np.ndarray:
+    """Embeddings of images, or of texts (through ``templates`` when given)."""
+    if images:
         return enc.encode_images(items)
     if templates:
         return encode_labels(enc, items, templates).astype(np.float64)
@@ -146,17 +153,21 @@ def audit_association(
         raise ValueError(f"names takes at most 4 names (X, Y, A, B), got {len(given)}: {given}")
     labels = (given + ["X", "Y", "A", "B"][len(given):])[:4]
     templates = text_list(templates, "templates") if templates is not None else None
+    ddof, seed = _ddof(ddof), seed_value(seed)
+    permutations = count_or(permutations, "permutations", get_profile().permutations)
+    given = {"targets_x": targets_x, "targets_y": targets_y, "attributes_a": attributes_a,
+             "attributes_b": attributes_b}
+    sets = {w: _items(v, w) for w, v in given.items() if v is not None}
     enc = CheckedEncoder(model)
-    x, a, b = (_embed(enc, v, w, templates) for v, w in (
-        (targets_x, "targets_x"), (attributes_a, "attributes_a"), (attributes_b, "attributes_b")))
-    y = None if targets_y is None else _embed(enc, targets_y, "targets_y", templates)
+    x, a, b = (_embed(enc, *sets[w], templates) for w in ("targets_x", "attributes_a",
+                                                          "attributes_b"))
+    y = None if targets_y is None else _embed(enc, *sets["targets_y"], templates)
     _distinct(a, b, "attributes_a", "attributes_b")
     if y is not None:
         _distinct(x, y, "targets_x", "targets_y")
     row = measure_association(
-        x, y, a, b, names=tuple(labels), alternative=alternative, ddof=_ddof(ddof),
-        permutations=count_or(permutations, "permutations", get_profile().permutations),
-        seed=seed_value(seed))
+        x, y, a, b, names=tuple(labels), alternative=alternative, ddof=ddof,
+        permutations=permutations, seed=seed)
     table = judge_rows([row], rules)
     return build("association", "sc_eat_d" if y is None else "weat_d", table, rules,
                  group_of=lambda r: f"{r['test']} {r['targets']}",
@@ -165,8 +176,9 @@ def audit_association(
                           "templates": list(templates or []),
                           **cells_gate([row], lambda r: f"{r.test} {r.targets}",
                                        "noncentral-t d")},
-                 data=data_fingerprint([data_fingerprint(v) for v in (
-                     targets_x, targets_y or [], attributes_a, attributes_b)]),
+                 data=data_fingerprint([data_fingerprint(
+                     v if isinstance(v, FaceSet) else sets.get(w, ([],))[0])
+                     for w, v in given.items()]),
                  prompts=list(templates or []))
 
 

@@ -214,10 +214,11 @@ def audit_hypodescent(
     label_text_keys(label_text, names)
     texts = {g: group_text(g, label_text) for g in names}
     text_list(list(texts.values()), "the group label texts (label_text)")
+    seed, min_series = seed_value(seed), count(min_series, "min_series", low=1)
+    n_resamples = count_or(n_resamples, "n_resamples", get_profile().bootstrap)
     margins = _margins(CheckedEncoder(model), series, groups, texts, templates)
-    rows = _rows(series, groups, margins, at=at, alpha=rules.alpha, seed=seed_value(seed),
-                 min_series=count(min_series, "min_series", low=1), min_accuracy=min_accuracy,
-                 n_resamples=count_or(n_resamples, "n_resamples", get_profile().bootstrap))
+    rows = _rows(series, groups, margins, at=at, alpha=rules.alpha, seed=seed,
+                 min_series=min_series, min_accuracy=min_accuracy, n_resamples=n_resamples)
     table = judge_rows(rows, rules)
     return build("hypodescent", "cohen_h", table, rules, group_of=lambda r: r["pair"],
                  lines=format_hypodescent(table, rules), n=len(series),

@@ -29,6 +29,7 @@ from ._validate import (
     label_text_keys,
     text,
     text_list,
+    two_groups,
 )
 from .judge import Rules, build, judge_rows, was_judged
 
@@ -118,10 +119,9 @@ def audit_person_default(
     faces, templates = faceset(faces), text_list(templates, "templates")
     person_label = text(person_label, "person_label")
     values = complete(faces, group_key, "group_key")
+    two_groups({group_key: values}, "group_key", "the person default")
     names = sorted(set(values))
-    if len(names) < 2:
-        raise ValueError(f"group_key {group_key!r} has the single value {names[0]!r}; the "
-                         "person default compares at least two groups")
+    min_per_group = count(min_per_group, "min_per_group", low=1)
     label_text_keys(label_text, names)
     enc = CheckedEncoder(model)
     texts = text_list([f"{group_text(g, label_text)} {person_label}" for g in names],
@@ -130,7 +130,7 @@ def audit_person_default(
     scores = enc.encode_images(faces.images) @ labels.T.astype(np.float64)
     codes = np.array([names.index(v) for v in values])
     rows = measure_person_default(scores, codes, names, texts, confidence=1 - rules.alpha,
-                                  min_per_group=count(min_per_group, "min_per_group", low=1))
+                                  min_per_group=min_per_group)
     table = judge_rows(rows, rules, group_key=group_key)
     return build("person_default", "cohen_h", table, rules,
                  group_of=lambda r: f"{group_key} {r[group_key]} vs the rest",

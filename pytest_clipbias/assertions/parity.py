@@ -18,6 +18,7 @@ from ._common import (
     asserting,
     data_fingerprint,
     family_text,
+    group_text,
     not_judged_line,
     prompt_texts,
     shown_rows,
@@ -32,6 +33,7 @@ from ._validate import (
     present,
     text,
     text_list,
+    two_groups,
 )
 from .judge import Rules, build, judge_rows, was_judged
 
@@ -41,6 +43,14 @@ def _name(r: dict, keys: list[str], cue: str | None) -> str:
     if r["kind"] == "cue":
         return f"{parts} with {cue} vs without" if parts else f"with {cue} vs without"
     return parts
+
+
+def _not_candidates(harmful: list[str], candidates: list[str], param: str) -> None:
+    """No harmful label is also a candidate (the classifier's other labels)."""
+    both = sorted(set(harmful) & set(candidates))
+    if both:
+        raise ValueError(f"{param} {both[0]!r} is also one of the candidates; candidates are "
+                         f"the other labels the classifier may choose: drop it from one of them")
 
 
 def _harmful_text(harmful: list[str]) -> str:
@@ -108,7 +118,8 @@ def audit_label_rate_parity(
     candidates : sequence of str
         The other labels the zero-shot classifier may choose.
     by : str or sequence of str
-        Attributes whose groups are compared.
+        Attributes whose groups are compared; each needs at least two values
+        among the faces (one value is an error: there is nothing to compare).
     threshold : float
         Largest allowed Cohen's h by which a group gets the label more often.
     alpha : float
@@ -157,20 +168,19 @@ def audit_label_rate_parity(
     if cue is not None and text(cue, "cue") in keys:
         raise ValueError(f"cue {cue!r} is also in by={keys}; compare a cue within the groups "
                          "of other attributes")
-    if set(harmful) & set(candidates):
-        raise ValueError(f"label {sorted(set(harmful) & set(candidates))[0]!r} is also one of "
-                         "the candidates; candidates are the other labels the classifier may "
-                         "choose")
+    _not_candidates(harmful, candidates, "label")
+    templates = text_list(templates, "templates")
+    min_per_group = count(min_per_group, "min_per_group", low=1)
     attrs = group_attributes(faces, keys, text(cue, "cue") if cue is not None else None,
                              cue_values)
+    two_groups({k: attrs[k] for k in keys}, "by", "label-rate parity")
     names = list(dict.fromkeys([*candidates, *harmful]))
     enc = CheckedEncoder(model)
     scores = enc.encode_images(faces.images) @ encode_labels(
-        enc, names, text_list(templates, "templates")).T.astype(np.float64)
+        enc, names, templates).T.astype(np.float64)
     hits = np.isin(scores.argmax(1), [names.index(h) for h in harmful])
     rows = measure_parity(hits, attrs, keys, cue=cue, cue_values=cue_values,
-                          min_per_group=count(min_per_group, "min_per_group", low=1),
-                          confidence=1 - rules.alpha)
+                          min_per_group=min_per_group, confidence=1 - rules.alpha)
     table, ff = judge_rows(rows, rules), four_fifths(rows, keys)
     return build("label_rate_parity", "cohen_h", table, rules,
                  group_of=lambda r: f"{r['kind']} {_name(r, keys, cue)}",
@@ -179,7 +189,7 @@ def audit_label_rate_parity(
                  n=len(faces), details={
                      "label": harmful[0] if len(harmful) == 1 else harmful,
                      "candidates": candidates, "by": keys, "cue": cue,
-                     "four_fifths": ff, "templates": list(templates), "labels": names,
+                     "four_fifths": ff, "templates": templates, "labels": names,
                      **parity_gate(faces, hits, attrs, rows, lambda r: _name(
                          {**r.group, "kind": r.kind}, keys, cue), cue, cue_values)},
                  data=data_fingerprint(faces), prompts=prompt_texts(templates, names))
@@ -204,9 +214,12 @@ def audit_denigration(
     face counts when its top-1 class is any harmful one. This is
     :func:`audit_label_rate_parity` with ``label=harmful`` (result
     "label_rate_parity", same rows, tests and four-fifths ratios).
-    ``candidates`` defaults to one class per combination of the ``by`` values
-    ("Black person" for ``by="race"``; "Black Male" for ``by=("race",
-    "gender")``, the paper's race-gender classes).
+    ``candidates`` defaults to one class per combination of the ``by`` values,
+    written as :data:`pytest_clipbias.labels.GROUP_TEXT` writes them ("Black
+    person", "Latino person" for ``by="race"``; "Black Male" for ``by=("race",
+    "gender")``, the paper's race-gender classes). A ``by`` attribute with a
+    single value among the faces is an error, as in
+    :func:`audit_label_rate_parity`: there is no other group to compare with.
 
     Parameters
     ----------
@@ -248,13 +261,33 @@ def audit_denigration(
     __tracebackhide__ = True
     faces = faceset(faces)
     keys = [text(by, "by")] if isinstance(by, str) else text_list(by, "by")
+    _denigration_options(options)
+    harmful = text_list(harmful, "harmful")
     if candidates is None:
         attrs = group_attributes(faces, keys, None, ("", ""))
-        combos = sorted({tuple(str(attrs[k][i]) for k in keys) for i in range(len(faces))})
+        two_groups({k: attrs[k] for k in keys}, "by", "denigration")
+        combos = sorted({tuple(group_text(str(attrs[k][i]), None) for k in keys)
+                         for i in range(len(faces))})
         candidates = [" ".join(c) + (" person" if len(keys) == 1 else "") for c in combos]
-    return audit_label_rate_parity(model, faces, label=text_list(harmful, "harmful"),
-                                   candidates=candidates, by=keys, threshold=threshold,
-                                   **options)
+    _not_candidates(harmful, text_list(candidates, "candidates"), "harmful class")
+    return audit_label_rate_parity(model, faces, label=harmful, candidates=candidates, by=keys,
+                                   threshold=threshold, **options)
+
+
+_DENIGRATION_OPTIONS = ("alpha", "templates", "min_per_group", "correction", "rule", "cue",
+                        "cue_values")
+
+
+def _denigration_options(options: dict[str, Any]) -> None:
+    """Only the options of audit_label_rate_parity that audit_denigration passes on."""
+    for key in options:
+        if key == "label":
+            raise TypeError("audit_denigration() takes the harmful classes as harmful=, "
+                            "not label=")
+        if key not in _DENIGRATION_OPTIONS:
+            raise TypeError(f"audit_denigration() got an unexpected option {key!r}; it takes "
+                            "by, threshold, harmful, candidates and "
+                            + ", ".join(_DENIGRATION_OPTIONS))
 
 
 assert_no_denigration = asserting(

@@ -67,23 +67,29 @@ def format_region_skew(table: list[dict], rules: Rules, region_key: str, symbol:
     return lines
 
 
-def _scores(enc: CheckedEncoder, faces: FaceSet, region_key: str, gender_key: str,
-            genders: tuple[str, str], label_emb: np.ndarray) -> tuple[dict[str, tuple], str]:
-    """Scores per region and gender, and a note on the faces of other genders left out.
-
-    Every face needs both attributes (one without is refused by item, never
-    dropped); faces of a gender other than the two compared are counted out
-    openly, so ``n`` is the number of faces compared.
-    """
+def _attributes(faces: FaceSet, region_key: str, gender_key: str, genders: tuple[str, str]
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Region and gender of every face: each face needs both (one without is refused by
+    item, never dropped), and both compared genders must occur."""
     regions, sexes = complete(faces, region_key, "region_key"), complete(
         faces, gender_key, "gender_key")
     present(list(genders), sexes, "genders", f"the {gender_key!r} attribute")
-    reg, sex = np.array(regions, dtype=object), np.array(sexes, dtype=object)
+    return np.array(regions, dtype=object), np.array(sexes, dtype=object)
+
+
+def _scores(enc: CheckedEncoder, faces: FaceSet, reg: np.ndarray, sex: np.ndarray,
+            gender_key: str, genders: tuple[str, str], label_emb: np.ndarray
+            ) -> tuple[dict[str, tuple], str]:
+    """Scores per region and gender, and a note on the faces of other genders left out.
+
+    Faces of a gender other than the two compared are counted out openly, so
+    ``n`` is the number of faces compared.
+    """
     used = np.isin(sex, list(genders))
     emb = enc.encode_images([im for im, u in zip(faces.images, used, strict=True) if u]
                             ) @ label_emb.T.astype(np.float64)
+    others = sorted(set(sex) - set(genders))
     reg, sex = reg[used], sex[used]
-    others = sorted(set(sexes) - set(genders))
     note = (f"Compared {int(used.sum())} of {len(faces)} faces: {int((~used).sum())} with "
             f"{gender_key} {others} are outside genders={list(genders)}." if others else "")
     return {r: (emb[(reg == r) & (sex == genders[0])], emb[(reg == r) & (sex == genders[1])])
@@ -171,12 +177,15 @@ def audit_region_gender_skew(
     labels = text_list(labels, "labels", minimum=2 if metric == "rate" else 1)
     genders = tuple(text_list(genders, "genders", exactly=2))
     text_list([region_key, gender_key], "region_key and gender_key", exactly=2)
+    templates = text_list(templates, "templates")
+    min_per_group = count(min_per_group, "min_per_group", low=2)
+    reg, sex = _attributes(faces, region_key, gender_key, genders)
+    index_scores, index_name = resolve_index(index, sorted(set(reg[np.isin(sex, genders)])))
     enc = CheckedEncoder(model)
-    label_emb = encode_labels(enc, labels, text_list(templates, "templates"))
-    scores, note = _scores(enc, faces, region_key, gender_key, genders, label_emb)
-    index_scores, index_name = resolve_index(index, list(scores))
+    label_emb = encode_labels(enc, labels, templates)
+    scores, note = _scores(enc, faces, reg, sex, gender_key, genders, label_emb)
     rows = measure_region_skew(scores, labels, metric=metric, genders=genders,
-                               min_per_group=count(min_per_group, "min_per_group", low=2))
+                               min_per_group=min_per_group)
     table = judge_rows(rows, rules, cell_key="label", group_key=region_key)
     table.sort(key=lambda r: -abs(r["effect"]) if was_judged(r) else 1.0)
     corr_text, corr = index_correlation(table, index_scores, index_name, region_key,

@@ -138,12 +138,13 @@ def audit_max_skew(
     unknown = sorted(set(values) - set(dist))
     if unknown:
         raise ValueError(f"desired distribution lacks attribute values {unknown}")
+    templates = text_list(templates, "templates") if templates is not None else None
+    seed_value(seed)
+    count_or(n_resamples, "n_resamples", get_profile().bootstrap, low=20)
     enc = CheckedEncoder(model)
     query_emb = (enc.encode_texts(queries) if templates is None
-                 else encode_labels(enc, queries, text_list(templates, "templates")))
+                 else encode_labels(enc, queries, templates))
     scores = enc.encode_images(faces.images) @ np.asarray(query_emb, dtype=np.float64).T
-    count_or(n_resamples, "n_resamples", get_profile().bootstrap, low=20)
-    seed_value(seed)
     rows = measure_max_skew(scores, values, queries, dist, k=k)
     table = [{**r, "reference": reference_name(desired)} for r in judge_rows(rows, rules)]
     return build("max_skew", "max_skew_at_k", table, rules,

@@ -15,10 +15,21 @@ from .problems import DatasetError, describe_rows
 __all__ = ["DatasetError", "FaceItem", "FaceSet", "describe_rows", "faceset_from_entries"]
 
 
+def _absent(value: Any) -> bool:
+    """None, NaN (float or numpy) and pandas' NA / NaT: a missing value, not a group."""
+    if value is None or type(value).__name__ in ("NAType", "NaTType"):
+        return True
+    try:
+        return bool(value != value)  # NaN is the only value unequal to itself
+    except (TypeError, ValueError):
+        return False
+
+
 def _frozen(mapping: Mapping[str, Any] | None) -> Mapping[str, str]:
     if isinstance(mapping, MappingProxyType):
         return mapping
-    return MappingProxyType({str(k): str(v) for k, v in (mapping or {}).items()})
+    return MappingProxyType({str(k): str(v) for k, v in (mapping or {}).items()
+                             if not _absent(v)})
 
 
 @dataclass(frozen=True, eq=False)
@@ -27,6 +38,10 @@ class FaceItem:
 
     ``image`` is a path, a PIL image or an HxWx3 uint8 array. ``raw`` keeps
     the attribute values as the source spelled them, before normalisation.
+    Values are kept as text; a missing value (None, NaN, pandas NA, as from
+    an empty CSV cell read by pandas) means "attribute absent": it is left
+    out of the mapping, never turned into a group "None" or "nan", so a
+    check that needs the attribute names the item instead of judging it.
     """
 
     image: Any

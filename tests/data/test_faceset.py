@@ -66,6 +66,34 @@ def test_raw_values_are_kept():
     assert FaceItem("x.jpg", {"gender": "female"}).raw["gender"] == "female"
 
 
+def test_missing_values_mean_attribute_absent():
+    """None and NaN are "no value", never the groups "None" and "nan"."""
+    import numpy as np
+
+    item = FaceItem("a.jpg", {"race": None, "gender": float("nan"), "age": np.float64("nan"),
+                              "region": "Europe", "count": 3})
+    assert dict(item.attributes) == {"region": "Europe", "count": "3"}
+    assert item.get("race") is None and dict(item.raw) == dict(item.attributes)
+    raw = FaceItem("a.jpg", {"gender": "female"}, raw={"gender": None, "race": "B"})
+    assert dict(raw.raw) == {"race": "B"}
+
+
+def test_missing_values_from_a_data_frame_are_named_by_the_helpers():
+    pd = pytest.importorskip("pandas")
+    from pytest_clipbias import audit_person_default
+    from pytest_clipbias.testing import PlantedEncoder, PlantedImage
+
+    frame = pd.DataFrame({"race": ["Black", "White", None, "White"],
+                          "gender": ["female", pd.NA, "male", float("nan")]})
+    items = [FaceItem(PlantedImage({"person": 1.0}, noise_seed=i), row.to_dict())
+             for i, (_, row) in enumerate(frame.iterrows())]
+    assert [i.get("race") for i in items] == ["Black", "White", None, "White"]
+    assert [i.get("gender") for i in items] == ["female", None, "male", None]
+    with pytest.raises(ValueError, match=r"1 of 4 faces have no 'race' attribute \(first: "
+                                         r"item 2"):
+        audit_person_default(PlantedEncoder(["Black", "White", "person"]), FaceSet(items))
+
+
 def test_only_face_items():
     with pytest.raises(TypeError, match="item 0 is a str"):
         FaceSet(["a.jpg"])
