@@ -87,7 +87,7 @@ def _bench():
     return sys.modules["bench_calibration"]
 
 
-def _check_row(row, reps: int) -> None:
+def check_row(row, reps: int) -> None:
     m = _bench().measure(row, reps, seed=5)
     assert m["fail_at_t"] <= _bound(ALPHA, reps), (row.name, m)
     assert m["pass_at_t"] <= _bound(ALPHA, reps), (row.name, m)
@@ -103,13 +103,13 @@ FAST = ("hypodescent", "two-sample-h", "eat-d")
 def test_the_benchmark_figures_hold_for_the_fast_kinds(kind):
     """The README table's checks, fewer reps; the full grid is the slow test below."""
     row = next(r for r in _bench().ROWS if r.kind == kind)
-    _check_row(row, 200)
+    check_row(row, 200)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("index", range(12))
 def test_every_row_of_the_calibration_benchmark_holds_alpha_plus_3_se(index):
-    _check_row(_bench().ROWS[index], 600)
+    check_row(_bench().ROWS[index], 600)
 
 
 def test_ndkl_permutation_test_holds_its_size_and_finds_a_planted_skew():
